@@ -1,0 +1,22 @@
+//! The contract between the Faultline agent and collector.
+//!
+//! Everything that crosses the wire lives here: the [`Sample`] and [`Batch`] data model from
+//! `DESIGN.md`, its encoding ([`codec`]), the limits both sides enforce ([`validate`]) and the
+//! config-file loader both daemons share ([`config_file`]). Sits between the agent's transport stage
+//! and the collector's ingest stage; it does no I/O of its own.
+#![deny(missing_docs)]
+
+pub mod codec;
+pub mod config_file;
+pub mod model;
+pub mod validate;
+
+pub use model::{AgentHealth, Batch, PushAck, Sample, SampleKind};
+pub use validate::{InvalidBatch, Limits};
+
+/// HTTP path of the collector's push endpoint.
+pub const PUSH_PATH: &str = "/api/v1/push";
+/// `Content-Type` of a pushed batch (before compression).
+pub const CONTENT_TYPE: &str = "application/json";
+/// `Content-Encoding` of a pushed batch.
+pub const CONTENT_ENCODING: &str = "zstd";

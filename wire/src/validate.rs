@@ -1,0 +1,252 @@
+//! Limits on what a batch may contain, checked by the collector on every push (and by the agent
+//! before it queues samples), so that one bad producer cannot blow up the series store.
+
+use crate::{Batch, Sample};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Labels that the collector sets itself and a sample may not carry.
+pub const RESERVED_LABELS: [&str; 2] = ["agent", "target"];
+
+/// Bounds on batch contents. The defaults suit machine-room telemetry with room to spare.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Most samples one batch may carry.
+    pub max_samples_per_batch: usize,
+    /// Most labels one sample may carry.
+    pub max_labels_per_sample: usize,
+    /// Longest metric name, label name or target id, in bytes.
+    pub max_name_bytes: usize,
+    /// Longest label value, in bytes.
+    pub max_label_value_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_samples_per_batch: 100_000,
+            max_labels_per_sample: 32,
+            max_name_bytes: 200,
+            max_label_value_bytes: 1024,
+        }
+    }
+}
+
+/// A batch that decoded but breaks a limit or a naming rule; `field` says where.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {problem}")]
+pub struct InvalidBatch {
+    /// Path of the offending field, e.g. `samples[12].labels.ifAlias`.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl Limits {
+    /// Checks a whole batch, returning the first problem found.
+    pub fn check_batch(&self, batch: &Batch) -> Result<(), InvalidBatch> {
+        if batch.agent.is_empty() {
+            return Err(invalid("agent", "must not be empty"));
+        }
+        if batch.samples.len() > self.max_samples_per_batch {
+            return Err(invalid(
+                "samples",
+                format!(
+                    "{} samples exceed the limit of {}",
+                    batch.samples.len(),
+                    self.max_samples_per_batch
+                ),
+            ));
+        }
+        for (i, sample) in batch.samples.iter().enumerate() {
+            self.check_sample(sample)
+                .map_err(|e| invalid(format!("samples[{i}].{}", e.field), e.problem))?;
+        }
+        Ok(())
+    }
+
+    /// Checks one sample; the error's `field` is relative to the sample.
+    pub fn check_sample(&self, sample: &Sample) -> Result<(), InvalidBatch> {
+        if !is_metric_name(&sample.metric) {
+            return Err(invalid(
+                "metric",
+                format!("`{}` is not a valid metric name", truncate(&sample.metric)),
+            ));
+        }
+        self.check_len("metric", &sample.metric, self.max_name_bytes)?;
+        if sample.target.is_empty() {
+            return Err(invalid("target", "must not be empty"));
+        }
+        self.check_len("target", &sample.target, self.max_name_bytes)?;
+        if !sample.value.is_finite() {
+            return Err(invalid("value", format!("{} is not a finite number", sample.value)));
+        }
+        if sample.labels.len() > self.max_labels_per_sample {
+            return Err(invalid(
+                "labels",
+                format!(
+                    "{} labels exceed the limit of {}",
+                    sample.labels.len(),
+                    self.max_labels_per_sample
+                ),
+            ));
+        }
+        for (name, value) in &sample.labels {
+            let field = format!("labels.{}", truncate(name));
+            if !is_label_name(name) {
+                return Err(invalid(field, "is not a valid label name"));
+            }
+            if RESERVED_LABELS.contains(&name.as_str()) {
+                return Err(invalid(field, "is reserved: the collector sets it"));
+            }
+            self.check_len(&field, name, self.max_name_bytes)?;
+            self.check_len(&field, value, self.max_label_value_bytes)?;
+        }
+        Ok(())
+    }
+
+    fn check_len(&self, field: &str, text: &str, max: usize) -> Result<(), InvalidBatch> {
+        if text.len() > max {
+            return Err(invalid(
+                field,
+                format!("{} bytes exceed the limit of {max}", text.len()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> InvalidBatch {
+    InvalidBatch {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Shortens untrusted text quoted in an error message.
+fn truncate(text: &str) -> &str {
+    match text.char_indices().nth(64) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// True for a Prometheus metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// True for a Prometheus label name that is not internal: `[a-zA-Z_][a-zA-Z0-9_]*`, no `__` prefix.
+pub fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    !name.starts_with("__")
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AgentHealth, SampleKind};
+
+    fn sample() -> Sample {
+        Sample {
+            metric: "faultline_host_load1".into(),
+            target: "h1".into(),
+            labels: [("site".to_string(), "bj".to_string())].into(),
+            value: 0.5,
+            ts_ms: 0,
+            kind: SampleKind::Gauge,
+        }
+    }
+
+    fn batch_of(samples: Vec<Sample>) -> Batch {
+        Batch {
+            agent: "a".into(),
+            epoch: 1,
+            seq: 1,
+            health: AgentHealth::default(),
+            samples,
+        }
+    }
+
+    #[test]
+    fn table() {
+        let limits = Limits::default();
+        let cases: Vec<(&str, Box<dyn Fn(&mut Sample)>, Option<&str>)> = vec![
+            ("valid", Box::new(|_| {}), None),
+            ("nan", Box::new(|s| s.value = f64::NAN), Some("samples[0].value")),
+            ("inf", Box::new(|s| s.value = f64::INFINITY), Some("samples[0].value")),
+            ("bad metric", Box::new(|s| s.metric = "1abc".into()), Some("samples[0].metric")),
+            ("empty target", Box::new(|s| s.target.clear()), Some("samples[0].target")),
+            (
+                "bad label",
+                Box::new(|s| {
+                    s.labels.insert("a-b".into(), "x".into());
+                }),
+                Some("samples[0].labels.a-b"),
+            ),
+            (
+                "reserved label",
+                Box::new(|s| {
+                    s.labels.insert("agent".into(), "x".into());
+                }),
+                Some("samples[0].labels.agent"),
+            ),
+            (
+                "internal label",
+                Box::new(|s| {
+                    s.labels.insert("__name__".into(), "x".into());
+                }),
+                Some("samples[0].labels.__name__"),
+            ),
+            (
+                "huge value",
+                Box::new(|s| {
+                    s.labels.insert("alias".into(), "x".repeat(100_000));
+                }),
+                Some("samples[0].labels.alias"),
+            ),
+            (
+                "too many labels",
+                Box::new(|s| {
+                    for i in 0..100 {
+                        s.labels.insert(format!("l{i}"), "v".into());
+                    }
+                }),
+                Some("samples[0].labels"),
+            ),
+        ];
+        for (name, mutate, want) in cases {
+            let mut s = sample();
+            mutate(&mut s);
+            let got = limits.check_batch(&batch_of(vec![s])).err().map(|e| e.field);
+            assert_eq!(got.as_deref(), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn too_many_samples() {
+        let limits = Limits {
+            max_samples_per_batch: 2,
+            ..Limits::default()
+        };
+        let err = limits
+            .check_batch(&batch_of(vec![sample(), sample(), sample()]))
+            .unwrap_err();
+        assert_eq!(err.field, "samples");
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_metric_name("a:b_c9"));
+        assert!(!is_metric_name(""));
+        assert!(!is_metric_name("a b"));
+        assert!(is_label_name("_x"));
+        assert!(!is_label_name("__x"));
+        assert!(!is_label_name("9x"));
+    }
+}
