@@ -54,10 +54,12 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], max_decoded: usize) -> Result<T,
 
 /// Decompresses `body`, failing once the output would pass `max_decoded` bytes.
 pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, DecodeError> {
-    let decoder =
-        zstd::stream::read::Decoder::new(body).map_err(|e| DecodeError::Compression(e.to_string()))?;
+    let decoder = zstd::stream::read::Decoder::new(body)
+        .map_err(|e| DecodeError::Compression(e.to_string()))?;
     let mut out = Vec::with_capacity(body.len().saturating_mul(8).min(max_decoded));
-    let limit = u64::try_from(max_decoded).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(max_decoded)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     decoder
         .take(limit)
         .read_to_end(&mut out)
@@ -133,7 +135,10 @@ mod tests {
         let bytes = zstd::bulk::compress(&big, 3).unwrap();
         assert!(bytes.len() < 1024);
         let err = decompress(&bytes, 64 * 1024).unwrap_err();
-        assert!(matches!(err, DecodeError::TooLarge { limit: 65536 }), "{err}");
+        assert!(
+            matches!(err, DecodeError::TooLarge { limit: 65536 }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -161,7 +161,10 @@ fn path_segments(path: &str) -> Vec<Segment<'_>> {
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -204,7 +207,9 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named() {
-        let err = source("name = \"a\"\nnmae = 3\n").parse::<Conf>().unwrap_err();
+        let err = source("name = \"a\"\nnmae = 3\n")
+            .parse::<Conf>()
+            .unwrap_err();
         assert_eq!(err.position.map(|p| p.0), Some(2));
         assert!(err.message.contains("nmae"), "{err}");
     }
@@ -217,9 +222,14 @@ mod tests {
 
     #[test]
     fn validation_error_is_placed() {
-        let src = source("name = \"a\"\n[[peers]]\nid = \"p\"\nport = 1\n[[peers]]\nid = \"q\"\nport = 0\n");
+        let src = source(
+            "name = \"a\"\n[[peers]]\nid = \"p\"\nport = 1\n[[peers]]\nid = \"q\"\nport = 0\n",
+        );
         let err = src.error("peers[1].port", "must not be 0");
         assert_eq!(err.position.map(|p| p.0), Some(7));
-        assert_eq!(err.to_string(), "x.toml:7:8: field `peers[1].port`: must not be 0");
+        assert_eq!(
+            err.to_string(),
+            "x.toml:7:8: field `peers[1].port`: must not be 0"
+        );
     }
 }

@@ -80,7 +80,10 @@ impl Limits {
         }
         self.check_len("target", &sample.target, self.max_name_bytes)?;
         if !sample.value.is_finite() {
-            return Err(invalid("value", format!("{} is not a finite number", sample.value)));
+            return Err(invalid(
+                "value",
+                format!("{} is not a finite number", sample.value),
+            ));
         }
         if sample.labels.len() > self.max_labels_per_sample {
             return Err(invalid(
@@ -178,10 +181,26 @@ mod tests {
         let limits = Limits::default();
         let cases: Vec<(&str, Box<dyn Fn(&mut Sample)>, Option<&str>)> = vec![
             ("valid", Box::new(|_| {}), None),
-            ("nan", Box::new(|s| s.value = f64::NAN), Some("samples[0].value")),
-            ("inf", Box::new(|s| s.value = f64::INFINITY), Some("samples[0].value")),
-            ("bad metric", Box::new(|s| s.metric = "1abc".into()), Some("samples[0].metric")),
-            ("empty target", Box::new(|s| s.target.clear()), Some("samples[0].target")),
+            (
+                "nan",
+                Box::new(|s| s.value = f64::NAN),
+                Some("samples[0].value"),
+            ),
+            (
+                "inf",
+                Box::new(|s| s.value = f64::INFINITY),
+                Some("samples[0].value"),
+            ),
+            (
+                "bad metric",
+                Box::new(|s| s.metric = "1abc".into()),
+                Some("samples[0].metric"),
+            ),
+            (
+                "empty target",
+                Box::new(|s| s.target.clear()),
+                Some("samples[0].target"),
+            ),
             (
                 "bad label",
                 Box::new(|s| {
@@ -223,7 +242,10 @@ mod tests {
         for (name, mutate, want) in cases {
             let mut s = sample();
             mutate(&mut s);
-            let got = limits.check_batch(&batch_of(vec![s])).err().map(|e| e.field);
+            let got = limits
+                .check_batch(&batch_of(vec![s]))
+                .err()
+                .map(|e| e.field);
             assert_eq!(got.as_deref(), want, "case {name}");
         }
     }

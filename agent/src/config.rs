@@ -1,0 +1,252 @@
+//! The agent's config file (TOML, the format the collector shares). The doc comments on these
+//! structs are the user documentation of each field; `examples/agent.toml` shows them all.
+//!
+//! Loading is pure: [`load`] parses and [`AgentConfig::validate`] checks, with every error naming
+//! the file, line and field. Nothing here opens sockets or files other than the config itself.
+
+use crate::source::host::HostConfig;
+use faultline_wire::config_file::{ConfigError, ConfigSource};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole agent config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Who this agent is and where it stands.
+    pub agent: IdentityConfig,
+    /// Where and how batches are pushed.
+    pub push: PushConfig,
+    /// How samples are grouped into batches.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// The on-disk buffer that survives collector outages and agent restarts.
+    pub outbox: OutboxConfig,
+    /// This host's own metrics.
+    #[serde(default)]
+    pub host: HostConfig,
+}
+
+/// `[agent]`: identity and placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Agent id; must match an `[[agents]]` entry in the collector's config.
+    pub id: String,
+    /// Site label put on every sample (e.g. a data-centre code).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Machine-room label put on every sample.
+    #[serde(default)]
+    pub room: Option<String>,
+}
+
+/// `[push]`: the collector endpoint and retry policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Collector base URL, `http://host:port` or `https://host:port`.
+    pub url: String,
+    /// Bearer token of this agent (prefer `token_file` in production).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// File whose first line is the bearer token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// PEM CA certificate(s) that the collector's certificate must chain to; when set, the
+    /// system roots are not trusted.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key for `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// Time limit of one push request.
+    #[serde(default = "default_push_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// First retry delay after a failed push.
+    #[serde(default = "default_min_backoff", with = "humantime_serde")]
+    pub min_backoff: Duration,
+    /// Longest retry delay; the delay doubles up to this, with random jitter.
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+fn default_push_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_min_backoff() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `[batch]`: grouping of samples before they are written to the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    /// A batch is closed once it holds this many samples.
+    pub max_samples: usize,
+    /// A batch is closed at the latest this long after its first sample.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_samples: 10_000,
+            flush_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[outbox]`: the durable buffer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Directory of the outbox files (created if missing).
+    pub dir: PathBuf,
+    /// Upper bound of the outbox on disk, in bytes; the oldest data is dropped (and counted) past it.
+    #[serde(default = "default_outbox_bytes")]
+    pub max_bytes: u64,
+    /// fsync every write; turn off only where losing the last seconds on power loss is acceptable.
+    #[serde(default = "default_true")]
+    pub fsync: bool,
+}
+
+fn default_outbox_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Reads and validates an agent config file.
+pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+    let source = ConfigSource::read(path)?;
+    let config: AgentConfig = source.parse()?;
+    config.validate(&source)?;
+    Ok(config)
+}
+
+impl AgentConfig {
+    /// Checks values that parse but cannot work; pure, no I/O.
+    pub fn validate(&self, source: &ConfigSource) -> Result<(), ConfigError> {
+        if self.agent.id.trim().is_empty() {
+            return Err(source.error("agent.id", "must not be empty"));
+        }
+        let url = self.push.url.as_str();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(source.error("push.url", "must start with http:// or https://"));
+        }
+        if reqwest::Url::parse(url).is_err() {
+            return Err(source.error("push.url", format!("`{url}` is not a valid URL")));
+        }
+        match (&self.push.token, &self.push.token_file) {
+            (None, None) => return Err(source.error("push", "set `token` or `token_file`")),
+            (Some(_), Some(_)) => {
+                return Err(source.error("push.token", "set only one of `token` and `token_file`"));
+            }
+            (Some(t), None) if t.trim().is_empty() => {
+                return Err(source.error("push.token", "must not be empty"));
+            }
+            _ => {}
+        }
+        if self.push.client_cert_file.is_some() != self.push.client_key_file.is_some() {
+            return Err(source.error(
+                "push.client_cert_file",
+                "client_cert_file and client_key_file go together",
+            ));
+        }
+        if self.push.min_backoff.is_zero() || self.push.min_backoff > self.push.max_backoff {
+            return Err(source.error(
+                "push.min_backoff",
+                "must be above zero and not above max_backoff",
+            ));
+        }
+        if self.batch.max_samples == 0 {
+            return Err(source.error("batch.max_samples", "must be at least 1"));
+        }
+        if self.outbox.max_bytes < 1024 * 1024 {
+            return Err(source.error("outbox.max_bytes", "must be at least 1 MiB"));
+        }
+        if self.host.interval < Duration::from_millis(200) {
+            return Err(source.error("host.interval", "must be at least 200ms"));
+        }
+        Ok(())
+    }
+
+    /// Labels every sample carries: site and room, where configured.
+    pub fn base_labels(&self) -> crate::source::BaseLabels {
+        let mut labels = crate::source::BaseLabels::new();
+        if let Some(site) = &self.agent.site {
+            labels.insert("site".into(), site.clone());
+        }
+        if let Some(room) = &self.agent.room {
+            labels.insert("room".into(), room.clone());
+        }
+        labels
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AgentConfig, ConfigError> {
+        let source = ConfigSource::from_text(Path::new("agent.toml"), text.to_string());
+        let config: AgentConfig = source.parse()?;
+        config.validate(&source)?;
+        Ok(config)
+    }
+
+    const GOOD: &str = r#"
+[agent]
+id = "a1"
+site = "bj1"
+
+[push]
+url = "http://127.0.0.1:9410"
+token = "secret"
+
+[outbox]
+dir = "/tmp/x"
+"#;
+
+    #[test]
+    fn good_config_and_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.batch, BatchConfig::default());
+        assert_eq!(c.host.interval, Duration::from_secs(15));
+        assert_eq!(c.base_labels().get("site").map(String::as_str), Some("bj1"));
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let cases = [
+            (GOOD.replace("http://127", "ftp://127"), "push.url", 7),
+            (GOOD.replace("token = \"secret\"", ""), "push", 6),
+            (GOOD.replace("id = \"a1\"", "id = 5"), "agent.id", 3),
+            (
+                format!("{GOOD}\n[host]\ninterval = \"10ms\"\n"),
+                "host.interval",
+                14,
+            ),
+            (
+                format!("{GOOD}\n[batch]\nmax_samples = 0\n"),
+                "batch.max_samples",
+                14,
+            ),
+        ];
+        for (text, field, line) in cases {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.position.map(|p| p.0), Some(line), "{err}");
+        }
+    }
+}

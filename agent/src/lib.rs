@@ -1,0 +1,95 @@
+//! The Faultline agent: collects samples on hosts and machine-room gateways and pushes them to the
+//! collector without losing them across outages.
+//!
+//! Flow (one way): [`source`] tasks → bounded channel → [`batcher`] → [`outbox`] (disk) →
+//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters.
+
+pub mod batcher;
+pub mod config;
+pub mod outbox;
+pub mod source;
+pub mod stats;
+pub mod transport;
+
+use anyhow::Context;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Collections that may wait between the sources and the batcher before sources block.
+const SOURCE_CHANNEL_DEPTH: usize = 64;
+
+/// Runs the agent until SIGINT/SIGTERM; on shutdown the batcher writes what it holds to the outbox.
+pub async fn run(config: config::AgentConfig) -> anyhow::Result<()> {
+    let outbox = outbox::Outbox::open(
+        &config.outbox.dir,
+        config.outbox.max_bytes,
+        config.outbox.fsync,
+    )
+    .with_context(|| format!("opening outbox {}", config.outbox.dir.display()))?;
+    let depth = outbox.depth();
+    tracing::info!(
+        agent = %config.agent.id,
+        collector = %config.push.url,
+        outbox_records = depth.records,
+        torn_records = outbox.counters().torn_records,
+        "agent starting"
+    );
+    let outbox = outbox::OutboxHandle::new(outbox);
+    let stats = Arc::new(stats::AgentStats::default());
+    let pusher = transport::Pusher::new(&config.agent.id, &config.push)?;
+
+    let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
+    let mut sources = tokio::task::JoinSet::new();
+    if config.host.enabled {
+        let host = source::host::HostSource::new(
+            config.host.clone(),
+            config.base_labels(),
+            Box::new(source::host::SysinfoTemperatures::new()),
+        );
+        tracing::info!(target = host.target(), interval = ?config.host.interval, "host source enabled");
+        sources.spawn(host.run(tx.clone()));
+    }
+    drop(tx);
+
+    let batcher = tokio::spawn(batcher::run(
+        rx,
+        outbox.clone(),
+        config.batch.clone(),
+        stats.clone(),
+    ));
+    let transport = tokio::spawn(pusher.run(outbox, stats));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: flushing the batcher to the outbox");
+    sources.abort_all();
+    while sources.join_next().await.is_some() {}
+    if let Err(e) = batcher.await {
+        tracing::error!(error = %e, "batcher ended abnormally");
+    }
+    transport.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,255 @@
+//! The transport: last stage of the agent's flow (`source → batcher → outbox → transport`).
+//!
+//! Pushes the oldest outbox record to the collector over HTTP(S) with the agent's bearer token,
+//! one request in flight, and acknowledges the record in the outbox only after the collector has
+//! applied it. Retry policy follows Prometheus remote-write: connection errors, 5xx and 429 are
+//! retried with capped exponential backoff and jitter (honouring `Retry-After`); any other 4xx
+//! means the batch can never be accepted, so it is dropped and counted.
+
+use crate::config::PushConfig;
+use crate::outbox::OutboxHandle;
+use crate::stats::AgentStats;
+use anyhow::Context;
+use faultline_wire::{AgentHealth, Batch, PUSH_PATH, Sample, codec};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do after one push attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The collector applied (or had already applied) the batch.
+    Acknowledged,
+    /// Transient failure: try the same batch again later.
+    Retry,
+    /// Permanent rejection: the batch will never be accepted.
+    Reject,
+}
+
+/// Classifies an HTTP status (`None` = no response: connect error or timeout).
+pub fn classify(status: Option<u16>) -> Outcome {
+    match status {
+        Some(200..=299) => Outcome::Acknowledged,
+        None | Some(429) | Some(500..=599) => Outcome::Retry,
+        Some(_) => Outcome::Reject,
+    }
+}
+
+/// Delay before retry number `attempt` (0-based): doubling from `min`, capped at `max`, with
+/// "equal jitter" — half fixed, half random (`random` in 0..1) — so agents do not retry in step.
+pub fn backoff_delay(attempt: u32, min: Duration, max: Duration, random: f64) -> Duration {
+    let exp = min.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
+    let capped = exp.min(max);
+    capped / 2 + capped.mul_f64(random.clamp(0.0, 1.0) / 2.0)
+}
+
+/// The HTTP client side of the push protocol.
+pub struct Pusher {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    agent: String,
+    config: PushConfig,
+}
+
+impl Pusher {
+    /// Builds the HTTP client (TLS trust and client identity from config) and reads the token.
+    pub fn new(agent: &str, config: &PushConfig) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("faultline-agent/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &config.ca_file {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("push.ca_file {}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("push.ca_file {}: not a PEM certificate", ca.display()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if let (Some(cert), Some(key)) = (&config.client_cert_file, &config.client_key_file) {
+            let mut pem = std::fs::read(cert)
+                .with_context(|| format!("push.client_cert_file {}", cert.display()))?;
+            pem.extend(
+                std::fs::read(key)
+                    .with_context(|| format!("push.client_key_file {}", key.display()))?,
+            );
+            let identity = reqwest::Identity::from_pem(&pem)
+                .context("push.client_cert_file/client_key_file: not a PEM certificate and key")?;
+            builder = builder.identity(identity);
+        }
+        let token = match (&config.token, &config.token_file) {
+            (Some(token), _) => token.trim().to_string(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| format!("push.token_file {}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            (None, None) => anyhow::bail!("push: no token configured"),
+        };
+        Ok(Self {
+            client: builder.build().context("building the HTTP client")?,
+            url: format!("{}{PUSH_PATH}", config.url.trim_end_matches('/')),
+            token,
+            agent: agent.to_string(),
+            config: config.clone(),
+        })
+    }
+
+    /// One attempt: returns the outcome, an optional server-requested delay and a reason for logs.
+    async fn attempt(&self, body: Vec<u8>) -> (Outcome, Option<Duration>, String) {
+        let result = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, faultline_wire::CONTENT_TYPE)
+            .header(
+                reqwest::header::CONTENT_ENCODING,
+                faultline_wire::CONTENT_ENCODING,
+            )
+            .body(body)
+            .send()
+            .await;
+        match result {
+            Err(e) => (classify(None), None, format!("request failed: {e}")),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let text = response.text().await.unwrap_or_default();
+                let reason = format!(
+                    "HTTP {status}: {}",
+                    text.chars().take(300).collect::<String>()
+                );
+                (classify(Some(status)), retry_after, reason)
+            }
+        }
+    }
+
+    /// Runs forever: drains the outbox to the collector.
+    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>) {
+        let mut attempt = 0u32;
+        loop {
+            let record = match outbox.oldest().await {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    outbox.wait_for_more().await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox; retrying");
+                    tokio::time::sleep(self.config.max_backoff).await;
+                    continue;
+                }
+            };
+            let samples: Vec<Sample> = match codec::decode(&record.payload, usize::MAX >> 1) {
+                Ok(samples) => samples,
+                Err(e) => {
+                    tracing::error!(seq = record.seq, error = %e, "outbox record undecodable; dropped");
+                    if let Err(e) = outbox.discard(record.seq).await {
+                        tracing::error!(error = %e, "cannot update the outbox");
+                    }
+                    continue;
+                }
+            };
+            let health = match outbox.status().await {
+                Ok((epoch, depth, counters)) => (
+                    epoch,
+                    AgentHealth {
+                        outbox_bytes: depth.bytes,
+                        outbox_batches: depth.records,
+                        dropped_samples: counters.dropped_samples + stats.dropped_samples(),
+                        torn_records: counters.torn_records,
+                        poll_errors: stats.poll_errors(),
+                    },
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read outbox status");
+                    continue;
+                }
+            };
+            let batch = Batch {
+                agent: self.agent.clone(),
+                epoch: health.0,
+                seq: record.seq,
+                health: health.1,
+                samples,
+            };
+            let (outcome, retry_after, reason) = self.attempt(codec::encode(&batch)).await;
+            let update = match outcome {
+                Outcome::Acknowledged => {
+                    attempt = 0;
+                    tracing::debug!(
+                        seq = record.seq,
+                        samples = record.sample_count,
+                        "batch acknowledged"
+                    );
+                    outbox.ack(record.seq).await
+                }
+                Outcome::Reject => {
+                    attempt = 0;
+                    tracing::error!(seq = record.seq, samples = record.sample_count, %reason,
+                        "collector rejected the batch permanently; dropped");
+                    outbox.discard(record.seq).await
+                }
+                Outcome::Retry => {
+                    let delay = backoff_delay(
+                        attempt,
+                        self.config.min_backoff,
+                        self.config.max_backoff,
+                        rand::random::<f64>(),
+                    );
+                    let delay = retry_after.map_or(delay, |r| r.min(self.config.max_backoff));
+                    attempt = attempt.saturating_add(1);
+                    tracing::warn!(seq = record.seq, %reason, retry_in = ?delay, "push failed; will retry");
+                    tokio::time::sleep(delay).await;
+                    Ok(())
+                }
+            };
+            if let Err(e) = update {
+                tracing::error!(error = %e, "cannot update the outbox");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_follows_remote_write() {
+        let cases = [
+            (Some(200), Outcome::Acknowledged),
+            (Some(204), Outcome::Acknowledged),
+            (None, Outcome::Retry),
+            (Some(429), Outcome::Retry),
+            (Some(500), Outcome::Retry),
+            (Some(503), Outcome::Retry),
+            (Some(400), Outcome::Reject),
+            (Some(401), Outcome::Reject),
+            (Some(413), Outcome::Reject),
+            (Some(404), Outcome::Reject),
+        ];
+        for (status, want) in cases {
+            assert_eq!(classify(status), want, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(5);
+        let ms = |a, r| backoff_delay(a, min, max, r).as_millis();
+        assert_eq!(ms(0, 0.0), 50);
+        assert_eq!(ms(0, 1.0), 100);
+        assert_eq!(ms(3, 1.0), 800);
+        assert_eq!(ms(3, 0.0), 400);
+        assert_eq!(ms(10, 1.0), 5000);
+        assert_eq!(ms(100, 0.5), 3750);
+    }
+}
