@@ -5,13 +5,13 @@
 //! the file, line and field. Nothing here opens sockets or files other than the config itself.
 
 use crate::source::host::HostConfig;
-use faultline_wire::config_file::{ConfigError, ConfigSource};
-use serde::{Deserialize, Serialize};
+use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The whole agent config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// Who this agent is and where it stands.
@@ -29,7 +29,7 @@ pub struct AgentConfig {
 }
 
 /// `[agent]`: identity and placement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// Agent id; must match an `[[agents]]` entry in the collector's config.
@@ -43,14 +43,14 @@ pub struct IdentityConfig {
 }
 
 /// `[push]`: the collector endpoint and retry policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushConfig {
     /// Collector base URL, `http://host:port` or `https://host:port`.
     pub url: String,
     /// Bearer token of this agent (prefer `token_file` in production).
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// File whose first line is the bearer token.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
@@ -86,7 +86,7 @@ fn default_max_backoff() -> Duration {
 }
 
 /// `[batch]`: grouping of samples before they are written to the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchConfig {
     /// A batch is closed once it holds this many samples.
@@ -106,7 +106,7 @@ impl Default for BatchConfig {
 }
 
 /// `[outbox]`: the durable buffer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxConfig {
     /// Directory of the outbox files (created if missing).
@@ -152,7 +152,7 @@ impl AgentConfig {
             (Some(_), Some(_)) => {
                 return Err(source.error("push.token", "set only one of `token` and `token_file`"));
             }
-            (Some(t), None) if t.trim().is_empty() => {
+            (Some(t), None) if t.expose().trim().is_empty() => {
                 return Err(source.error("push.token", "must not be empty"));
             }
             _ => {}

@@ -77,7 +77,7 @@ impl Pusher {
             builder = builder.identity(identity);
         }
         let token = match (&config.token, &config.token_file) {
-            (Some(token), _) => token.trim().to_string(),
+            (Some(token), _) => token.expose().trim().to_string(),
             (None, Some(file)) => std::fs::read_to_string(file)
                 .with_context(|| format!("push.token_file {}", file.display()))?
                 .lines()

@@ -1,1 +1,71 @@
-fn main() {}
+//! `faultline-collector`: the command-line edge of the collector (run, check-config, version).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Faultline collector: ingests agent pushes and exports Prometheus metrics.
+#[derive(Parser)]
+#[command(name = "faultline-collector", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector.
+    Run {
+        /// Config file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Validate a config file and exit (non-zero on error).
+    CheckConfig {
+        /// Config file (TOML).
+        file: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match cli.command {
+        Command::CheckConfig { file } => match faultline_collector::config::load(&file) {
+            Ok(_) => {
+                println!("{}: OK", file.display());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        },
+        Command::Run { config } => {
+            let config = faultline_collector::config::load(&config).map_err(anyhow::Error::new)?;
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(faultline_collector::run(config))
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -36,6 +36,30 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// A credential read from config (token, password). Its `Debug` output is redacted so that it never
+/// reaches a log line; [`Secret::expose`] is the one deliberate way to read it.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The credential itself, for the one place that must send or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// A config file's text, kept so that errors found after parsing can still be placed.
 #[derive(Debug, Clone)]
 pub struct ConfigSource {
@@ -218,6 +242,13 @@ mod tests {
     fn syntax_error_has_position() {
         let err = source("name = \n").parse::<Conf>().unwrap_err();
         assert_eq!(err.position.map(|p| p.0), Some(1));
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(secret.expose(), "hunter2");
     }
 
     #[test]

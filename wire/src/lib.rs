@@ -14,6 +14,14 @@ pub mod validate;
 pub use model::{AgentHealth, Batch, PushAck, Sample, SampleKind};
 pub use validate::{InvalidBatch, Limits};
 
+/// Milliseconds since the Unix epoch: the timestamp unit of every sample. The daemons read the
+/// clock here and pass the value into their pure code.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// HTTP path of the collector's push endpoint.
 pub const PUSH_PATH: &str = "/api/v1/push";
 /// `Content-Type` of a pushed batch (before compression).

@@ -1,7 +1,7 @@
 //! Limits on what a batch may contain, checked by the collector on every push (and by the agent
 //! before it queues samples), so that one bad producer cannot blow up the series store.
 
-use crate::{Batch, Sample};
+use crate::{Batch, Sample, SampleKind};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -75,6 +75,12 @@ impl Limits {
             ));
         }
         self.check_len("metric", &sample.metric, self.max_name_bytes)?;
+        if sample.kind == SampleKind::Counter && sample.metric.ends_with("_total") {
+            return Err(invalid(
+                "metric",
+                "a counter's name carries no `_total` suffix: the exporter adds it",
+            ));
+        }
         if sample.target.is_empty() {
             return Err(invalid("target", "must not be empty"));
         }
@@ -153,7 +159,7 @@ pub fn is_label_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AgentHealth, SampleKind};
+    use crate::AgentHealth;
 
     fn sample() -> Sample {
         Sample {

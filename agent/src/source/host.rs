@@ -2,9 +2,9 @@
 //! hardware temperatures and uptime, read through `sysinfo` (plus `/proc/net/dev` for the drop
 //! counters sysinfo does not offer). A source in the agent's flow; one collection per interval.
 
-use super::{BaseLabels, Collection, now_ms};
-use faultline_wire::{Sample, SampleKind};
-use serde::{Deserialize, Serialize};
+use super::{BaseLabels, Collection};
+use faultline_wire::{Sample, SampleKind, now_ms};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use sysinfo::{
@@ -13,7 +13,7 @@ use sysinfo::{
 use tokio::sync::mpsc;
 
 /// `[host]` section: what the host source collects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostConfig {
     /// Collect host metrics at all.

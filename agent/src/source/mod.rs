@@ -13,10 +13,3 @@ pub type Collection = Vec<Sample>;
 
 /// Labels every sample of this agent carries (site and room from config).
 pub type BaseLabels = BTreeMap<String, String>;
-
-/// Milliseconds since the Unix epoch, the timestamp unit of every sample.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

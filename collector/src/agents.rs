@@ -1,0 +1,194 @@
+//! The agents allowed to push: token authentication, each agent's stream cursor and its latest
+//! reported health, exported at scrape time.
+//!
+//! Part of the ingest stage. Built once from config ([`AgentRegistry::build`] reads token files);
+//! ingest authenticates each push here and serializes one agent's pushes on its cursor lock.
+
+use crate::config::AgentEntry;
+use crate::cursors::Cursor;
+use anyhow::Context;
+use faultline_wire::AgentHealth;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
+
+/// Health last reported by an agent and when.
+#[derive(Debug, Clone, Default)]
+struct Reported {
+    health: AgentHealth,
+    last_seen_ms: Option<i64>,
+}
+
+/// One known agent.
+#[derive(Debug)]
+pub struct AgentState {
+    /// The agent's id.
+    pub id: Arc<str>,
+    token: Vec<u8>,
+    /// Last applied position of its stream; held for the whole apply-and-commit of a push so one
+    /// agent's pushes are applied strictly one at a time.
+    pub cursor: tokio::sync::Mutex<Option<Cursor>>,
+    reported: Mutex<Reported>,
+}
+
+impl AgentState {
+    /// Records the health carried by an accepted push.
+    pub fn report(&self, health: AgentHealth, now_ms: i64) {
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        reported.health = health;
+        reported.last_seen_ms = Some(now_ms);
+    }
+}
+
+/// All agents, looked up by token.
+#[derive(Debug)]
+pub struct AgentRegistry {
+    agents: Vec<Arc<AgentState>>,
+    stale_after_ms: i64,
+}
+
+impl AgentRegistry {
+    /// Builds the registry from config, reading token files, with cursors restored from storage.
+    pub fn build(
+        entries: &[AgentEntry],
+        mut cursors: HashMap<String, Cursor>,
+        stale_after_ms: i64,
+    ) -> anyhow::Result<Self> {
+        let mut agents = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let token = match (&entry.token, &entry.token_file) {
+                (Some(token), _) => token.expose().trim().to_string(),
+                (None, Some(file)) => std::fs::read_to_string(file)
+                    .with_context(|| format!("agents[{i}].token_file {}", file.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                (None, None) => anyhow::bail!("agents[{i}]: no token"),
+            };
+            anyhow::ensure!(!token.is_empty(), "agents[{i}]: empty token");
+            agents.push(Arc::new(AgentState {
+                id: Arc::from(entry.id.as_str()),
+                token: token.into_bytes(),
+                cursor: tokio::sync::Mutex::new(cursors.remove(&entry.id)),
+                reported: Mutex::new(Reported::default()),
+            }));
+        }
+        Ok(Self {
+            agents,
+            stale_after_ms,
+        })
+    }
+
+    /// The agent owning `token`; compares in constant time against every agent.
+    pub fn authenticate(&self, token: &[u8]) -> Option<Arc<AgentState>> {
+        let mut found = None;
+        for agent in &self.agents {
+            if bool::from(agent.token.as_slice().ct_eq(token)) {
+                found = Some(agent.clone());
+            }
+        }
+        found
+    }
+
+    /// Number of known agents.
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// True when no agent may push.
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+}
+
+/// Exports every agent's health at scrape time.
+#[derive(Debug)]
+pub struct AgentHealthCollector(pub Arc<AgentRegistry>);
+
+impl Collector for AgentHealthCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = faultline_wire::now_ms();
+        let registry = &self.0;
+        let snapshot: Vec<(&str, Reported)> = registry
+            .agents
+            .iter()
+            .map(|a| {
+                (
+                    &*a.id,
+                    a.reported.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                )
+            })
+            .collect();
+        type Field = fn(&Reported, i64, i64) -> Option<f64>;
+        let gauges: [(&str, &str, Field); 4] = [
+            (
+                "faultline_agent_up",
+                "1 if the agent pushed within series.stale_after",
+                |r, now, stale| {
+                    Some(f64::from(u8::from(
+                        r.last_seen_ms.is_some_and(|t| now - t <= stale),
+                    )))
+                },
+            ),
+            (
+                "faultline_agent_last_seen_timestamp_seconds",
+                "When the agent's last accepted push arrived",
+                |r, _, _| r.last_seen_ms.map(|t| t as f64 / 1000.0),
+            ),
+            (
+                "faultline_agent_outbox_bytes",
+                "Bytes in the agent's on-disk outbox",
+                |r, _, _| r.last_seen_ms.map(|_| r.health.outbox_bytes as f64),
+            ),
+            (
+                "faultline_agent_outbox_batches",
+                "Batches waiting in the agent's outbox",
+                |r, _, _| r.last_seen_ms.map(|_| r.health.outbox_batches as f64),
+            ),
+        ];
+        for (name, help, field) in gauges {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (id, reported) in &snapshot {
+                if let Some(value) = field(reported, now, registry.stale_after_ms) {
+                    metric
+                        .encode_family(&[("agent", *id)])?
+                        .encode_gauge(&value)?;
+                }
+            }
+        }
+        type Count = fn(&AgentHealth) -> u64;
+        let counters: [(&str, &str, Count); 3] = [
+            (
+                "faultline_agent_dropped_samples",
+                "Samples the agent dropped (outbox full, rejected, invalid)",
+                |h| h.dropped_samples,
+            ),
+            (
+                "faultline_agent_torn_records",
+                "Damaged outbox records the agent skipped after a crash",
+                |h| h.torn_records,
+            ),
+            (
+                "faultline_agent_poll_errors",
+                "Source polls that failed on the agent",
+                |h| h.poll_errors,
+            ),
+        ];
+        for (name, help, field) in counters {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (id, reported) in &snapshot {
+                if reported.last_seen_ms.is_some() {
+                    metric
+                        .encode_family(&[("agent", *id)])?
+                        .encode_counter::<NoLabelSet, u64, f64>(&field(&reported.health), None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

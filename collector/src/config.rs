@@ -1,0 +1,271 @@
+//! The collector's config file (TOML, the format the agent shares). The doc comments on these
+//! structs are the user documentation of each field; `examples/collector.toml` shows them all.
+//!
+//! [`load`] parses and [`CollectorConfig::validate`] checks without side effects; every error names
+//! the file, line and field.
+
+use faultline_wire::Limits;
+use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole collector config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// The HTTP(S) listener for pushes, `/metrics` and `/healthz`.
+    pub listen: ListenConfig,
+    /// Durable state (agent sequence cursors; tickets later).
+    pub storage: StorageConfig,
+    /// Limits that protect the collector from bad or excessive input.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// How long series live without new samples.
+    #[serde(default)]
+    pub series: SeriesConfig,
+    /// The agents allowed to push, each with its bearer token.
+    #[serde(default)]
+    pub agents: Vec<AgentEntry>,
+}
+
+/// `[listen]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Address and port, e.g. `127.0.0.1:9410`.
+    pub address: String,
+    /// Serve TLS with this PEM certificate chain (needs `key_file`).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mutual TLS).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Most connections served at once; further clients wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// SQLite database file (created if missing; WAL mode).
+    pub path: PathBuf,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted request body (compressed), in bytes; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Largest accepted body after decompression, in bytes; larger gets 413.
+    pub max_decoded_bytes: usize,
+    /// Pushes processed at once; beyond this a push gets 429 with `Retry-After`.
+    pub max_concurrent_pushes: usize,
+    /// Per-batch limits (samples, labels, name and value lengths); breaking one gets 400.
+    pub limits: Limits,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_decoded_bytes: 64 * 1024 * 1024,
+            max_concurrent_pushes: 8,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `[series]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeriesConfig {
+    /// A series whose newest sample is older than this disappears from `/metrics`, and an agent
+    /// not heard from for this long is reported down.
+    #[serde(with = "humantime_serde")]
+    pub stale_after: Duration,
+}
+
+impl Default for SeriesConfig {
+    fn default() -> Self {
+        Self {
+            stale_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[[agents]]`: one agent allowed to push.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    /// The agent's id (its `agent.id`).
+    pub id: String,
+    /// Its bearer token (prefer `token_file`).
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// File whose first line is its bearer token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Reads and validates a collector config file.
+pub fn load(path: &Path) -> Result<CollectorConfig, ConfigError> {
+    let source = ConfigSource::read(path)?;
+    let config: CollectorConfig = source.parse()?;
+    config.validate(&source)?;
+    Ok(config)
+}
+
+impl CollectorConfig {
+    /// Checks values that parse but cannot work; pure, no I/O.
+    pub fn validate(&self, source: &ConfigSource) -> Result<(), ConfigError> {
+        if self.listen.address.parse::<SocketAddr>().is_err() {
+            return Err(source.error(
+                "listen.address",
+                format!("`{}` is not an address:port", self.listen.address),
+            ));
+        }
+        if self.listen.cert_file.is_some() != self.listen.key_file.is_some() {
+            return Err(source.error("listen.cert_file", "cert_file and key_file go together"));
+        }
+        if self.listen.client_ca_file.is_some() && self.listen.cert_file.is_none() {
+            return Err(source.error(
+                "listen.client_ca_file",
+                "mutual TLS needs cert_file and key_file",
+            ));
+        }
+        if self.listen.max_connections == 0 {
+            return Err(source.error("listen.max_connections", "must be at least 1"));
+        }
+        if self.ingest.max_concurrent_pushes == 0 {
+            return Err(source.error("ingest.max_concurrent_pushes", "must be at least 1"));
+        }
+        if self.ingest.max_body_bytes == 0
+            || self.ingest.max_decoded_bytes < self.ingest.max_body_bytes
+        {
+            return Err(source.error(
+                "ingest.max_decoded_bytes",
+                "must be at least max_body_bytes, and both above zero",
+            ));
+        }
+        if self.series.stale_after < Duration::from_secs(1) {
+            return Err(source.error("series.stale_after", "must be at least 1s"));
+        }
+        let mut ids = HashSet::new();
+        for (i, agent) in self.agents.iter().enumerate() {
+            if agent.id.trim().is_empty() {
+                return Err(source.error(&format!("agents[{i}].id"), "must not be empty"));
+            }
+            if !ids.insert(agent.id.as_str()) {
+                return Err(source.error(
+                    &format!("agents[{i}].id"),
+                    format!("`{}` is listed twice", agent.id),
+                ));
+            }
+            match (&agent.token, &agent.token_file) {
+                (None, None) => {
+                    return Err(
+                        source.error(&format!("agents[{i}]"), "set `token` or `token_file`")
+                    );
+                }
+                (Some(_), Some(_)) => {
+                    return Err(source.error(
+                        &format!("agents[{i}].token"),
+                        "set only one of `token` and `token_file`",
+                    ));
+                }
+                (Some(t), None) if t.expose().len() < 16 => {
+                    return Err(source.error(
+                        &format!("agents[{i}].token"),
+                        "must be at least 16 characters",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CollectorConfig, ConfigError> {
+        let source = ConfigSource::from_text(Path::new("collector.toml"), text.to_string());
+        let config: CollectorConfig = source.parse()?;
+        config.validate(&source)?;
+        Ok(config)
+    }
+
+    const GOOD: &str = r#"
+[listen]
+address = "127.0.0.1:9410"
+
+[storage]
+path = "/tmp/f.db"
+
+[[agents]]
+id = "a1"
+token = "0123456789abcdef"
+"#;
+
+    #[test]
+    fn good_config_and_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.ingest, IngestConfig::default());
+        assert_eq!(c.agents.len(), 1);
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "token leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let cases = [
+            (
+                GOOD.replace("127.0.0.1:9410", "localhost"),
+                "listen.address",
+                3,
+            ),
+            (
+                GOOD.replace("0123456789abcdef", "short"),
+                "agents[0].token",
+                10,
+            ),
+            (
+                format!("{GOOD}\n[[agents]]\nid = \"a1\"\ntoken = \"0123456789abcdef\"\n"),
+                "agents[1].id",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[series]\nstale_after = \"10ms\"\n"),
+                "series.stale_after",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[ingest]\nmax_body_bytes = -1\n"),
+                "ingest.max_body_bytes",
+                13,
+            ),
+        ];
+        for (text, field, line) in cases {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.position.map(|p| p.0), Some(line), "{err}");
+        }
+    }
+}

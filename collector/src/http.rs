@@ -1,0 +1,273 @@
+//! The HTTP(S) edge of the collector: the push endpoint, `/metrics` and `/healthz`, over hyper 1.x
+//! with optional TLS and mutual TLS (rustls).
+//!
+//! A thin shell around [`Ingest`]: bounds connections, refuses a body over the limit before reading
+//! it, and maps each [`Rejection`] to its status with a plain-text reason. Tokens never reach logs.
+
+use crate::config::ListenConfig;
+use crate::ingest::Ingest;
+use crate::telemetry::Rejection;
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use prometheus_client::registry::Registry;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the HTTP layer serves.
+pub struct App {
+    /// The push pipeline.
+    pub ingest: Ingest,
+    /// What `/metrics` encodes.
+    pub registry: Registry,
+}
+
+/// Builds the TLS acceptor from config, or `None` for plain HTTP.
+pub fn tls_acceptor(config: &ListenConfig) -> anyhow::Result<Option<TlsAcceptor>> {
+    let (Some(cert_file), Some(key_file)) = (&config.cert_file, &config.key_file) else {
+        return Ok(None);
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|it| it.collect())
+        .with_context(|| format!("listen.cert_file {}", cert_file.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "listen.cert_file {}: no certificate",
+        cert_file.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .with_context(|| format!("listen.key_file {}", key_file.display()))?;
+    let builder = rustls::ServerConfig::builder();
+    let builder = match &config.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca_file)
+                .with_context(|| format!("listen.client_ca_file {}", ca_file.display()))?
+            {
+                let cert =
+                    cert.with_context(|| format!("listen.client_ca_file {}", ca_file.display()))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("listen.client_ca_file {}", ca_file.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .context("listen.client_ca_file: building the client verifier")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut server = builder
+        .with_single_cert(certs, key)
+        .context("listen.cert_file/key_file: certificate and key do not match")?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(server))))
+}
+
+/// Accepts connections forever, at most `max_connections` at once.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    max_connections: usize,
+) -> anyhow::Result<()> {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .context("connection limiter closed")?;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&app, req, peer).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let result = match tls {
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => {
+                            builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, faultline_wire::PUSH_PATH) => push(app, req, peer).await,
+        (&Method::GET, "/metrics") => metrics(app),
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".into()),
+        (_, faultline_wire::PUSH_PATH | "/metrics" | "/healthz") => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n".into(),
+        ),
+        _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
+    }
+}
+
+async fn push(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let peer = peer.to_string();
+    let telemetry = app.ingest.telemetry();
+    let agent = match app.ingest.authenticate(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    ) {
+        Ok(agent) => agent,
+        Err(rejection) => return rejected(app, &rejection, None, &peer),
+    };
+    let _permit = match app.ingest.admit() {
+        Ok(permit) => permit,
+        Err(rejection) => return rejected(app, &rejection, Some(&agent.id), &peer),
+    };
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(HeaderValue::as_bytes);
+    if encoding != Some(faultline_wire::CONTENT_ENCODING.as_bytes()) {
+        let rejection = Rejection::Malformed("Content-Encoding must be zstd".into());
+        return rejected(app, &rejection, Some(&agent.id), &peer);
+    }
+    let limit = app.ingest.config().max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        let rejection = Rejection::TooLarge(format!("body exceeds {limit} bytes"));
+        return rejected(app, &rejection, Some(&agent.id), &peer);
+    }
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let rejection = if e.is::<http_body_util::LengthLimitError>() {
+                Rejection::TooLarge(format!("body exceeds {limit} bytes"))
+            } else {
+                Rejection::Malformed(format!("reading body: {e}"))
+            };
+            return rejected(app, &rejection, Some(&agent.id), &peer);
+        }
+    };
+    match app.ingest.push(&agent, &body).await {
+        Ok(ack) => {
+            let json = serde_json::to_vec(&ack).unwrap_or_default();
+            let mut response = Response::new(Full::new(Bytes::from(json)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(rejection) => {
+            telemetry.reject(&rejection, Some(&agent.id), &peer);
+            respond_rejection(&rejection)
+        }
+    }
+}
+
+fn rejected(
+    app: &App,
+    rejection: &Rejection,
+    agent: Option<&str>,
+    peer: &str,
+) -> Response<Full<Bytes>> {
+    app.ingest.telemetry().reject(rejection, agent, peer);
+    respond_rejection(rejection)
+}
+
+fn respond_rejection(rejection: &Rejection) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = text(
+        status,
+        format!("{}: {}\n", rejection.reason(), rejection.detail()),
+    );
+    match rejection {
+        Rejection::Overloaded | Rejection::Unavailable(_) => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        Rejection::Unauthorized => {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
+    }
+    response
+}
+
+fn metrics(app: &App) -> Response<Full<Bytes>> {
+    let mut body = String::with_capacity(64 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &app.registry) {
+        tracing::error!(error = %e, "encoding /metrics failed");
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding failed\n".into(),
+        );
+    }
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
+    response
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

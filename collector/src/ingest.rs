@@ -1,0 +1,131 @@
+//! Ingest: the first stage of the collector's flow (`ingest → series store → /metrics`, and later
+//! `→ rules`). Turns an authenticated push body into applied samples, exactly once per batch:
+//! decode with bounded expansion, validate against the limits, skip batches already applied
+//! (per-agent cursor), apply to the series store, make the cursor durable, then acknowledge.
+
+use crate::agents::{AgentRegistry, AgentState};
+use crate::config::IngestConfig;
+use crate::cursors::{Cursor, CursorStore};
+use crate::series::SharedSeries;
+use crate::telemetry::{Rejection, Telemetry};
+use faultline_wire::codec::{self, DecodeError};
+use faultline_wire::{Batch, PushAck};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Everything a push needs; shared by all connections.
+pub struct Ingest {
+    agents: Arc<AgentRegistry>,
+    series: SharedSeries,
+    cursors: CursorStore,
+    config: IngestConfig,
+    telemetry: Arc<Telemetry>,
+    permits: Arc<Semaphore>,
+}
+
+impl Ingest {
+    /// Wires the stage.
+    pub fn new(
+        agents: Arc<AgentRegistry>,
+        series: SharedSeries,
+        cursors: CursorStore,
+        config: IngestConfig,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_pushes));
+        Self {
+            agents,
+            series,
+            cursors,
+            config,
+            telemetry,
+            permits,
+        }
+    }
+
+    /// The limits in force (the HTTP layer enforces the body size).
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    /// The collector's own metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// Takes a processing slot, or refuses at once when all are busy (never queues without bound).
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, Rejection> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Rejection::Overloaded)
+    }
+
+    /// Finds the agent of an `Authorization: Bearer …` header value.
+    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Arc<AgentState>, Rejection> {
+        let token = authorization
+            .and_then(|v| v.strip_prefix(b"Bearer "))
+            .ok_or(Rejection::Unauthorized)?;
+        self.agents
+            .authenticate(token)
+            .ok_or(Rejection::Unauthorized)
+    }
+
+    /// Decodes, validates and applies one push from `agent`.
+    pub async fn push(&self, agent: &AgentState, body: &[u8]) -> Result<PushAck, Rejection> {
+        let started = Instant::now();
+        let batch: Batch =
+            codec::decode(body, self.config.max_decoded_bytes).map_err(|e| match e {
+                DecodeError::TooLarge { .. } => Rejection::TooLarge(e.to_string()),
+                DecodeError::Compression(_) | DecodeError::Json { .. } => {
+                    Rejection::Malformed(e.to_string())
+                }
+            })?;
+        if *batch.agent != *agent.id {
+            return Err(Rejection::Invalid(format!(
+                "agent: batch says `{}` but the token belongs to another agent",
+                batch.agent.chars().take(64).collect::<String>()
+            )));
+        }
+        self.config
+            .limits
+            .check_batch(&batch)
+            .map_err(|e| Rejection::Invalid(e.to_string()))?;
+
+        let mut cursor = agent.cursor.lock().await;
+        let now = faultline_wire::now_ms();
+        let seq = batch.seq;
+        if cursor.is_some_and(|c| c.epoch == batch.epoch && seq <= c.seq) {
+            agent.report(batch.health, now);
+            self.telemetry
+                .count_accepted(&agent.id, seq, None, started.elapsed());
+            return Ok(PushAck {
+                seq,
+                applied: 0,
+                duplicate: true,
+            });
+        }
+        let next = Cursor {
+            epoch: batch.epoch,
+            seq,
+        };
+        let outcome = {
+            let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
+            series.apply(&agent.id, batch.samples)
+        };
+        self.cursors
+            .commit(&agent.id, next, now)
+            .await
+            .map_err(|e| Rejection::Unavailable(e.to_string()))?;
+        *cursor = Some(next);
+        agent.report(batch.health, now);
+        self.telemetry
+            .count_accepted(&agent.id, seq, Some(outcome), started.elapsed());
+        Ok(PushAck {
+            seq,
+            applied: outcome.applied,
+            duplicate: false,
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! The Faultline collector: receives agents' pushes, keeps the latest value of every series and
+//! exports it with the collector's own health as Prometheus metrics.
+//!
+//! Flow (one way): [`http`] → [`ingest`] (authentication via [`agents`], exactly-once via
+//! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]). Rules, incidents and
+//! notifications hang off ingest later. [`config`] is the file format.
+
+pub mod agents;
+pub mod config;
+pub mod cursors;
+pub mod http;
+pub mod ingest;
+pub mod series;
+pub mod telemetry;
+
+use anyhow::Context;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often stale series are swept from memory.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Runs the collector until SIGINT/SIGTERM.
+pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
+    let stale_after_ms = i64::try_from(config.series.stale_after.as_millis()).unwrap_or(i64::MAX);
+    let (cursors, restored) = cursors::open(&config.storage.path)?;
+    let agents = Arc::new(agents::AgentRegistry::build(
+        &config.agents,
+        restored,
+        stale_after_ms,
+    )?);
+    if agents.is_empty() {
+        tracing::warn!("no [[agents]] configured: every push will be refused");
+    }
+    let series = Arc::new(RwLock::new(series::SeriesStore::new(stale_after_ms)));
+    let (telemetry, registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
+    let ingest = ingest::Ingest::new(
+        agents.clone(),
+        series.clone(),
+        cursors,
+        config.ingest.clone(),
+        telemetry.clone(),
+    );
+    let app = Arc::new(http::App { ingest, registry });
+
+    let tls = http::tls_acceptor(&config.listen)?;
+    let listener = tokio::net::TcpListener::bind(&config.listen.address)
+        .await
+        .with_context(|| format!("listen.address {}", config.listen.address))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        address = %local,
+        agents = agents.len(),
+        mutual_tls = config.listen.client_ca_file.is_some(),
+        "collector listening: {scheme}://{local}/metrics"
+    );
+
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let mut store = series.write().unwrap_or_else(|p| p.into_inner());
+            let removed = store.sweep(faultline_wire::now_ms());
+            telemetry.set_series(store.len());
+            if removed > 0 {
+                tracing::debug!(removed, "stale series swept");
+            }
+        }
+    });
+    let server = http::serve(listener, tls, app, config.listen.max_connections);
+    let result = tokio::select! {
+        result = server => result,
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    };
+    sweeper.abort();
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,330 @@
+//! The series store: the latest value of every ingested series, read by the Prometheus export.
+//!
+//! Flow: `ingest → series store → /metrics`. Ingest applies each accepted batch here; a scrape
+//! encodes the store through [`SeriesCollector`] at scrape time (prometheus-client's `Collector`),
+//! so there is no copy of the data in a registry. Series whose newest sample is older than
+//! `stale_after` are skipped at scrape time and swept from memory.
+
+use faultline_wire::{Sample, SampleKind};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+/// Identity of one series within a metric family.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    agent: Arc<str>,
+    target: String,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    value: f64,
+    ts_ms: i64,
+}
+
+#[derive(Debug)]
+struct Family {
+    kind: SampleKind,
+    series: HashMap<SeriesKey, Point>,
+}
+
+/// What applying one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Samples that became (or confirmed) the latest value of their series.
+    pub applied: u64,
+    /// Samples older than the value already held (a backlog arriving late); kept out of the latest
+    /// value but not an error.
+    pub superseded: u64,
+    /// Samples whose kind differs from their metric family's (gauge vs counter); dropped.
+    pub kind_conflicts: u64,
+}
+
+/// Latest value per series.
+#[derive(Debug)]
+pub struct SeriesStore {
+    families: HashMap<String, Family>,
+    stale_after_ms: i64,
+}
+
+impl SeriesStore {
+    /// An empty store whose series go stale after `stale_after_ms` without a newer sample.
+    pub fn new(stale_after_ms: i64) -> Self {
+        Self {
+            families: HashMap::new(),
+            stale_after_ms,
+        }
+    }
+
+    /// Applies `samples` pushed by `agent`; a sample older than the held value does not replace it.
+    pub fn apply(&mut self, agent: &Arc<str>, samples: Vec<Sample>) -> ApplyOutcome {
+        let mut outcome = ApplyOutcome::default();
+        for sample in samples {
+            let family = match self.families.get_mut(sample.metric.as_str()) {
+                Some(family) => family,
+                None => self
+                    .families
+                    .entry(sample.metric)
+                    .or_insert_with(|| Family {
+                        kind: sample.kind,
+                        series: HashMap::new(),
+                    }),
+            };
+            if family.kind != sample.kind {
+                outcome.kind_conflicts += 1;
+                continue;
+            }
+            let key = SeriesKey {
+                agent: agent.clone(),
+                target: sample.target,
+                labels: sample.labels,
+            };
+            let point = Point {
+                value: sample.value,
+                ts_ms: sample.ts_ms,
+            };
+            match family.series.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut held) => {
+                    if held.get().ts_ms <= point.ts_ms {
+                        held.insert(point);
+                        outcome.applied += 1;
+                    } else {
+                        outcome.superseded += 1;
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(point);
+                    outcome.applied += 1;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Removes series that went stale by `now_ms` and families left empty; returns how many series.
+    pub fn sweep(&mut self, now_ms: i64) -> usize {
+        let horizon = now_ms - self.stale_after_ms;
+        let mut removed = 0;
+        self.families.retain(|_, family| {
+            let before = family.series.len();
+            family.series.retain(|_, p| p.ts_ms >= horizon);
+            removed += before - family.series.len();
+            !family.series.is_empty()
+        });
+        removed
+    }
+
+    /// Number of series held (including stale ones not yet swept).
+    pub fn len(&self) -> usize {
+        self.families.values().map(|f| f.series.len()).sum()
+    }
+
+    /// True when no series is held.
+    pub fn is_empty(&self) -> bool {
+        self.families.is_empty()
+    }
+
+    /// The latest value of one series, if held and fresh (for tests and the rules stage).
+    pub fn latest(
+        &self,
+        metric: &str,
+        agent: &str,
+        target: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<f64> {
+        let key = SeriesKey {
+            agent: Arc::from(agent),
+            target: target.to_string(),
+            labels: labels.clone(),
+        };
+        self.families.get(metric)?.series.get(&key).map(|p| p.value)
+    }
+
+    fn encode(&self, mut encoder: DescriptorEncoder, now_ms: i64) -> Result<(), std::fmt::Error> {
+        let horizon = now_ms - self.stale_after_ms;
+        let mut names: Vec<&String> = self.families.keys().collect();
+        names.sort_unstable();
+        for name in names {
+            let Some(family) = self.families.get(name) else {
+                continue;
+            };
+            if !family.series.values().any(|p| p.ts_ms >= horizon) {
+                continue;
+            }
+            let metric_type = match family.kind {
+                SampleKind::Counter => MetricType::Counter,
+                SampleKind::Gauge | SampleKind::State => MetricType::Gauge,
+            };
+            let mut metric = encoder.encode_descriptor(
+                name,
+                "Ingested from Faultline agents",
+                None,
+                metric_type,
+            )?;
+            for (key, point) in &family.series {
+                if point.ts_ms < horizon {
+                    continue;
+                }
+                let labels = ExportLabels(key);
+                let mut series = metric.encode_family(&labels)?;
+                match family.kind {
+                    SampleKind::Counter => {
+                        series.encode_counter::<NoLabelSet, f64, f64>(&point.value, None)?
+                    }
+                    SampleKind::Gauge | SampleKind::State => series.encode_gauge(&point.value)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `agent`, `target`, then the sample's own labels.
+struct ExportLabels<'a>(&'a SeriesKey);
+
+impl EncodeLabelSet for ExportLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        ("agent", &*self.0.agent).encode(encoder.encode_label())?;
+        ("target", self.0.target.as_str()).encode(encoder.encode_label())?;
+        for (name, value) in &self.0.labels {
+            (name.as_str(), value.as_str()).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
+/// The store as shared between ingest (writer) and scrapes (readers).
+pub type SharedSeries = Arc<RwLock<SeriesStore>>;
+
+/// Encodes the series store at scrape time.
+#[derive(Debug)]
+pub struct SeriesCollector(pub SharedSeries);
+
+impl Collector for SeriesCollector {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let store = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        store.encode(encoder, faultline_wire::now_ms())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::registry::Registry;
+
+    fn sample(metric: &str, target: &str, value: f64, ts_ms: i64, kind: SampleKind) -> Sample {
+        Sample {
+            metric: metric.into(),
+            target: target.into(),
+            labels: [("site".to_string(), "bj1".to_string())].into(),
+            value,
+            ts_ms,
+            kind,
+        }
+    }
+
+    fn labels() -> BTreeMap<String, String> {
+        [("site".to_string(), "bj1".to_string())].into()
+    }
+
+    #[test]
+    fn latest_wins_and_late_samples_do_not_regress() {
+        let mut store = SeriesStore::new(60_000);
+        let a: Arc<str> = Arc::from("a1");
+        let out = store.apply(&a, vec![sample("m", "h1", 1.0, 1000, SampleKind::Gauge)]);
+        assert_eq!(out.applied, 1);
+        store.apply(&a, vec![sample("m", "h1", 2.0, 3000, SampleKind::Gauge)]);
+        let out = store.apply(&a, vec![sample("m", "h1", 9.0, 2000, SampleKind::Gauge)]);
+        assert_eq!(out.superseded, 1);
+        assert_eq!(store.latest("m", "a1", "h1", &labels()), Some(2.0));
+        let out = store.apply(&a, vec![sample("m", "h1", 1.0, 4000, SampleKind::Counter)]);
+        assert_eq!(out.kind_conflicts, 1);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn stale_series_are_swept() {
+        let mut store = SeriesStore::new(1000);
+        let a: Arc<str> = Arc::from("a1");
+        store.apply(
+            &a,
+            vec![
+                sample("m", "old", 1.0, 1000, SampleKind::Gauge),
+                sample("m", "new", 1.0, 5000, SampleKind::Gauge),
+            ],
+        );
+        assert_eq!(store.sweep(5500), 1);
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.sweep(10_000), 1);
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn exports_openmetrics_with_agent_and_target_labels() {
+        let now = faultline_wire::now_ms();
+        let shared: SharedSeries = Arc::new(RwLock::new(SeriesStore::new(60_000)));
+        let a: Arc<str> = Arc::from("a1");
+        {
+            let mut store = shared.write().unwrap();
+            store.apply(
+                &a,
+                vec![
+                    sample("faultline_host_load1", "h1", 0.25, now, SampleKind::Gauge),
+                    sample(
+                        "faultline_host_network_receive_bytes",
+                        "h1",
+                        42.0,
+                        now,
+                        SampleKind::Counter,
+                    ),
+                    sample(
+                        "faultline_host_gone",
+                        "h1",
+                        1.0,
+                        now - 120_000,
+                        SampleKind::Gauge,
+                    ),
+                ],
+            );
+            let mut odd = sample("faultline_odd", "h\"1", 1.0, now, SampleKind::Gauge);
+            odd.labels
+                .insert("alias".into(), "quote\" back\\slash\nnewline".into());
+            store.apply(&a, vec![odd]);
+        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(SeriesCollector(shared)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(r#"faultline_host_load1{agent="a1",target="h1",site="bj1"} 0.25"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE faultline_host_network_receive_bytes counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"faultline_host_network_receive_bytes_total{agent="a1",target="h1",site="bj1"} 42.0"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("faultline_host_gone"),
+            "stale series exported: {text}"
+        );
+        assert!(text.contains(r#"target="h\"1""#), "{text}");
+        assert!(
+            text.contains(r#"alias="quote\" back\\slash\nnewline""#),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

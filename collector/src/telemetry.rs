@@ -1,0 +1,182 @@
+//! The collector's own metrics (pushes, samples, rejects by reason, ingest latency, series held),
+//! and the registry `/metrics` encodes: these plus the scrape-time collectors of the series store
+//! and the agents' health. Each `count_*`/`reject` call logs and counts an event together.
+
+use crate::agents::{AgentHealthCollector, AgentRegistry};
+use crate::series::{ApplyOutcome, SeriesCollector, SharedSeries};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Labels = [(&'static str, &'static str); 1];
+
+/// Why a push was refused; each maps to one HTTP status and one `reason` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No or unknown bearer token (401).
+    Unauthorized,
+    /// Body (compressed or decoded) over the limit (413).
+    TooLarge(String),
+    /// Body is not a valid compressed JSON batch (400).
+    Malformed(String),
+    /// Batch decoded but breaks a limit or naming rule, or names another agent (400).
+    Invalid(String),
+    /// Too many pushes at once (429, retry later).
+    Overloaded,
+    /// Durable state unavailable (503, retry later).
+    Unavailable(String),
+}
+
+impl Rejection {
+    /// HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::Unauthorized => 401,
+            Rejection::TooLarge(_) => 413,
+            Rejection::Malformed(_) | Rejection::Invalid(_) => 400,
+            Rejection::Overloaded => 429,
+            Rejection::Unavailable(_) => 503,
+        }
+    }
+
+    /// Value of the `reason` label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Unauthorized => "unauthorized",
+            Rejection::TooLarge(_) => "too_large",
+            Rejection::Malformed(_) => "malformed",
+            Rejection::Invalid(_) => "invalid",
+            Rejection::Overloaded => "overloaded",
+            Rejection::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Human-readable detail for the response body and logs (never contains the token).
+    pub fn detail(&self) -> &str {
+        match self {
+            Rejection::Unauthorized => "missing or unknown bearer token",
+            Rejection::Overloaded => "too many concurrent pushes; retry later",
+            Rejection::TooLarge(d)
+            | Rejection::Malformed(d)
+            | Rejection::Invalid(d)
+            | Rejection::Unavailable(d) => d,
+        }
+    }
+}
+
+/// The collector's own instruments.
+#[derive(Debug)]
+pub struct Telemetry {
+    batches: Family<Labels, Counter>,
+    samples: Family<Labels, Counter>,
+    rejected: Family<Labels, Counter>,
+    ingest_seconds: Histogram,
+    series: Gauge,
+}
+
+impl Telemetry {
+    /// Creates the instruments and a registry holding them plus the scrape-time collectors.
+    pub fn new(series: SharedSeries, agents: Arc<AgentRegistry>) -> (Arc<Self>, Registry) {
+        let telemetry = Arc::new(Self {
+            batches: Family::default(),
+            samples: Family::default(),
+            rejected: Family::default(),
+            ingest_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            series: Gauge::default(),
+        });
+        let mut registry = Registry::default();
+        registry.register(
+            "faultline_collector_batches",
+            "Batches accepted, by outcome (applied, or duplicate of an applied one)",
+            telemetry.batches.clone(),
+        );
+        registry.register(
+            "faultline_collector_samples",
+            "Samples in accepted batches, by outcome (applied, superseded by a newer value, kind_conflict)",
+            telemetry.samples.clone(),
+        );
+        registry.register(
+            "faultline_collector_rejected_pushes",
+            "Pushes refused, by reason",
+            telemetry.rejected.clone(),
+        );
+        registry.register_with_unit(
+            "faultline_collector_ingest_duration",
+            "Time from a push's arrival to its acknowledgement",
+            prometheus_client::registry::Unit::Seconds,
+            telemetry.ingest_seconds.clone(),
+        );
+        registry.register(
+            "faultline_collector_series",
+            "Series held in memory (fresh and not yet swept)",
+            telemetry.series.clone(),
+        );
+        registry.register_collector(Box::new(SeriesCollector(series)));
+        registry.register_collector(Box::new(AgentHealthCollector(agents)));
+        (telemetry, registry)
+    }
+
+    /// Counts an accepted batch and its samples.
+    pub fn count_accepted(
+        &self,
+        agent: &str,
+        seq: u64,
+        outcome: Option<ApplyOutcome>,
+        took: Duration,
+    ) {
+        self.ingest_seconds.observe(took.as_secs_f64());
+        match outcome {
+            None => {
+                self.batches
+                    .get_or_create(&[("outcome", "duplicate")])
+                    .inc();
+                tracing::debug!(agent, seq, "duplicate batch acknowledged again");
+            }
+            Some(o) => {
+                self.batches.get_or_create(&[("outcome", "applied")]).inc();
+                self.samples
+                    .get_or_create(&[("outcome", "applied")])
+                    .inc_by(o.applied);
+                self.samples
+                    .get_or_create(&[("outcome", "superseded")])
+                    .inc_by(o.superseded);
+                if o.kind_conflicts > 0 {
+                    self.samples
+                        .get_or_create(&[("outcome", "kind_conflict")])
+                        .inc_by(o.kind_conflicts);
+                    tracing::warn!(
+                        agent,
+                        seq,
+                        dropped = o.kind_conflicts,
+                        "samples whose kind contradicts their metric family"
+                    );
+                }
+                tracing::debug!(agent, seq, applied = o.applied, "batch applied");
+            }
+        }
+    }
+
+    /// Counts and logs a refused push.
+    pub fn reject(&self, rejection: &Rejection, agent: Option<&str>, peer: &str) {
+        self.rejected
+            .get_or_create(&[("reason", rejection.reason())])
+            .inc();
+        tracing::warn!(
+            reason = rejection.reason(),
+            status = rejection.status(),
+            agent = agent.unwrap_or("-"),
+            peer,
+            detail = rejection.detail(),
+            "push rejected"
+        );
+    }
+
+    /// Records the number of series after a sweep.
+    pub fn set_series(&self, count: usize) {
+        self.series.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+}
