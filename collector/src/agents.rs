@@ -20,6 +20,7 @@ use subtle::ConstantTimeEq;
 struct Reported {
     health: AgentHealth,
     last_seen_ms: Option<i64>,
+    last_seq: u64,
 }
 
 /// One known agent.
@@ -35,11 +36,12 @@ pub struct AgentState {
 }
 
 impl AgentState {
-    /// Records the health carried by an accepted push.
-    pub fn report(&self, health: AgentHealth, now_ms: i64) {
+    /// Records the health carried by an accepted push of batch `seq`.
+    pub fn report(&self, health: AgentHealth, now_ms: i64, seq: u64) {
         let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
         reported.health = health;
         reported.last_seen_ms = Some(now_ms);
+        reported.last_seq = reported.last_seq.max(seq);
     }
 }
 
@@ -125,7 +127,7 @@ impl Collector for AgentHealthCollector {
             })
             .collect();
         type Field = fn(&Reported, i64, i64) -> Option<f64>;
-        let gauges: [(&str, &str, Field); 4] = [
+        let gauges: [(&str, &str, Field); 5] = [
             (
                 "faultline_agent_up",
                 "1 if the agent pushed within series.stale_after",
@@ -144,6 +146,11 @@ impl Collector for AgentHealthCollector {
                 "faultline_agent_outbox_bytes",
                 "Bytes in the agent's on-disk outbox",
                 |r, _, _| r.last_seen_ms.map(|_| r.health.outbox_bytes as f64),
+            ),
+            (
+                "faultline_agent_last_applied_sequence",
+                "Sequence number of the newest batch applied from the agent",
+                |r, _, _| r.last_seen_ms.map(|_| r.last_seq as f64),
             ),
             (
                 "faultline_agent_outbox_batches",

@@ -9,7 +9,7 @@ use crate::ingest::Ingest;
 use crate::telemetry::Rejection;
 use anyhow::Context;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -25,6 +25,9 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// How far past the body limit a body is still read (and discarded) to deliver the 413 cleanly.
+const DRAIN_FACTOR: usize = 8;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the HTTP layer serves.
@@ -143,7 +146,7 @@ pub async fn serve(
 async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::POST, faultline_wire::PUSH_PATH) => push(app, req, peer).await,
-        (&Method::GET, "/metrics") => metrics(app),
+        (&Method::GET, "/metrics") => metrics(app, wants_openmetrics(&req)),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".into()),
         (_, faultline_wire::PUSH_PATH | "/metrics" | "/healthz") => text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -177,25 +180,9 @@ async fn push(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<F
         return rejected(app, &rejection, Some(&agent.id), &peer);
     }
     let limit = app.ingest.config().max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        let rejection = Rejection::TooLarge(format!("body exceeds {limit} bytes"));
-        return rejected(app, &rejection, Some(&agent.id), &peer);
-    }
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let rejection = if e.is::<http_body_util::LengthLimitError>() {
-                Rejection::TooLarge(format!("body exceeds {limit} bytes"))
-            } else {
-                Rejection::Malformed(format!("reading body: {e}"))
-            };
-            return rejected(app, &rejection, Some(&agent.id), &peer);
-        }
+    let body = match read_body(req.into_body(), limit).await {
+        Ok(body) => body,
+        Err(rejection) => return rejected(app, &rejection, Some(&agent.id), &peer),
     };
     match app.ingest.push(&agent, &body).await {
         Ok(ack) => {
@@ -212,6 +199,31 @@ async fn push(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<F
             respond_rejection(&rejection)
         }
     }
+}
+
+/// Reads a body of at most `limit` bytes. A larger body is read on (not kept) up to
+/// [`DRAIN_FACTOR`] × `limit`, so that the client, still sending, receives the 413 rather than a
+/// reset connection; past that the connection is dropped.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Rejection> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let too_large = || Rejection::TooLarge(format!("body exceeds {limit} bytes"));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Rejection::Malformed(format!("reading body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > limit.saturating_mul(DRAIN_FACTOR) {
+            return Err(too_large());
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 fn rejected(
@@ -246,9 +258,29 @@ fn respond_rejection(rejection: &Rejection) -> Response<Full<Bytes>> {
     response
 }
 
-fn metrics(app: &App) -> Response<Full<Bytes>> {
+/// True when the scraper accepts OpenMetrics (Prometheus does); others get the 0.0.4 text format.
+fn wants_openmetrics(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+fn metrics(app: &App, openmetrics: bool) -> Response<Full<Bytes>> {
     let mut body = String::with_capacity(64 * 1024);
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &app.registry) {
+    let (encoded, content_type) = if openmetrics {
+        (
+            prometheus_client::encoding::text::encode(&mut body, &app.registry),
+            OPENMETRICS,
+        )
+    } else {
+        (
+            prometheus_client::encoding::prometheus_text::encode(&mut body, &app.registry),
+            PROMETHEUS_TEXT,
+        )
+    };
+    if let Err(e) = encoded {
         tracing::error!(error = %e, "encoding /metrics failed");
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -258,7 +290,7 @@ fn metrics(app: &App) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

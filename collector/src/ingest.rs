@@ -97,7 +97,7 @@ impl Ingest {
         let now = faultline_wire::now_ms();
         let seq = batch.seq;
         if cursor.is_some_and(|c| c.epoch == batch.epoch && seq <= c.seq) {
-            agent.report(batch.health, now);
+            agent.report(batch.health, now, seq);
             self.telemetry
                 .count_accepted(&agent.id, seq, None, started.elapsed());
             return Ok(PushAck {
@@ -119,7 +119,7 @@ impl Ingest {
             .await
             .map_err(|e| Rejection::Unavailable(e.to_string()))?;
         *cursor = Some(next);
-        agent.report(batch.health, now);
+        agent.report(batch.health, now, seq);
         self.telemetry
             .count_accepted(&agent.id, seq, Some(outcome), started.elapsed());
         Ok(PushAck {

@@ -1,1 +1,290 @@
-//! x
+//! Test harness: runs the real `faultline-agent` and `faultline-collector` binaries (and real
+//! peers such as Prometheus) on 127.0.0.1, each bounded in time and killed when its guard drops.
+//!
+//! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Token the harness gives its agents.
+pub const TOKEN: &str = "harness-token-0123456789abcdef";
+
+/// Path of a workspace binary next to the test executable (`target/<profile>/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A child process killed (SIGKILL) when dropped; its stderr and stdout go to a log file.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `program` with `args`, logging to `log`.
+    pub fn spawn(
+        program: &Path,
+        args: &[&str],
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let err = out.try_clone()?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("spawning {}", program.display()))?;
+        Ok(Self {
+            child,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits up to 10 s (SIGKILL after that). Returns true on a clean exit.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+        false
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GETs `url` and returns the body, or an empty string on any error.
+pub async fn get_text(url: &str) -> String {
+    match reqwest::get(url).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Value of the first exposition line of `name` whose labels include all of `labels`.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metric_values(text, name, labels).into_iter().next()
+}
+
+/// Values of every exposition line of `name` whose labels include all of `labels`.
+pub fn metric_values(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = match series.find('{') {
+                Some(at) => (&series[..at], &series[at..]),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            if !all {
+                return None;
+            }
+            value.parse().ok()
+        })
+        .collect()
+}
+
+/// A collector run by the harness on a free loopback port, with its state in `dir`.
+pub struct CollectorProcess {
+    /// The process.
+    pub daemon: Daemon,
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its config file.
+    pub config: PathBuf,
+}
+
+impl CollectorProcess {
+    /// Writes a config (`extra` is appended TOML) and starts the collector with debug JSON logs.
+    pub async fn start(dir: &Path, port: u16, extra: &str) -> anyhow::Result<Self> {
+        let config = dir.join("collector.toml");
+        let text = format!(
+            "[listen]\naddress = \"127.0.0.1:{port}\"\n\n[storage]\npath = \"{}\"\n\n[[agents]]\nid = \"a1\"\ntoken = \"{TOKEN}\"\n\n{extra}\n",
+            dir.join("state.db").display()
+        );
+        std::fs::write(&config, text)?;
+        Self::start_with(dir, port, &config).await
+    }
+
+    /// Starts the collector with an existing config file.
+    pub async fn start_with(dir: &Path, port: u16, config: &Path) -> anyhow::Result<Self> {
+        let config_arg = config.to_string_lossy().to_string();
+        let daemon = Daemon::spawn(
+            &binary("faultline-collector"),
+            &["--log-format", "json", "run", "--config", &config_arg],
+            &dir.join("collector.log"),
+            &[("RUST_LOG", "info,faultline_collector=debug")],
+        )?;
+        let url = format!("http://127.0.0.1:{port}");
+        let mut process = Self {
+            daemon,
+            url,
+            config: config.to_path_buf(),
+        };
+        let health = format!("{}/healthz", process.url);
+        if !wait_until(Duration::from_secs(15), || async {
+            get_text(&health).await == "ok\n"
+        })
+        .await
+        {
+            let running = process.daemon.running();
+            bail!(
+                "collector not healthy (running: {running}); log:\n{}",
+                process.daemon.log()
+            );
+        }
+        Ok(process)
+    }
+
+    /// The current `/metrics` text.
+    pub async fn scrape(&self) -> String {
+        get_text(&format!("{}/metrics", self.url)).await
+    }
+}
+
+/// Writes an agent config pushing to `collector_url`, collecting host metrics every `interval`.
+pub fn agent_config(
+    dir: &Path,
+    collector_url: &str,
+    interval: &str,
+    extra: &str,
+) -> anyhow::Result<PathBuf> {
+    let path = dir.join("agent.toml");
+    let text = format!(
+        "[agent]\nid = \"a1\"\nsite = \"test-site\"\nroom = \"test-room\"\n\n[push]\nurl = \"{collector_url}\"\ntoken = \"{TOKEN}\"\nmin_backoff = \"50ms\"\nmax_backoff = \"500ms\"\ntimeout = \"2s\"\n\n[batch]\nflush_interval = \"200ms\"\n\n[outbox]\ndir = \"{}\"\nfsync = true\n\n[host]\ninterval = \"{interval}\"\n\n{extra}\n",
+        dir.join("outbox").display()
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Starts an agent with a config file, logging debug JSON to `dir/agent.log`.
+pub fn start_agent(dir: &Path, config: &Path) -> anyhow::Result<Daemon> {
+    let config_arg = config.to_string_lossy().to_string();
+    Daemon::spawn(
+        &binary("faultline-agent"),
+        &["--log-format", "json", "run", "--config", &config_arg],
+        &dir.join("agent.log"),
+        &[("RUST_LOG", "info,faultline_agent=debug")],
+    )
+}
+
+/// Parses JSON log lines, keeping those whose `fields.message` equals `message`.
+pub fn log_events(log: &str, message: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["fields"]["message"] == message)
+        .collect()
+}
+
+/// Finds a program on PATH (or in /usr/sbin, /usr/bin), failing with a hint to install it.
+pub fn require_program(name: &str, package: &str) -> PathBuf {
+    let from_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+        })
+        .unwrap_or_default();
+    let found = from_path.or_else(|| {
+        ["/usr/sbin", "/usr/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.exists())
+    });
+    match found {
+        Some(path) => path,
+        None => panic!(
+            "`{name}` is missing: install Debian's `{package}` (the README's test command does)"
+        ),
+    }
+}
