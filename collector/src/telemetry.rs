@@ -32,6 +32,16 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every `reason` label value, so each series exists (at 0) from the start.
+    pub const REASONS: [&'static str; 6] = [
+        "unauthorized",
+        "too_large",
+        "malformed",
+        "invalid",
+        "overloaded",
+        "unavailable",
+    ];
+
     /// HTTP status code.
     pub fn status(&self) -> u16 {
         match self {
@@ -88,6 +98,16 @@ impl Telemetry {
             ingest_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             series: Gauge::default(),
         });
+        // Known label values exist from the start, so rates and dashboards see zeros, not gaps.
+        for reason in Rejection::REASONS {
+            drop(telemetry.rejected.get_or_create(&[("reason", reason)]));
+        }
+        for outcome in ["applied", "duplicate"] {
+            drop(telemetry.batches.get_or_create(&[("outcome", outcome)]));
+        }
+        for outcome in ["applied", "superseded", "kind_conflict"] {
+            drop(telemetry.samples.get_or_create(&[("outcome", outcome)]));
+        }
         let mut registry = Registry::default();
         registry.register(
             "faultline_collector_batches",
@@ -178,5 +198,24 @@ impl Telemetry {
     /// Records the number of series after a sweep.
     pub fn set_series(&self, count: usize) {
         self.series.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_reason_is_listed() {
+        let all = [
+            Rejection::Unauthorized,
+            Rejection::TooLarge(String::new()),
+            Rejection::Malformed(String::new()),
+            Rejection::Invalid(String::new()),
+            Rejection::Overloaded,
+            Rejection::Unavailable(String::new()),
+        ];
+        let reasons: Vec<_> = all.iter().map(Rejection::reason).collect();
+        assert_eq!(reasons, Rejection::REASONS);
     }
 }

@@ -185,7 +185,8 @@ mod tests {
     #[test]
     fn table() {
         let limits = Limits::default();
-        let cases: Vec<(&str, Box<dyn Fn(&mut Sample)>, Option<&str>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Sample)>;
+        let cases: Vec<(&str, Mutation, Option<&str>)> = vec![
             ("valid", Box::new(|_| {}), None),
             (
                 "nan",

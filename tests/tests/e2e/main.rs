@@ -1,9 +1,12 @@
 //! End-to-end tests: the real agent and collector binaries against each other and real peers on
 //! 127.0.0.1. Every wait is bounded; every process is killed when its guard drops.
+// A failed unwrap is a failed test here, which is exactly what it should be.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
 mod cli;
 mod outage;
+mod packaging;
 mod pipeline;
 mod prometheus;
 mod tls;
