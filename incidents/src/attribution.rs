@@ -1,0 +1,775 @@
+//! Responsibility attribution: decides whether a new incident is a root (tagged with its target's
+//! owner, and pages) or a symptom of another incident (joins that ticket, takes its tag, never pages),
+//! with a one-line reason and the evidence (rules → **incidents**: runs before a ticket is opened).
+//!
+//! Order of judgement for an incident on target T at time t:
+//! 1. **Upstream**: the nearest target upstream of T (breadth-first over `depends_on`) with an
+//!    incident active at t or failing within the correlation window makes T a symptom of that
+//!    incident's root.
+//! 2. **Room**: for rules with `correlate = "room"`, the same rule already failing on another target
+//!    in T's room makes T a symptom of it (several sensors seeing one cooling failure).
+//! 3. **Carrier boundary**: when T is a carrier target, or our edge that depends directly on one,
+//!    the evidence on our side of the boundary decides. Our side is T's non-carrier dependencies
+//!    (for a carrier target: our edges that depend on it and their non-carrier dependencies). An
+//!    incident there makes T its symptom (platform); our side sending fresh data with no incident
+//!    puts the fault beyond the boundary (carrier); no fresh data from our side means the carrier
+//!    cannot be blamed yet (platform, "unverified").
+//! 4. Otherwise T is a root tagged with its owner.
+//!
+//! A new root also **adopts** the root incidents downstream of it that started within the
+//! correlation window: they fired first only because their poll came earlier.
+
+use crate::inventory::{Inventory, Owner};
+use crate::rules::Correlate;
+use crate::template::format_number;
+use crate::{Millis, format_time};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An incident already known to the incident stage (open, or recently resolved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnownIncident {
+    /// Ticket or incident id.
+    pub id: u64,
+    /// Rule name.
+    pub rule: String,
+    /// Target id.
+    pub target: String,
+    /// Its tag.
+    pub tag: Owner,
+    /// When its condition started.
+    pub started_at_ms: Millis,
+    /// When it resolved, if it did.
+    pub resolved_at_ms: Option<Millis>,
+    /// The root it is a symptom of; `None` for a root.
+    pub root: Option<u64>,
+}
+
+/// The incident being attributed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewIncident {
+    /// Rule name.
+    pub rule: String,
+    /// Target id.
+    pub target: String,
+    /// The value that fired it.
+    pub value: f64,
+    /// When its condition started.
+    pub started_at_ms: Millis,
+    /// When the rule fired.
+    pub fired_at_ms: Millis,
+    /// The rule's correlation scope.
+    pub correlate: Correlate,
+}
+
+/// Everything attribution looks at besides the incident itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The inventory.
+    pub inventory: &'a Inventory,
+    /// Active and recently resolved incidents.
+    pub incidents: &'a [KnownIncident],
+    /// Last time each target sent a sample (the "our side is alive" evidence).
+    pub last_seen_ms: &'a BTreeMap<String, Millis>,
+    /// How far apart two failures may be and still be one fault.
+    pub correlation_window_ms: Millis,
+}
+
+/// Root or symptom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "role", content = "root")]
+pub enum Role {
+    /// Its own fault: opens a ticket and pages.
+    Root,
+    /// Joins the ticket of the root incident with this id; never pages.
+    Symptom(u64),
+}
+
+/// Our-side evidence looked at for a carrier boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundaryCheck {
+    /// Our target on the boundary side.
+    pub target: String,
+    /// Its incident, if any.
+    pub incident: Option<u64>,
+    /// When it last sent a sample.
+    pub last_seen_ms: Option<Millis>,
+}
+
+/// Another incident the decision relied on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedIncident {
+    /// Its id.
+    pub id: u64,
+    /// Its rule.
+    pub rule: String,
+    /// Its target.
+    pub target: String,
+    /// When it started.
+    pub started_at_ms: Millis,
+}
+
+/// Why the decision was made, kept on the ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Rule that fired.
+    pub rule: String,
+    /// Target it fired on.
+    pub target: String,
+    /// Value that fired it.
+    pub value: f64,
+    /// Condition start.
+    pub started_at_ms: Millis,
+    /// Firing time.
+    pub fired_at_ms: Millis,
+    /// Dependency chain followed, from the target to the cause (just the target for a plain root).
+    pub chain: Vec<String>,
+    /// Incident the decision points at, if any.
+    pub related: Option<RelatedIncident>,
+    /// Our side of a carrier boundary, when one was judged.
+    pub boundary: Vec<BoundaryCheck>,
+}
+
+/// The outcome of attribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// Root or symptom.
+    pub role: Role,
+    /// Responsibility tag.
+    pub tag: Owner,
+    /// One line for humans.
+    pub reason: String,
+    /// What it was based on.
+    pub evidence: Evidence,
+    /// Existing roots that become symptoms of this new root.
+    pub adopt: Vec<u64>,
+}
+
+impl Attribution {
+    /// Whether this incident pages (roots only).
+    pub fn pages(&self) -> bool {
+        self.role == Role::Root
+    }
+}
+
+impl Context<'_> {
+    /// Incidents on `target` active at `t` or failing within the window around it, earliest first.
+    fn failing(&self, target: &str, t: Millis) -> Vec<&KnownIncident> {
+        let w = self.correlation_window_ms;
+        let mut found: Vec<&KnownIncident> = self
+            .incidents
+            .iter()
+            .filter(|k| {
+                k.target == target
+                    && k.started_at_ms <= t.saturating_add(w)
+                    && k.resolved_at_ms.is_none_or(|r| r.saturating_add(w) >= t)
+            })
+            .collect();
+        found.sort_by_key(|k| (k.started_at_ms, k.id));
+        found
+    }
+
+    /// The root of `k` and its tag (a symptom's root, followed one step as roots are never symptoms).
+    fn root_of(&self, k: &KnownIncident) -> (u64, Owner) {
+        match k.root {
+            None => (k.id, k.tag),
+            Some(root) => (
+                root,
+                self.incidents
+                    .iter()
+                    .find(|r| r.id == root)
+                    .map_or(k.tag, |r| r.tag),
+            ),
+        }
+    }
+}
+
+fn related(k: &KnownIncident) -> RelatedIncident {
+    RelatedIncident {
+        id: k.id,
+        rule: k.rule.clone(),
+        target: k.target.clone(),
+        started_at_ms: k.started_at_ms,
+    }
+}
+
+/// Attributes `new` (see the module docs for the order of judgement).
+pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
+    let t = new.started_at_ms;
+    let inv = ctx.inventory;
+    let mut evidence = Evidence {
+        rule: new.rule.clone(),
+        target: new.target.clone(),
+        value: new.value,
+        started_at_ms: new.started_at_ms,
+        fired_at_ms: new.fired_at_ms,
+        chain: vec![new.target.clone()],
+        related: None,
+        boundary: Vec::new(),
+    };
+    let symptom = |evidence: Evidence, cause: &KnownIncident, why: String| {
+        let (root, tag) = ctx.root_of(cause);
+        Attribution {
+            role: Role::Symptom(root),
+            tag,
+            reason: format!("{why}; symptom of #{root}, tagged {tag}"),
+            evidence: Evidence {
+                related: Some(related(cause)),
+                ..evidence
+            },
+            adopt: Vec::new(),
+        }
+    };
+
+    // 1. Upstream.
+    for path in inv.upstream(&new.target) {
+        let Some(upstream) = path.last() else {
+            continue;
+        };
+        if let Some(cause) = ctx.failing(upstream, t).first() {
+            let why = format!(
+                "{} depends on {} ({}), which has {} since {}",
+                new.target,
+                upstream,
+                path.join(" → "),
+                cause.rule,
+                format_time(cause.started_at_ms)
+            );
+            evidence.chain = path;
+            return symptom(evidence, cause, why);
+        }
+    }
+
+    // 2. Same rule in the same room.
+    let room = inv
+        .target(&new.target)
+        .and_then(|target| target.room.clone());
+    if let (Correlate::Room, Some(room)) = (new.correlate, &room) {
+        let sibling = inv
+            .targets()
+            .values()
+            .filter(|o| o.id != new.target && o.room.as_ref() == Some(room))
+            .flat_map(|o| ctx.failing(&o.id, t))
+            .filter(|k| k.rule == new.rule)
+            .min_by_key(|k| (k.started_at_ms, k.id));
+        if let Some(cause) = sibling {
+            let why = format!(
+                "{} already seen in room {room} by {} since {}",
+                new.rule,
+                cause.target,
+                format_time(cause.started_at_ms)
+            );
+            return symptom(evidence, cause, why);
+        }
+    }
+
+    let adopt = adoptable(new, ctx);
+    let Some(target) = inv.target(&new.target) else {
+        return Attribution {
+            role: Role::Root,
+            tag: Owner::Platform,
+            reason: format!(
+                "{} is not in the inventory; owner unknown, tagged platform",
+                new.target
+            ),
+            evidence,
+            adopt,
+        };
+    };
+
+    // 3. Carrier boundary.
+    let carriers: Vec<&str> = if target.owner == Owner::Carrier {
+        vec![target.id.as_str()]
+    } else {
+        target
+            .depends_on
+            .iter()
+            .filter(|d| inv.target(d).is_some_and(|d| d.owner == Owner::Carrier))
+            .map(String::as_str)
+            .collect()
+    };
+    if !carriers.is_empty() {
+        let our_side = our_side(inv, &target.id, target.owner == Owner::Carrier);
+        for id in &our_side {
+            let incident = ctx.failing(id, t).first().map(|k| (*k).clone());
+            evidence.boundary.push(BoundaryCheck {
+                target: id.clone(),
+                incident: incident.as_ref().map(|k| k.id),
+                last_seen_ms: ctx.last_seen_ms.get(id).copied(),
+            });
+            if let Some(cause) = incident {
+                let why = format!(
+                    "our side of the carrier boundary fails: {id} has {}",
+                    cause.rule
+                );
+                evidence.chain = vec![new.target.clone(), id.clone()];
+                return symptom(evidence, &cause, why);
+            }
+        }
+        let circuits: Vec<String> = carriers
+            .iter()
+            .filter_map(|c| inv.target(c))
+            .map(|c| {
+                format!(
+                    "{} circuit {}",
+                    c.carrier.as_deref().unwrap_or("?"),
+                    c.circuit_id.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        let fresh = |c: &BoundaryCheck| {
+            c.last_seen_ms
+                .is_some_and(|s| s >= t.saturating_sub(ctx.correlation_window_ms))
+        };
+        let verified = !evidence.boundary.is_empty() && evidence.boundary.iter().all(fresh);
+        let (tag, reason) = if verified {
+            (
+                Owner::Carrier,
+                format!(
+                    "{} {} while our side ({}) is up with no incident: fault beyond the boundary on {}",
+                    new.target,
+                    new.rule,
+                    our_side.join(", "),
+                    circuits.join(", ")
+                ),
+            )
+        } else {
+            (
+                Owner::Platform,
+                format!(
+                    "{} {} at the boundary to {}, but our side ({}) sent no fresh data: carrier \
+                     not blamed until our side is verified",
+                    new.target,
+                    new.rule,
+                    circuits.join(", "),
+                    if our_side.is_empty() {
+                        "none in the inventory".to_string()
+                    } else {
+                        our_side.join(", ")
+                    }
+                ),
+            )
+        };
+        return Attribution {
+            role: Role::Root,
+            tag,
+            reason,
+            evidence,
+            adopt,
+        };
+    }
+
+    // 4. Plain root.
+    Attribution {
+        role: Role::Root,
+        tag: target.owner,
+        reason: format!(
+            "{} {} (value {}) with no failing dependency; {}-owned target",
+            new.target,
+            new.rule,
+            format_number(new.value),
+            target.owner
+        ),
+        evidence,
+        adopt,
+    }
+}
+
+/// Our side of the boundary for `id`: its non-carrier dependencies, or, for a carrier target, our
+/// edges that depend on it plus their non-carrier dependencies.
+fn our_side(inv: &Inventory, id: &str, is_carrier: bool) -> Vec<String> {
+    let non_carrier_deps = |t: &str| -> Vec<String> {
+        inv.target(t)
+            .map(|t| {
+                t.depends_on
+                    .iter()
+                    .filter(|d| inv.target(d).is_some_and(|d| d.owner != Owner::Carrier))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut side = BTreeSet::new();
+    if is_carrier {
+        for edge in inv.dependents(id) {
+            if inv.target(edge).is_some_and(|e| e.owner != Owner::Carrier) {
+                side.insert(edge.clone());
+                side.extend(non_carrier_deps(edge));
+            }
+        }
+    } else {
+        side.extend(non_carrier_deps(id));
+    }
+    side.into_iter().collect()
+}
+
+/// Roots downstream of `new.target` that started within the window before it.
+fn adoptable(new: &NewIncident, ctx: &Context<'_>) -> Vec<u64> {
+    let mut ids: Vec<u64> = ctx
+        .incidents
+        .iter()
+        .filter(|k| {
+            k.root.is_none()
+                && k.resolved_at_ms.is_none()
+                && k.target != new.target
+                && (new.started_at_ms - k.started_at_ms).abs() <= ctx.correlation_window_ms
+                && ctx
+                    .inventory
+                    .upstream(&k.target)
+                    .iter()
+                    .any(|p| p.last() == Some(&new.target))
+        })
+        .map(|k| k.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_wire::config_file::ConfigSource;
+    use std::path::Path;
+
+    const INVENTORY: &str = include_str!("../testdata/inventory.toml");
+
+    const MIN: Millis = 60_000;
+    const T0: Millis = 1_000 * MIN;
+
+    fn known(
+        id: u64,
+        rule: &str,
+        target: &str,
+        tag: Owner,
+        started: Millis,
+        root: Option<u64>,
+    ) -> KnownIncident {
+        KnownIncident {
+            id,
+            rule: rule.into(),
+            target: target.into(),
+            tag,
+            started_at_ms: started,
+            resolved_at_ms: None,
+            root,
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        rule: &'static str,
+        target: &'static str,
+        correlate: Correlate,
+        incidents: Vec<KnownIncident>,
+        /// Targets seen one minute before the fault.
+        fresh: &'static [&'static str],
+        role: Role,
+        tag: Owner,
+        reason: &'static str,
+        chain: &'static [&'static str],
+        adopt: Vec<u64>,
+    }
+
+    fn case(name: &'static str, rule: &'static str, target: &'static str) -> Case {
+        Case {
+            name,
+            rule,
+            target,
+            correlate: Correlate::None,
+            incidents: Vec::new(),
+            fresh: &["edge1", "edge1-wan"],
+            role: Role::Root,
+            tag: Owner::Platform,
+            reason: "",
+            chain: &[],
+            adopt: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn attribution_table() {
+        use Owner::{Carrier, Customer, Platform};
+        let inventory = Inventory::load(&ConfigSource::from_text(
+            Path::new("inv.toml"),
+            INVENTORY.to_string(),
+        ))
+        .unwrap();
+        let resolved_long_ago = KnownIncident {
+            resolved_at_ms: Some(T0 - 30 * MIN),
+            ..known(
+                3,
+                "DeviceUnreachable",
+                "host-1",
+                Platform,
+                T0 - 60 * MIN,
+                None,
+            )
+        };
+        let cases = vec![
+            Case {
+                tag: Carrier,
+                reason: "fault beyond the boundary on ACME Telecom circuit ACME-SH-0042",
+                chain: &["edge1-wan"],
+                ..case(
+                    "carrier uplink down, our edge device healthy",
+                    "CarrierLinkLoss",
+                    "edge1-wan",
+                )
+            },
+            Case {
+                incidents: vec![known(
+                    5,
+                    "DeviceUnreachable",
+                    "edge1",
+                    Platform,
+                    T0 - MIN,
+                    None,
+                )],
+                role: Role::Symptom(5),
+                tag: Platform,
+                reason: "edge1-wan depends on edge1 (edge1-wan → edge1), which has DeviceUnreachable since 1970-01-01 16:39:00 UTC",
+                chain: &["edge1-wan", "edge1"],
+                ..case(
+                    "carrier uplink down because our edge router is down",
+                    "CarrierLinkLoss",
+                    "edge1-wan",
+                )
+            },
+            Case {
+                fresh: &[],
+                tag: Platform,
+                reason: "carrier not blamed until our side is verified",
+                chain: &["edge1-wan"],
+                ..case(
+                    "carrier uplink down, our side unverified",
+                    "CarrierLinkLoss",
+                    "edge1-wan",
+                )
+            },
+            Case {
+                incidents: vec![known(
+                    6,
+                    "InterfaceErrors",
+                    "edge1-wan",
+                    Platform,
+                    T0 - MIN,
+                    None,
+                )],
+                role: Role::Symptom(6),
+                tag: Platform,
+                reason: "our side of the carrier boundary fails: edge1-wan has InterfaceErrors",
+                chain: &["acme-circuit", "edge1-wan"],
+                ..case(
+                    "path probe fails while our edge port has its own fault",
+                    "CarrierPathDown",
+                    "acme-circuit",
+                )
+            },
+            Case {
+                tag: Carrier,
+                reason: "our side (edge1, edge1-wan) is up",
+                chain: &["acme-circuit"],
+                ..case(
+                    "path probe beyond the boundary fails",
+                    "CarrierPathDown",
+                    "acme-circuit",
+                )
+            },
+            Case {
+                incidents: vec![known(
+                    7,
+                    "CarrierLinkLoss",
+                    "edge1-wan",
+                    Carrier,
+                    T0 - MIN,
+                    None,
+                )],
+                role: Role::Symptom(7),
+                tag: Carrier,
+                reason: "vm-1 depends on edge1-wan",
+                chain: &["vm-1", "host-1", "tor1", "core1", "edge1-wan"],
+                ..case(
+                    "customer VM behind the lost carrier uplink",
+                    "VmUnreachable",
+                    "vm-1",
+                )
+            },
+            Case {
+                incidents: vec![
+                    known(7, "CarrierLinkLoss", "edge1-wan", Carrier, T0 - MIN, None),
+                    known(
+                        9,
+                        "HostUnreachable",
+                        "host-1",
+                        Carrier,
+                        T0 - MIN / 2,
+                        Some(7),
+                    ),
+                ],
+                role: Role::Symptom(7),
+                tag: Carrier,
+                reason: "symptom of #7, tagged carrier",
+                chain: &["vm-2", "host-1"],
+                ..case(
+                    "nearest failing upstream is itself a symptom: link to its root",
+                    "VmUnreachable",
+                    "vm-2",
+                )
+            },
+            Case {
+                tag: Customer,
+                reason: "no failing dependency; customer-owned target",
+                chain: &["vm-1"],
+                ..case(
+                    "customer VM disk full while its host is healthy",
+                    "DiskFull",
+                    "vm-1",
+                )
+            },
+            Case {
+                incidents: vec![resolved_long_ago.clone()],
+                tag: Customer,
+                reason: "customer-owned",
+                chain: &["vm-1"],
+                ..case(
+                    "upstream failure resolved long before is not a cause",
+                    "DiskFull",
+                    "vm-1",
+                )
+            },
+            Case {
+                incidents: vec![known(
+                    12,
+                    "HostUnreachable",
+                    "host-1",
+                    Platform,
+                    T0 + MIN,
+                    None,
+                )],
+                role: Role::Symptom(12),
+                tag: Platform,
+                chain: &["vm-1", "host-1"],
+                reason: "vm-1 depends on host-1",
+                ..case(
+                    "upstream fails within the correlation window after",
+                    "VmUnreachable",
+                    "vm-1",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                incidents: vec![known(
+                    11,
+                    "RoomTemperatureHigh",
+                    "temp-1",
+                    Platform,
+                    T0 - MIN,
+                    None,
+                )],
+                role: Role::Symptom(11),
+                tag: Platform,
+                reason: "RoomTemperatureHigh already seen in room r2 by temp-1",
+                chain: &["temp-2"],
+                ..case(
+                    "cooling failure seen by a second sensor",
+                    "RoomTemperatureHigh",
+                    "temp-2",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                incidents: vec![known(
+                    11,
+                    "RoomHumidityHigh",
+                    "temp-1",
+                    Platform,
+                    T0 - MIN,
+                    None,
+                )],
+                reason: "platform-owned",
+                chain: &["temp-2"],
+                ..case(
+                    "a different rule in the same room is another fault",
+                    "RoomTemperatureHigh",
+                    "temp-2",
+                )
+            },
+            Case {
+                incidents: vec![known(
+                    11,
+                    "RoomTemperatureHigh",
+                    "temp-1",
+                    Platform,
+                    T0 - MIN,
+                    None,
+                )],
+                reason: "platform-owned",
+                chain: &["temp-2"],
+                ..case(
+                    "without room correlation sensors stay separate",
+                    "RoomTemperatureHigh",
+                    "temp-2",
+                )
+            },
+            Case {
+                incidents: vec![
+                    known(20, "VmUnreachable", "vm-1", Customer, T0 - MIN / 2, None),
+                    known(21, "DiskFull", "vm-2", Customer, T0 - 20 * MIN, None),
+                    known(
+                        22,
+                        "RoomTemperatureHigh",
+                        "temp-1",
+                        Platform,
+                        T0 - MIN / 2,
+                        None,
+                    ),
+                ],
+                tag: Carrier,
+                reason: "beyond the boundary",
+                chain: &["edge1-wan"],
+                adopt: vec![20],
+                ..case(
+                    "uplink loss adopts VM incidents that fired just before it",
+                    "CarrierLinkLoss",
+                    "edge1-wan",
+                )
+            },
+            Case {
+                reason: "not in the inventory",
+                chain: &["mystery"],
+                ..case("unknown target", "DeviceUnreachable", "mystery")
+            },
+        ];
+        for c in cases {
+            let last_seen: BTreeMap<String, Millis> =
+                c.fresh.iter().map(|t| (t.to_string(), T0 - MIN)).collect();
+            let ctx = Context {
+                inventory: &inventory,
+                incidents: &c.incidents,
+                last_seen_ms: &last_seen,
+                correlation_window_ms: 5 * MIN,
+            };
+            let new = NewIncident {
+                rule: c.rule.into(),
+                target: c.target.into(),
+                value: 1.0,
+                started_at_ms: T0,
+                fired_at_ms: T0 + MIN,
+                correlate: c.correlate,
+            };
+            let got = attribute(&new, &ctx);
+            assert_eq!(got.role, c.role, "{}: {}", c.name, got.reason);
+            assert_eq!(got.tag, c.tag, "{}: {}", c.name, got.reason);
+            assert!(got.reason.contains(c.reason), "{}: {}", c.name, got.reason);
+            assert_eq!(got.evidence.chain, c.chain, "{}", c.name);
+            assert_eq!(got.adopt, c.adopt, "{}", c.name);
+            assert_eq!(got.pages(), c.role == Role::Root, "{}", c.name);
+            assert_eq!(
+                (got.evidence.rule.as_str(), got.evidence.started_at_ms),
+                (c.rule, T0),
+                "{}",
+                c.name
+            );
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! The incident desk: decides what a rule event does to the tickets (rules → **incidents**). It is
+//! the pure glue between [`Evaluator`](crate::eval::Evaluator) output, [`attribute`] and
+//! [`Ticket::apply`]; the collector carries the returned [`Action`]s out against its store.
+//!
+//! - Firing: an active ticket of the fingerprint or an active symptom means nothing new (a restart
+//!   re-fires); a ticket resolved within the re-open window re-opens; otherwise attribution decides:
+//!   a symptom joins its root's ticket (no page), a root opens a ticket (pages).
+//! - Resolved: an active symptom clears on its own — even after its root resolved; the
+//!   fingerprint's own ticket resolves (its resolution is always sent, even if it has symptoms).
+//!
+//! Adoption: when a new root adopts tickets that fired just before it (their targets depend on
+//! it), the collector creates the new ticket, then applies [`adopt_actions`] so each adopted ticket
+//! resolves as "joined #N" and becomes a symptom of the new one.
+
+use crate::Millis;
+use crate::attribution::{Attribution, Context, KnownIncident, NewIncident, Role, attribute};
+use crate::eval::RuleEvent;
+use crate::inventory::Inventory;
+use crate::ticket::{Command, Customer, NewTicket, SYSTEM, Ticket, TicketPolicy, TicketState};
+use std::collections::BTreeMap;
+
+/// What the desk looks at besides the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Desk<'a> {
+    /// The inventory.
+    pub inventory: &'a Inventory,
+    /// Tickets that are not closed (the store's `unclosed()`).
+    pub tickets: &'a [Ticket],
+    /// Last sample time per target.
+    pub last_seen_ms: &'a BTreeMap<String, Millis>,
+    /// Correlation window for attribution.
+    pub correlation_window_ms: Millis,
+    /// Ticket timers.
+    pub policy: &'a TicketPolicy,
+}
+
+/// What the collector must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create a ticket (with [`Ticket::open`]) and page: a root.
+    Open {
+        /// The ticket to open.
+        ticket: Box<NewTicket>,
+        /// Why it is a root, and which tickets it adopts.
+        attribution: Box<Attribution>,
+    },
+    /// Apply a command to an existing ticket.
+    Apply {
+        /// Ticket id.
+        ticket: u64,
+        /// The command.
+        command: Command,
+    },
+    /// Nothing to change.
+    Nothing {
+        /// Why, for the log.
+        why: String,
+    },
+}
+
+/// The incidents attribution needs, built from unclosed tickets: each ticket is a root; each of
+/// its symptoms is an incident pointing at it.
+pub fn known_incidents(tickets: &[Ticket]) -> Vec<KnownIncident> {
+    let mut out = Vec::new();
+    for t in tickets {
+        out.push(KnownIncident {
+            id: t.id,
+            rule: t.rule.clone(),
+            target: t.target.clone(),
+            tag: t.tag,
+            started_at_ms: t.started_at_ms,
+            resolved_at_ms: if t.state.is_active() {
+                None
+            } else {
+                t.resolved_at_ms
+            },
+            root: None,
+        });
+        out.extend(t.symptoms.iter().map(|s| KnownIncident {
+            id: t.id,
+            rule: s.rule.clone(),
+            target: s.target.clone(),
+            tag: t.tag,
+            started_at_ms: s.joined_at_ms,
+            resolved_at_ms: s.cleared_at_ms,
+            root: Some(t.id),
+        }));
+    }
+    out
+}
+
+impl Desk<'_> {
+    fn latest(&self, rule: &str, target: &str) -> Option<&Ticket> {
+        self.tickets
+            .iter()
+            .filter(|t| t.rule == rule && t.target == target)
+            .max_by_key(|t| t.id)
+    }
+
+    fn symptom_ticket(&self, rule: &str, target: &str) -> Option<&Ticket> {
+        self.tickets.iter().find(|t| {
+            t.symptoms
+                .iter()
+                .any(|s| s.rule == rule && s.target == target && s.cleared_at_ms.is_none())
+        })
+    }
+
+    /// What `event` does, at wall-clock time `now`.
+    pub fn on_event(&self, event: &RuleEvent, now: Millis) -> Action {
+        match event {
+            RuleEvent::Firing(f) => {
+                if let Some(t) = self.latest(&f.rule, &f.target) {
+                    if t.state.is_active() {
+                        return Action::Nothing {
+                            why: format!("already open as #{}", t.id),
+                        };
+                    }
+                    if t.reopens(self.policy, now) {
+                        return Action::Apply {
+                            ticket: t.id,
+                            command: Command::Refire,
+                        };
+                    }
+                }
+                if let Some(t) = self.symptom_ticket(&f.rule, &f.target) {
+                    return Action::Nothing {
+                        why: format!("already a symptom of #{}", t.id),
+                    };
+                }
+                let known = known_incidents(self.tickets);
+                let ctx = Context {
+                    inventory: self.inventory,
+                    incidents: &known,
+                    last_seen_ms: self.last_seen_ms,
+                    correlation_window_ms: self.correlation_window_ms,
+                };
+                let new = NewIncident {
+                    rule: f.rule.clone(),
+                    target: f.target.clone(),
+                    value: f.value,
+                    started_at_ms: f.started_at_ms,
+                    fired_at_ms: f.fired_at_ms,
+                    correlate: f.correlate,
+                };
+                let attribution = attribute(&new, &ctx);
+                let customer = Customer::of_target(self.inventory, &f.target);
+                match attribution.role {
+                    Role::Symptom(root) => Action::Apply {
+                        ticket: root,
+                        command: Command::LinkSymptom {
+                            rule: f.rule.clone(),
+                            target: f.target.clone(),
+                            customer,
+                        },
+                    },
+                    Role::Root => Action::Open {
+                        ticket: Box::new(NewTicket {
+                            rule: f.rule.clone(),
+                            target: f.target.clone(),
+                            summary: f.summary.clone(),
+                            description: f.description.clone(),
+                            severity: f.severity,
+                            tag: attribution.tag,
+                            reason: attribution.reason.clone(),
+                            evidence: Some(attribution.evidence.clone()),
+                            customers: customer.into_iter().collect(),
+                            started_at_ms: f.started_at_ms,
+                            opened_by: SYSTEM.to_string(),
+                        }),
+                        attribution: Box::new(attribution),
+                    },
+                }
+            }
+            RuleEvent::Resolved(r) => {
+                if let Some(t) = self.symptom_ticket(&r.rule, &r.target) {
+                    return Action::Apply {
+                        ticket: t.id,
+                        command: Command::SymptomCleared {
+                            rule: r.rule.clone(),
+                            target: r.target.clone(),
+                        },
+                    };
+                }
+                match self.latest(&r.rule, &r.target) {
+                    Some(t) if t.state != TicketState::Closed => Action::Apply {
+                        ticket: t.id,
+                        command: Command::ConditionCleared,
+                    },
+                    _ => Action::Nothing {
+                        why: format!("no ticket for {} on {}", r.rule, r.target),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// After the collector created ticket `new_id` for a root that adopts `adopted`: each adopted
+/// ticket resolves with a note and joins the new ticket as a symptom.
+pub fn adopt_actions(inventory: &Inventory, new_id: u64, adopted: &[&Ticket]) -> Vec<Action> {
+    adopted
+        .iter()
+        .flat_map(|t| {
+            [
+                Action::Apply {
+                    ticket: t.id,
+                    command: Command::Resolve {
+                        by: SYSTEM.to_string(),
+                        note: format!("joined #{new_id} as a symptom"),
+                    },
+                },
+                Action::Apply {
+                    ticket: new_id,
+                    command: Command::LinkSymptom {
+                        rule: t.rule.clone(),
+                        target: t.target.clone(),
+                        customer: Customer::of_target(inventory, &t.target),
+                    },
+                },
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Evaluator;
+    use crate::inventory::Owner;
+    use crate::rules::RuleSet;
+    use crate::ticket::Change;
+    use faultline_wire::config_file::ConfigSource;
+    use faultline_wire::{Sample, SampleKind};
+    use std::path::Path;
+
+    const MIN: Millis = 60_000;
+
+    /// A tiny in-memory collector: evaluator → desk → tickets, counting pages.
+    struct World {
+        inventory: Inventory,
+        eval: Evaluator,
+        tickets: Vec<Ticket>,
+        last_seen: BTreeMap<String, Millis>,
+        pages: usize,
+        log: Vec<String>,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let inventory =
+                Inventory::load(&ConfigSource::read(&dir.join("testdata/inventory.toml")).unwrap())
+                    .unwrap();
+            let rules =
+                RuleSet::from_sources(&[
+                    ConfigSource::read(&dir.join("rules/default.toml")).unwrap()
+                ])
+                .unwrap();
+            Self {
+                inventory,
+                eval: Evaluator::new(rules),
+                tickets: Vec::new(),
+                last_seen: BTreeMap::new(),
+                pages: 0,
+                log: Vec::new(),
+            }
+        }
+
+        fn sample(
+            &mut self,
+            metric: &str,
+            target: &str,
+            labels: &[(&str, &str)],
+            value: f64,
+            ts: Millis,
+        ) {
+            let sample = Sample {
+                metric: metric.into(),
+                target: target.into(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                value,
+                ts_ms: ts,
+                kind: SampleKind::State,
+            };
+            self.last_seen.insert(target.into(), ts);
+            for event in self.eval.observe("agent-1", &sample) {
+                let policy = TicketPolicy::default();
+                let desk = Desk {
+                    inventory: &self.inventory,
+                    tickets: &self.tickets,
+                    last_seen_ms: &self.last_seen,
+                    correlation_window_ms: 5 * MIN,
+                    policy: &policy,
+                };
+                let action = desk.on_event(&event, ts);
+                self.act(action, ts);
+            }
+        }
+
+        fn act(&mut self, action: Action, ts: Millis) {
+            let policy = TicketPolicy::default();
+            match action {
+                Action::Open {
+                    ticket,
+                    attribution,
+                } => {
+                    let id = self.tickets.len() as u64 + 1;
+                    self.log.push(format!(
+                        "open #{id} {} {} tag={}",
+                        ticket.rule, ticket.target, ticket.tag
+                    ));
+                    assert!(attribution.pages());
+                    self.pages += 1;
+                    self.tickets.push(Ticket::open(id, *ticket, &policy, ts).0);
+                    let adopted: Vec<Ticket> = self
+                        .tickets
+                        .iter()
+                        .filter(|t| attribution.adopt.contains(&t.id))
+                        .cloned()
+                        .collect();
+                    for action in
+                        adopt_actions(&self.inventory, id, &adopted.iter().collect::<Vec<_>>())
+                    {
+                        self.act(action, ts);
+                    }
+                }
+                Action::Apply { ticket, command } => {
+                    let t = self.tickets.iter_mut().find(|t| t.id == ticket).unwrap();
+                    let (next, entries) = t.apply(command, &policy, ts).unwrap();
+                    *t = next;
+                    for e in entries {
+                        let json = serde_json::to_value(&e.change).unwrap();
+                        self.log
+                            .push(format!("#{ticket} {}", json["type"].as_str().unwrap()));
+                    }
+                }
+                Action::Nothing { why } => self.log.push(format!("nothing: {why}")),
+            }
+        }
+    }
+
+    #[test]
+    fn carrier_uplink_down_with_customer_vms_behind_it_pages_once() {
+        let mut w = World::new();
+        let wan = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
+        for ts in [0, MIN] {
+            w.sample("faultline_snmp_device_up", "edge1", &[], 1.0, ts);
+            w.sample("faultline_snmp_if_oper_status", "edge1-wan", &wan, 1.0, ts);
+            for vm in ["vm-1", "vm-2"] {
+                w.sample("faultline_snmp_device_up", vm, &[], 1.0, ts);
+            }
+        }
+        // The carrier drops the line at 2m; our edge router keeps answering.
+        w.sample("faultline_snmp_device_up", "edge1", &[], 1.0, 2 * MIN);
+        w.sample(
+            "faultline_snmp_if_oper_status",
+            "edge1-wan",
+            &wan,
+            2.0,
+            2 * MIN,
+        );
+        for ts in [2 * MIN, 3 * MIN, 4 * MIN] {
+            for vm in ["vm-1", "vm-2"] {
+                w.sample("faultline_snmp_device_up", vm, &[], 0.0, ts);
+            }
+        }
+        // The line comes back at 5m, the VMs right after.
+        w.sample(
+            "faultline_snmp_if_oper_status",
+            "edge1-wan",
+            &wan,
+            1.0,
+            5 * MIN,
+        );
+        for vm in ["vm-1", "vm-2"] {
+            w.sample("faultline_snmp_device_up", vm, &[], 1.0, 5 * MIN + 1);
+        }
+        assert_eq!(
+            w.log,
+            [
+                "open #1 CarrierLinkLoss edge1-wan tag=carrier",
+                "#1 symptom_linked",
+                "#1 symptom_linked",
+                "#1 resolved",
+                "#1 symptom_cleared",
+                "#1 symptom_cleared",
+            ]
+        );
+        assert_eq!(w.pages, 1);
+        let t = &w.tickets[0];
+        assert_eq!(t.tag, Owner::Carrier);
+        assert!(t.reason.contains("ACME-SH-0042"), "{}", t.reason);
+        assert_eq!(t.customers.len(), 1, "finance is affected through its VMs");
+        assert!(
+            t.callback_due_ms.is_some(),
+            "customer-affecting: call-back planned"
+        );
+    }
+
+    #[test]
+    fn flapping_interface_reopens_one_ticket() {
+        let mut w = World::new();
+        let port = [("ifName", "Gi1/0/1")];
+        for (i, value) in [1.0, 2.0, 1.0, 2.0, 1.0, 2.0].into_iter().enumerate() {
+            w.sample(
+                "faultline_snmp_if_oper_status",
+                "tor1",
+                &port,
+                value,
+                i as Millis * MIN,
+            );
+        }
+        assert_eq!(
+            w.log,
+            [
+                "open #1 InterfaceDown tor1 tag=platform",
+                "#1 resolved",
+                "#1 reopened",
+                "#1 resolved",
+                "#1 reopened"
+            ]
+        );
+        assert_eq!(
+            (w.tickets.len(), w.pages, w.tickets[0].reopen_count),
+            (1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn adoption_turns_an_earlier_root_into_a_symptom() {
+        let mut w = World::new();
+        let wan = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
+        w.sample("faultline_snmp_if_oper_status", "edge1-wan", &wan, 1.0, 0);
+        for ts in [0, MIN, 2 * MIN] {
+            w.sample("faultline_snmp_device_up", "edge1", &[], 1.0, ts);
+        }
+        // vm-1's poll notices first; the uplink's port status arrives a minute later.
+        for (value, ts) in [(1.0, 0), (0.0, MIN), (0.0, 2 * MIN)] {
+            w.sample("faultline_snmp_device_up", "vm-1", &[], value, ts);
+        }
+        w.sample(
+            "faultline_snmp_if_oper_status",
+            "edge1-wan",
+            &wan,
+            2.0,
+            2 * MIN + 1,
+        );
+        w.sample("faultline_snmp_device_up", "vm-1", &[], 1.0, 3 * MIN);
+        assert_eq!(
+            w.log,
+            [
+                "open #1 DeviceUnreachable vm-1 tag=customer",
+                "open #2 CarrierLinkLoss edge1-wan tag=carrier",
+                "#1 resolved",
+                "#2 symptom_linked",
+                "#2 symptom_cleared",
+            ]
+        );
+        let Change::Resolved { note, automatic } = &w.tickets[0].timeline[1].change else {
+            panic!("{:?}", w.tickets[0].timeline);
+        };
+        assert_eq!(
+            (note.as_str(), *automatic),
+            ("joined #2 as a symptom", false)
+        );
+        assert_eq!(w.tickets[1].customers.len(), 1);
+    }
+}

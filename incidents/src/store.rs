@@ -1,0 +1,450 @@
+//! Durable tickets and timelines (rules → **incidents** → notifications): the [`TicketStore`]
+//! trait the collector's incident task writes through, and its embedded SQLite implementation
+//! ([`SqliteStore`]: one file, WAL, schema migrations versioned with `PRAGMA user_version`).
+//!
+//! The ticket body is kept as JSON next to the columns that are queried (fingerprint, state, tag,
+//! severity, next timer deadline); the timeline is a separate append-only table, so nothing is ever
+//! rewritten or deleted. A partial unique index allows one active ticket per fingerprint, so a
+//! restarted collector can never duplicate one. A PostgreSQL store can implement the same trait.
+
+use crate::ticket::{Ticket, TicketState, TimelineEntry};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::path::Path;
+use std::time::Duration;
+use thiserror::Error;
+
+/// A store failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("ticket store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored body could not be (de)serialised.
+    #[error("ticket store: ticket body: {0}")]
+    Body(#[from] serde_json::Error),
+    /// The database was written by a newer Faultline.
+    #[error("ticket store: schema version {found} is newer than this build's {supported}")]
+    NewerSchema {
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// An active ticket already exists for the fingerprint.
+    #[error("ticket store: {rule} on {target} already has active ticket #{id}")]
+    DuplicateActive {
+        /// Rule.
+        rule: String,
+        /// Target.
+        target: String,
+        /// The existing ticket.
+        id: u64,
+    },
+    /// The ticket to update does not exist.
+    #[error("ticket store: no ticket #{0}")]
+    NotFound(u64),
+    /// An update would drop timeline entries.
+    #[error(
+        "ticket store: ticket #{id} would lose timeline entries ({stored} stored, {given} given)"
+    )]
+    TimelineShrinks {
+        /// Ticket id.
+        id: u64,
+        /// Entries stored.
+        stored: usize,
+        /// Entries in the update.
+        given: usize,
+    },
+}
+
+/// Where tickets live. Implementations make each call atomic.
+pub trait TicketStore {
+    /// Stores a new ticket (its `id` is ignored) with its timeline; returns it with its new id.
+    fn create(&mut self, ticket: Ticket) -> Result<Ticket, StoreError>;
+    /// Saves a changed ticket, appending the timeline entries not stored yet.
+    fn update(&mut self, ticket: &Ticket) -> Result<(), StoreError>;
+    /// One ticket with its timeline.
+    fn get(&self, id: u64) -> Result<Option<Ticket>, StoreError>;
+    /// The newest ticket of a fingerprint (to re-open, or to know it is active).
+    fn latest(&self, rule: &str, target: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Tickets that are not closed (active and resolved), oldest first: what timers and
+    /// attribution need after a restart.
+    fn unclosed(&self) -> Result<Vec<Ticket>, StoreError>;
+}
+
+/// Schema migrations; entry `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tickets (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule          TEXT    NOT NULL,
+    target        TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    tag           TEXT    NOT NULL,
+    severity      TEXT    NOT NULL,
+    opened_at_ms  INTEGER NOT NULL,
+    next_due_ms   INTEGER,
+    body          TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX tickets_one_active ON tickets (rule, target)
+    WHERE state IN ('open', 'acknowledged');
+CREATE INDEX tickets_fingerprint ON tickets (rule, target, id);
+CREATE INDEX tickets_state ON tickets (state);
+CREATE INDEX tickets_next_due ON tickets (next_due_ms) WHERE next_due_ms IS NOT NULL;
+CREATE TABLE timeline (
+    ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+    seq       INTEGER NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    who       TEXT    NOT NULL,
+    change    TEXT    NOT NULL,
+    PRIMARY KEY (ticket_id, seq)
+) WITHOUT ROWID;
+"#];
+
+/// The embedded SQLite ticket store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn to_sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+fn from_sql_id(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or(0)
+}
+
+fn enum_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    Ok(serde_json::to_value(value)?
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    fn load(&self, id: i64, body: &str) -> Result<Ticket, StoreError> {
+        let mut value: serde_json::Value = serde_json::from_str(body)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("id".into(), from_sql_id(id).into());
+            map.insert("timeline".into(), serde_json::Value::Array(Vec::new()));
+        }
+        let mut ticket: Ticket = serde_json::from_value(value)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at_ms, who, change FROM timeline WHERE ticket_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([id], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (at_ms, who, change) = row?;
+            ticket.timeline.push(TimelineEntry {
+                at_ms,
+                who,
+                change: serde_json::from_str(&change)?,
+            });
+        }
+        Ok(ticket)
+    }
+
+    fn query_tickets(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map(params, |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.iter().map(|(id, body)| self.load(*id, body)).collect()
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > supported {
+        return Err(StoreError::NewerSchema { found, supported });
+    }
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The ticket body as stored: everything but the id and the timeline.
+fn body(ticket: &Ticket) -> Result<String, StoreError> {
+    let mut value = serde_json::to_value(ticket)?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("timeline");
+        map.remove("id");
+    }
+    Ok(serde_json::to_string(&value)?)
+}
+
+fn append_timeline(
+    tx: &Transaction<'_>,
+    id: i64,
+    from: usize,
+    entries: &[TimelineEntry],
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO timeline (ticket_id, seq, at_ms, who, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (seq, entry) in (from..).zip(entries) {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        stmt.execute(params![
+            id,
+            seq,
+            entry.at_ms,
+            entry.who,
+            serde_json::to_string(&entry.change)?
+        ])?;
+    }
+    Ok(())
+}
+
+impl TicketStore for SqliteStore {
+    fn create(&mut self, mut ticket: Ticket) -> Result<Ticket, StoreError> {
+        if ticket.state.is_active()
+            && let Some(existing) = self.latest(&ticket.rule, &ticket.target)?
+            && existing.state.is_active()
+        {
+            return Err(StoreError::DuplicateActive {
+                rule: ticket.rule,
+                target: ticket.target,
+                id: existing.id,
+            });
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO tickets (rule, target, state, tag, severity, opened_at_ms, next_due_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                ticket.rule,
+                ticket.target,
+                ticket.state.as_str(),
+                enum_text(&ticket.tag)?,
+                enum_text(&ticket.severity)?,
+                ticket.opened_at_ms,
+                ticket.next_due_ms(),
+                body(&ticket)?,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        append_timeline(&tx, id, 0, &ticket.timeline)?;
+        tx.commit()?;
+        ticket.id = from_sql_id(id);
+        Ok(ticket)
+    }
+
+    fn update(&mut self, ticket: &Ticket) -> Result<(), StoreError> {
+        let id = to_sql_id(ticket.id);
+        let tx = self.conn.transaction()?;
+        let stored: Option<i64> = tx
+            .query_row("SELECT COUNT(t.seq) FROM tickets k LEFT JOIN timeline t ON t.ticket_id = k.id WHERE k.id = ?1 GROUP BY k.id", [id], |row| row.get(0))
+            .optional()?;
+        let stored = usize::try_from(stored.ok_or(StoreError::NotFound(ticket.id))?).unwrap_or(0);
+        if stored > ticket.timeline.len() {
+            return Err(StoreError::TimelineShrinks {
+                id: ticket.id,
+                stored,
+                given: ticket.timeline.len(),
+            });
+        }
+        tx.execute(
+            "UPDATE tickets SET state = ?2, tag = ?3, severity = ?4, next_due_ms = ?5, body = ?6 WHERE id = ?1",
+            params![
+                id,
+                ticket.state.as_str(),
+                enum_text(&ticket.tag)?,
+                enum_text(&ticket.severity)?,
+                ticket.next_due_ms(),
+                body(ticket)?,
+            ],
+        )?;
+        append_timeline(&tx, id, stored, &ticket.timeline[stored..])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, id: u64) -> Result<Option<Ticket>, StoreError> {
+        Ok(self
+            .query_tickets(
+                "SELECT id, body FROM tickets WHERE id = ?1",
+                [to_sql_id(id)],
+            )?
+            .pop())
+    }
+
+    fn latest(&self, rule: &str, target: &str) -> Result<Option<Ticket>, StoreError> {
+        Ok(self
+            .query_tickets(
+                "SELECT id, body FROM tickets WHERE rule = ?1 AND target = ?2 ORDER BY id DESC LIMIT 1",
+                [rule, target],
+            )?
+            .pop())
+    }
+
+    fn unclosed(&self) -> Result<Vec<Ticket>, StoreError> {
+        self.query_tickets(
+            "SELECT id, body FROM tickets WHERE state != ?1 ORDER BY id",
+            [TicketState::Closed.as_str()],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Owner;
+    use crate::rules::Severity;
+    use crate::ticket::{Command, NewTicket, SYSTEM, TicketPolicy, Timer};
+
+    fn new_ticket(target: &str) -> Ticket {
+        let new = NewTicket {
+            rule: "CarrierLinkLoss".into(),
+            target: target.into(),
+            summary: "uplink lost".into(),
+            description: String::new(),
+            severity: Severity::P1,
+            tag: Owner::Carrier,
+            reason: "beyond the boundary".into(),
+            evidence: None,
+            customers: Vec::new(),
+            started_at_ms: 1_000,
+            opened_by: SYSTEM.into(),
+        };
+        Ticket::open(0, new, &TicketPolicy::default(), 2_000).0
+    }
+
+    #[test]
+    fn survives_restart_with_timeline_and_timers_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        let policy = TicketPolicy::default();
+        let ack_timeout = crate::duration_ms(policy.ack_timeout);
+        let id = {
+            let mut store = SqliteStore::open(&path).unwrap();
+            assert_eq!(store.schema_version().unwrap(), 1);
+            let ticket = store.create(new_ticket("edge1-wan")).unwrap();
+            assert_eq!(ticket.id, 1);
+            let dup = store.create(new_ticket("edge1-wan")).unwrap_err();
+            assert!(
+                matches!(dup, StoreError::DuplicateActive { id: 1, .. }),
+                "{dup}"
+            );
+            let (ticket, _) = ticket
+                .apply(Command::Fire(Timer::Escalate), &policy, 2_000 + ack_timeout)
+                .unwrap();
+            store.update(&ticket).unwrap();
+            let (ticket, _) = ticket
+                .apply(Command::ConditionCleared, &policy, 900_000)
+                .unwrap();
+            store.update(&ticket).unwrap();
+            ticket.id
+        };
+        // "Restart": a new connection on the same file.
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1, "migrations run once");
+        let ticket = store
+            .latest("CarrierLinkLoss", "edge1-wan")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ticket.id, id);
+        assert_eq!(ticket.state, TicketState::Resolved);
+        assert_eq!(ticket.escalation_level, 1);
+        assert_eq!(ticket.timeline.len(), 3, "opened, escalated, resolved");
+        assert_eq!(store.get(id).unwrap().as_ref(), Some(&ticket));
+        // The flap comes back within the re-open window: the same ticket re-opens, no new one.
+        assert!(ticket.reopens(&policy, 950_000));
+        let (ticket, _) = ticket.apply(Command::Refire, &policy, 950_000).unwrap();
+        store.update(&ticket).unwrap();
+        let unclosed = store.unclosed().unwrap();
+        assert_eq!(unclosed.len(), 1);
+        assert_eq!(
+            (unclosed[0].id, unclosed[0].state, unclosed[0].reopen_count),
+            (id, TicketState::Open, 1)
+        );
+        assert_eq!(unclosed[0].timeline.len(), 4);
+        assert!(
+            store.create(new_ticket("edge1-wan")).is_err(),
+            "still one active ticket"
+        );
+        // Another fingerprint is another ticket.
+        assert_eq!(store.create(new_ticket("edge2-wan")).unwrap().id, 2);
+    }
+
+    #[test]
+    fn refuses_to_drop_timeline_or_update_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let ticket = store.create(new_ticket("x")).unwrap();
+        let mut shrunk = ticket.clone();
+        shrunk.timeline.clear();
+        assert!(matches!(
+            store.update(&shrunk),
+            Err(StoreError::TimelineShrinks {
+                stored: 1,
+                given: 0,
+                ..
+            })
+        ));
+        let mut unknown = ticket;
+        unknown.id = 99;
+        assert!(matches!(
+            store.update(&unknown),
+            Err(StoreError::NotFound(99))
+        ));
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 7)
+            .unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::NewerSchema {
+                    found: 7,
+                    supported: 1
+                }
+            ),
+            "{err}"
+        );
+    }
+}
