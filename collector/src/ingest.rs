@@ -1,7 +1,8 @@
-//! Ingest: the first stage of the collector's flow (`ingest → series store → /metrics`, and later
-//! `→ rules`). Turns an authenticated push body into applied samples, exactly once per batch:
-//! decode with bounded expansion, validate against the limits, skip batches already applied
-//! (per-agent cursor), apply to the series store, make the cursor durable, then acknowledge.
+//! Ingest: the first stage of the collector's flow (`ingest → series store → /metrics`, and
+//! `ingest → rules`). Turns an authenticated push body into applied samples, exactly once per
+//! batch: decode with bounded expansion, validate against the limits, skip batches already applied
+//! (per-agent cursor), apply to the series store, make the cursor durable, hand the samples to the
+//! rules stage ([`Accepted`], bounded channel), then acknowledge.
 
 use crate::agents::{AgentRegistry, AgentState};
 use crate::config::IngestConfig;
@@ -9,10 +10,20 @@ use crate::cursors::{Cursor, CursorStore};
 use crate::series::SharedSeries;
 use crate::telemetry::{Rejection, Telemetry};
 use faultline_wire::codec::{self, DecodeError};
-use faultline_wire::{Batch, PushAck};
+use faultline_wire::{Batch, PushAck, Sample};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// What ingest hands downstream (to the rules stage): the samples of one applied batch, in the
+/// agent's order. Shared, not copied, with the series store.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The agent that pushed them.
+    pub agent: Arc<str>,
+    /// The samples, as validated.
+    pub samples: Arc<Vec<Sample>>,
+}
 
 /// Everything a push needs; shared by all connections.
 pub struct Ingest {
@@ -22,16 +33,19 @@ pub struct Ingest {
     config: IngestConfig,
     telemetry: Arc<Telemetry>,
     permits: Arc<Semaphore>,
+    downstream: Option<mpsc::Sender<Accepted>>,
 }
 
 impl Ingest {
-    /// Wires the stage.
+    /// Wires the stage; applied batches also go to `downstream` when given (a full channel slows
+    /// pushes down rather than growing a queue).
     pub fn new(
         agents: Arc<AgentRegistry>,
         series: SharedSeries,
         cursors: CursorStore,
         config: IngestConfig,
         telemetry: Arc<Telemetry>,
+        downstream: Option<mpsc::Sender<Accepted>>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(config.max_concurrent_pushes));
         Self {
@@ -41,6 +55,7 @@ impl Ingest {
             config,
             telemetry,
             permits,
+            downstream,
         }
     }
 
@@ -110,15 +125,25 @@ impl Ingest {
             epoch: batch.epoch,
             seq,
         };
+        let samples = Arc::new(batch.samples);
         let outcome = {
             let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
-            series.apply(&agent.id, batch.samples)
+            series.apply(&agent.id, &samples)
         };
         self.cursors
             .commit(&agent.id, next, now)
             .await
             .map_err(|e| Rejection::Unavailable(e.to_string()))?;
         *cursor = Some(next);
+        if let Some(downstream) = &self.downstream {
+            let accepted = Accepted {
+                agent: agent.id.clone(),
+                samples,
+            };
+            if downstream.send(accepted).await.is_err() {
+                tracing::error!(agent = %agent.id, seq, "rules stage is gone; samples not evaluated");
+            }
+        }
         agent.report(batch.health, now, seq);
         self.telemetry
             .count_accepted(&agent.id, seq, Some(outcome), started.elapsed());

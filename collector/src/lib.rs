@@ -40,6 +40,7 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         cursors,
         config.ingest.clone(),
         telemetry.clone(),
+        None,
     );
     let app = Arc::new(http::App { ingest, registry });
 

@@ -6,20 +6,28 @@
 //! `stale_after` are skipped at scrape time and swept from memory.
 
 use faultline_wire::{Sample, SampleKind};
+use hashbrown::HashTable;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder, NoLabelSet,
 };
 use prometheus_client::metrics::MetricType;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, RwLock};
 
 /// Identity of one series within a metric family.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct SeriesKey {
     agent: Arc<str>,
     target: String,
     labels: BTreeMap<String, String>,
+}
+
+impl SeriesKey {
+    fn matches(&self, agent: &str, target: &str, labels: &BTreeMap<String, String>) -> bool {
+        *self.agent == *agent && self.target == target && self.labels == *labels
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +37,35 @@ struct Point {
 }
 
 #[derive(Debug)]
+struct Series {
+    hash: u64,
+    key: SeriesKey,
+    point: Point,
+}
+
+/// One metric's series, found by a hash of their identity so that a known series is updated
+/// from a borrowed sample without allocating.
+#[derive(Debug)]
 struct Family {
     kind: SampleKind,
-    series: HashMap<SeriesKey, Point>,
+    series: HashTable<Series>,
+}
+
+/// Fixed-key hasher for series identities (process-local, never persisted).
+type IdentityHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+fn identity_hash(agent: &str, target: &str, labels: &BTreeMap<String, String>) -> u64 {
+    let mut h = IdentityHasher::default().build_hasher();
+    h.write(agent.as_bytes());
+    h.write_u8(0xff);
+    h.write(target.as_bytes());
+    for (k, v) in labels {
+        h.write_u8(0xff);
+        h.write(k.as_bytes());
+        h.write_u8(0xfe);
+        h.write(v.as_bytes());
+    }
+    h.finish()
 }
 
 /// What applying one batch did.
@@ -63,43 +97,47 @@ impl SeriesStore {
     }
 
     /// Applies `samples` pushed by `agent`; a sample older than the held value does not replace it.
-    pub fn apply(&mut self, agent: &Arc<str>, samples: Vec<Sample>) -> ApplyOutcome {
+    /// Only a series seen for the first time copies its identity.
+    pub fn apply(&mut self, agent: &Arc<str>, samples: &[Sample]) -> ApplyOutcome {
         let mut outcome = ApplyOutcome::default();
         for sample in samples {
             let family = match self.families.get_mut(sample.metric.as_str()) {
                 Some(family) => family,
                 None => self
                     .families
-                    .entry(sample.metric)
+                    .entry(sample.metric.clone())
                     .or_insert_with(|| Family {
                         kind: sample.kind,
-                        series: HashMap::new(),
+                        series: HashTable::new(),
                     }),
             };
             if family.kind != sample.kind {
                 outcome.kind_conflicts += 1;
                 continue;
             }
-            let key = SeriesKey {
-                agent: agent.clone(),
-                target: sample.target,
-                labels: sample.labels,
-            };
             let point = Point {
                 value: sample.value,
                 ts_ms: sample.ts_ms,
             };
-            match family.series.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut held) => {
-                    if held.get().ts_ms <= point.ts_ms {
-                        held.insert(point);
-                        outcome.applied += 1;
-                    } else {
-                        outcome.superseded += 1;
-                    }
+            let hash = identity_hash(agent, &sample.target, &sample.labels);
+            let held = family.series.find_mut(hash, |s| {
+                s.hash == hash && s.key.matches(agent, &sample.target, &sample.labels)
+            });
+            match held {
+                Some(held) if held.point.ts_ms <= point.ts_ms => {
+                    held.point = point;
+                    outcome.applied += 1;
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(point);
+                Some(_) => outcome.superseded += 1,
+                None => {
+                    let key = SeriesKey {
+                        agent: agent.clone(),
+                        target: sample.target.clone(),
+                        labels: sample.labels.clone(),
+                    };
+                    family
+                        .series
+                        .insert_unique(hash, Series { hash, key, point }, |s| s.hash);
                     outcome.applied += 1;
                 }
             }
@@ -113,7 +151,7 @@ impl SeriesStore {
         let mut removed = 0;
         self.families.retain(|_, family| {
             let before = family.series.len();
-            family.series.retain(|_, p| p.ts_ms >= horizon);
+            family.series.retain(|s| s.point.ts_ms >= horizon);
             removed += before - family.series.len();
             !family.series.is_empty()
         });
@@ -130,7 +168,7 @@ impl SeriesStore {
         self.families.is_empty()
     }
 
-    /// The latest value of one series, if held and fresh (for tests and the rules stage).
+    /// The latest value of one series, if held (for tests and diagnostics).
     pub fn latest(
         &self,
         metric: &str,
@@ -138,12 +176,12 @@ impl SeriesStore {
         target: &str,
         labels: &BTreeMap<String, String>,
     ) -> Option<f64> {
-        let key = SeriesKey {
-            agent: Arc::from(agent),
-            target: target.to_string(),
-            labels: labels.clone(),
-        };
-        self.families.get(metric)?.series.get(&key).map(|p| p.value)
+        let hash = identity_hash(agent, target, labels);
+        self.families
+            .get(metric)?
+            .series
+            .find(hash, |s| s.key.matches(agent, target, labels))
+            .map(|s| s.point.value)
     }
 
     fn encode(&self, mut encoder: DescriptorEncoder, now_ms: i64) -> Result<(), std::fmt::Error> {
@@ -154,7 +192,7 @@ impl SeriesStore {
             let Some(family) = self.families.get(name) else {
                 continue;
             };
-            if !family.series.values().any(|p| p.ts_ms >= horizon) {
+            if !family.series.iter().any(|s| s.point.ts_ms >= horizon) {
                 continue;
             }
             let metric_type = match family.kind {
@@ -167,7 +205,7 @@ impl SeriesStore {
                 None,
                 metric_type,
             )?;
-            for (key, point) in &family.series {
+            for Series { key, point, .. } in &family.series {
                 if point.ts_ms < horizon {
                     continue;
                 }
@@ -240,13 +278,13 @@ mod tests {
     fn latest_wins_and_late_samples_do_not_regress() {
         let mut store = SeriesStore::new(60_000);
         let a: Arc<str> = Arc::from("a1");
-        let out = store.apply(&a, vec![sample("m", "h1", 1.0, 1000, SampleKind::Gauge)]);
+        let out = store.apply(&a, &[sample("m", "h1", 1.0, 1000, SampleKind::Gauge)]);
         assert_eq!(out.applied, 1);
-        store.apply(&a, vec![sample("m", "h1", 2.0, 3000, SampleKind::Gauge)]);
-        let out = store.apply(&a, vec![sample("m", "h1", 9.0, 2000, SampleKind::Gauge)]);
+        store.apply(&a, &[sample("m", "h1", 2.0, 3000, SampleKind::Gauge)]);
+        let out = store.apply(&a, &[sample("m", "h1", 9.0, 2000, SampleKind::Gauge)]);
         assert_eq!(out.superseded, 1);
         assert_eq!(store.latest("m", "a1", "h1", &labels()), Some(2.0));
-        let out = store.apply(&a, vec![sample("m", "h1", 1.0, 4000, SampleKind::Counter)]);
+        let out = store.apply(&a, &[sample("m", "h1", 1.0, 4000, SampleKind::Counter)]);
         assert_eq!(out.kind_conflicts, 1);
         assert_eq!(store.len(), 1);
     }
@@ -257,7 +295,7 @@ mod tests {
         let a: Arc<str> = Arc::from("a1");
         store.apply(
             &a,
-            vec![
+            &[
                 sample("m", "old", 1.0, 1000, SampleKind::Gauge),
                 sample("m", "new", 1.0, 5000, SampleKind::Gauge),
             ],
@@ -277,7 +315,7 @@ mod tests {
             let mut store = shared.write().unwrap();
             store.apply(
                 &a,
-                vec![
+                &[
                     sample("faultline_host_load1", "h1", 0.25, now, SampleKind::Gauge),
                     sample(
                         "faultline_host_network_receive_bytes",
@@ -298,7 +336,7 @@ mod tests {
             let mut odd = sample("faultline_odd", "h\"1", 1.0, now, SampleKind::Gauge);
             odd.labels
                 .insert("alias".into(), "quote\" back\\slash\nnewline".into());
-            store.apply(&a, vec![odd]);
+            store.apply(&a, &[odd]);
         }
         let mut registry = Registry::default();
         registry.register_collector(Box::new(SeriesCollector(shared)));
