@@ -1,0 +1,518 @@
+//! The pure core of one poll: varbinds fetched from a device → `Vec<Sample>` for its profiles.
+//!
+//! The device task ([`crate::poller`]) asks [`FetchPlan`] what to GET and walk, fetches it into
+//! a [`VarbindMap`], then calls [`build_samples`] for each profile; the samples go on to the
+//! agent's batcher. No I/O, no clock: the caller passes the timestamp.
+
+use crate::Oid;
+use crate::counters::{CounterTracker, series_key};
+use crate::profile::{IndexKind, IndexPart, Metric, Profile, Table};
+use crate::value::{DecodeError, Decoded, SnmpValue, decode};
+use faultline_wire::Sample;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+/// Varbinds of one device, keyed by full OID (in walk order).
+pub type VarbindMap = BTreeMap<Oid, SnmpValue>;
+
+/// What a set of profiles needs fetched.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FetchPlan {
+    /// Scalar instances to GET.
+    pub scalars: Vec<Oid>,
+    /// Tables to walk each poll: table name and its column OIDs.
+    pub tables: Vec<(String, Vec<Oid>)>,
+    /// Label columns to walk on the slower lookup schedule: table name and column OIDs.
+    pub lookups: Vec<(String, Vec<Oid>)>,
+}
+
+impl FetchPlan {
+    /// The plan for `profiles`; an OID needed twice is fetched once.
+    pub fn new(profiles: &[Arc<Profile>]) -> Self {
+        let mut plan = Self::default();
+        let mut seen = BTreeSet::new();
+        let mut fresh = |oid: &Oid| seen.insert(oid.clone());
+        for profile in profiles {
+            plan.scalars.extend(
+                profile
+                    .scalars
+                    .iter()
+                    .map(|m| m.oid.clone())
+                    .filter(&mut fresh),
+            );
+            for table in &profile.tables {
+                let columns: Vec<Oid> = table
+                    .columns
+                    .iter()
+                    .map(|m| m.oid.clone())
+                    .filter(&mut fresh)
+                    .collect();
+                if !columns.is_empty() {
+                    plan.tables.push((table.name.clone(), columns));
+                }
+                let lookups: Vec<Oid> = table
+                    .lookups
+                    .iter()
+                    .map(|l| l.oid.clone())
+                    .filter(&mut fresh)
+                    .collect();
+                if !lookups.is_empty() {
+                    plan.lookups.push((table.name.clone(), lookups));
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// A value that could not become a sample; the device task adds the device id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectError {
+    /// Profile name.
+    pub profile: String,
+    /// Table name, for table columns.
+    pub table: Option<String>,
+    /// Metric name.
+    pub metric: String,
+    /// The varbind's OID.
+    pub oid: Oid,
+    /// What went wrong.
+    pub problem: CollectProblem,
+}
+
+/// Kinds of [`CollectError`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CollectProblem {
+    /// The value did not decode.
+    Decode(DecodeError),
+    /// The index after the column OID does not fit the table's index parts.
+    BadIndex,
+    /// A scalar was not in the response at all.
+    NotReturned,
+}
+
+impl fmt::Display for CollectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "profile {}", self.profile)?;
+        if let Some(table) = &self.table {
+            write!(f, " table {table}")?;
+        }
+        write!(f, " metric {} OID {}: ", self.metric, self.oid)?;
+        match &self.problem {
+            CollectProblem::Decode(e) => write!(f, "{e}"),
+            CollectProblem::BadIndex => f.write_str("index does not match the table's index parts"),
+            CollectProblem::NotReturned => f.write_str("not in the device's response"),
+        }
+    }
+}
+
+impl std::error::Error for CollectError {}
+
+/// Who and when: fixed for one poll.
+#[derive(Debug, Clone, Copy)]
+pub struct PollStamp<'a> {
+    /// Target id of the device.
+    pub target: &'a str,
+    /// Timestamp of every sample of the poll, ms since the epoch.
+    pub ts_ms: i64,
+}
+
+/// Turns one profile's varbinds into samples. `data` holds this poll's scalars and table
+/// columns, `lookups` the cached label columns. Counters go through `counters`.
+pub fn build_samples(
+    profile: &Profile,
+    data: &VarbindMap,
+    lookups: &VarbindMap,
+    stamp: PollStamp<'_>,
+    counters: &mut CounterTracker,
+    out: &mut Vec<Sample>,
+    errors: &mut Vec<CollectError>,
+) {
+    for metric in &profile.scalars {
+        let error = |problem| CollectError {
+            profile: profile.name.clone(),
+            table: None,
+            metric: metric.metric.clone(),
+            oid: metric.oid.clone(),
+            problem,
+        };
+        match data.get(&metric.oid) {
+            None => errors.push(error(CollectProblem::NotReturned)),
+            Some(value) => match sample(metric, value, BTreeMap::new(), stamp, counters) {
+                Ok(s) => out.push(s),
+                Err(e) => errors.push(error(CollectProblem::Decode(e))),
+            },
+        }
+    }
+    for table in &profile.tables {
+        table_samples(profile, table, data, lookups, stamp, counters, out, errors);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn table_samples(
+    profile: &Profile,
+    table: &Table,
+    data: &VarbindMap,
+    lookups: &VarbindMap,
+    stamp: PollStamp<'_>,
+    counters: &mut CounterTracker,
+    out: &mut Vec<Sample>,
+    errors: &mut Vec<CollectError>,
+) {
+    let mut rows: HashMap<&[u32], Option<BTreeMap<String, String>>> = HashMap::new();
+    for metric in &table.columns {
+        for (oid, value) in data
+            .range(metric.oid.clone()..)
+            .take_while(|(o, _)| o.starts_with(&metric.oid))
+        {
+            let error = |problem| CollectError {
+                profile: profile.name.clone(),
+                table: Some(table.name.clone()),
+                metric: metric.metric.clone(),
+                oid: oid.clone(),
+                problem,
+            };
+            let index = oid.suffix_after(&metric.oid).unwrap_or_default();
+            // Index and lookup labels are worked out once per row, not once per column.
+            let row = rows
+                .entry(index)
+                .or_insert_with(|| row_labels(table, index, lookups));
+            let Some(labels) = row else {
+                errors.push(error(CollectProblem::BadIndex));
+                continue;
+            };
+            match sample(metric, value, labels.clone(), stamp, counters) {
+                Ok(s) => out.push(s),
+                Err(e) => errors.push(error(CollectProblem::Decode(e))),
+            }
+        }
+    }
+}
+
+/// The labels of one table row: its index parts and its lookups; `None` for a bad index.
+fn row_labels(
+    table: &Table,
+    index: &[u32],
+    lookups: &VarbindMap,
+) -> Option<BTreeMap<String, String>> {
+    let mut labels = index_labels(&table.index, index)?;
+    for lookup in &table.lookups {
+        let text = lookups.get(&lookup.oid.child(index)).and_then(|v| match v {
+            SnmpValue::Integer(n) => Some(
+                lookup
+                    .states
+                    .iter()
+                    .find(|(_, s)| *s == n)
+                    .map_or_else(|| n.to_string(), |(name, _)| name.clone()),
+            ),
+            other => other.label_text(),
+        });
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            labels.insert(lookup.label.clone(), text);
+        }
+    }
+    Some(labels)
+}
+
+fn sample(
+    metric: &Metric,
+    value: &SnmpValue,
+    mut labels: BTreeMap<String, String>,
+    stamp: PollStamp<'_>,
+    counters: &mut CounterTracker,
+) -> Result<Sample, DecodeError> {
+    labels.extend(metric.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let value = match decode(value, metric.kind, metric.scale, &metric.states)? {
+        Decoded::Value(v) => v,
+        Decoded::Counter { raw, bits } => {
+            counters.adjust(series_key(&metric.metric, &labels), raw, bits)
+        }
+    };
+    Ok(Sample {
+        metric: metric.metric.clone(),
+        target: stamp.target.to_string(),
+        labels,
+        value,
+        ts_ms: stamp.ts_ms,
+        kind: metric.kind.sample_kind(),
+    })
+}
+
+/// Splits a row index into labels; `None` when the arcs do not fit the parts exactly.
+pub fn index_labels(parts: &[IndexPart], mut arcs: &[u32]) -> Option<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for part in parts {
+        let (text, rest) = match part.kind {
+            IndexKind::Integer => {
+                let (first, rest) = arcs.split_first()?;
+                (first.to_string(), rest)
+            }
+            IndexKind::Ipv4 => {
+                if arcs.len() < 4 || arcs[..4].iter().any(|&a| a > 255) {
+                    return None;
+                }
+                let (ip, rest) = arcs.split_at(4);
+                (format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]), rest)
+            }
+            IndexKind::String => {
+                let (len, rest) = arcs.split_first()?;
+                let len = usize::try_from(*len).ok()?;
+                if rest.len() < len {
+                    return None;
+                }
+                let (bytes, rest) = rest.split_at(len);
+                let bytes = bytes
+                    .iter()
+                    .map(|&a| u8::try_from(a).ok())
+                    .collect::<Option<Vec<u8>>>()?;
+                (SnmpValue::OctetString(bytes).label_text()?, rest)
+            }
+            IndexKind::Rest => {
+                let text = arcs
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(".");
+                (text, &[][..])
+            }
+        };
+        labels.insert(part.label.clone(), text);
+        arcs = rest;
+    }
+    arcs.is_empty().then_some(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ProfileCatalog;
+    use faultline_wire::{Limits, SampleKind};
+
+    fn oid(s: &str) -> Oid {
+        s.parse().unwrap()
+    }
+
+    fn part(label: &str, kind: IndexKind) -> IndexPart {
+        IndexPart {
+            label: label.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn index_table() {
+        type Case = (
+            Vec<IndexPart>,
+            Vec<u32>,
+            Option<Vec<(&'static str, &'static str)>>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                vec![part("i", IndexKind::Integer)],
+                vec![7],
+                Some(vec![("i", "7")]),
+            ),
+            (vec![part("i", IndexKind::Integer)], vec![7, 8], None),
+            (vec![part("i", IndexKind::Integer)], vec![], None),
+            (
+                vec![part("ip", IndexKind::Ipv4), part("p", IndexKind::Integer)],
+                vec![10, 0, 0, 1, 161],
+                Some(vec![("ip", "10.0.0.1"), ("p", "161")]),
+            ),
+            (vec![part("ip", IndexKind::Ipv4)], vec![10, 0, 256, 1], None),
+            (
+                vec![part("s", IndexKind::String)],
+                vec![3, 97, 98, 99],
+                Some(vec![("s", "abc")]),
+            ),
+            (vec![part("s", IndexKind::String)], vec![4, 97], None),
+            (
+                vec![part("a", IndexKind::Integer), part("r", IndexKind::Rest)],
+                vec![1, 2, 3],
+                Some(vec![("a", "1"), ("r", "2.3")]),
+            ),
+        ];
+        for (parts, arcs, want) in cases {
+            let want = want.map(|v| {
+                v.into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            });
+            assert_eq!(index_labels(&parts, &arcs), want, "{arcs:?}");
+        }
+    }
+
+    fn if_mib() -> Arc<Profile> {
+        ProfileCatalog::builtin()
+            .unwrap()
+            .get("if-mib")
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn table_with_lookups_counters_and_exceptions() {
+        let profile = if_mib();
+        let mut data = VarbindMap::new();
+        data.insert(oid("1.3.6.1.2.1.2.2.1.8.1"), SnmpValue::Integer(1));
+        data.insert(oid("1.3.6.1.2.1.2.2.1.8.2"), SnmpValue::Integer(2));
+        data.insert(oid("1.3.6.1.2.1.31.1.1.1.6.1"), SnmpValue::Counter64(1000));
+        // A device answering noSuchInstance in the middle of a column: one error, others fine.
+        data.insert(oid("1.3.6.1.2.1.31.1.1.1.6.2"), SnmpValue::NoSuchInstance);
+        data.insert(oid("1.3.6.1.2.1.31.1.1.1.15.1"), SnmpValue::Gauge32(1000));
+        let mut lookups = VarbindMap::new();
+        lookups.insert(
+            oid("1.3.6.1.2.1.31.1.1.1.1.1"),
+            SnmpValue::OctetString(b"eth0".to_vec()),
+        );
+        lookups.insert(
+            oid("1.3.6.1.2.1.31.1.1.1.18.1"),
+            SnmpValue::OctetString(b"".to_vec()),
+        );
+        let (mut out, mut errors, mut counters) =
+            (Vec::new(), Vec::new(), CounterTracker::default());
+        let stamp = PollStamp {
+            target: "sw1",
+            ts_ms: 42,
+        };
+        build_samples(
+            &profile,
+            &data,
+            &lookups,
+            stamp,
+            &mut counters,
+            &mut out,
+            &mut errors,
+        );
+        assert_eq!(out.len(), 4, "{out:#?}");
+        let oper1 = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_if_oper_status" && s.labels["ifindex"] == "1")
+            .unwrap();
+        assert_eq!(
+            (oper1.value, oper1.kind, oper1.labels["ifname"].as_str()),
+            (1.0, SampleKind::State, "eth0")
+        );
+        assert!(
+            !oper1.labels.contains_key("ifalias"),
+            "empty lookups are left out"
+        );
+        let oper2 = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_if_oper_status" && s.labels["ifindex"] == "2")
+            .unwrap();
+        assert!(
+            !oper2.labels.contains_key("ifname"),
+            "no lookup value for row 2"
+        );
+        let speed = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_if_speed_bits_per_second")
+            .unwrap();
+        assert_eq!(speed.value, 1e9);
+        let octets = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_if_received_bytes")
+            .unwrap();
+        assert_eq!(
+            (
+                octets.kind,
+                octets.value,
+                octets.ts_ms,
+                octets.target.as_str()
+            ),
+            (SampleKind::Counter, 1000.0, 42, "sw1")
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].to_string(),
+            "profile if-mib table ifTable metric faultline_snmp_if_received_bytes OID 1.3.6.1.2.1.31.1.1.1.6.2: not present on the device (noSuchInstance)"
+        );
+        for s in &out {
+            Limits::default().check_sample(s).unwrap();
+        }
+    }
+
+    #[test]
+    fn scalars_states_and_missing() {
+        let catalog = ProfileCatalog::builtin().unwrap();
+        let ups = catalog.get("ups-mib").unwrap();
+        let mut data = VarbindMap::new();
+        data.insert(oid("1.3.6.1.2.1.33.1.2.5.0"), SnmpValue::Integer(410));
+        data.insert(oid("1.3.6.1.2.1.33.1.4.1.0"), SnmpValue::Integer(5));
+        data.insert(oid("1.3.6.1.2.1.33.1.2.1.0"), SnmpValue::NoSuchObject);
+        let (mut out, mut errors, mut counters) =
+            (Vec::new(), Vec::new(), CounterTracker::default());
+        build_samples(
+            ups,
+            &data,
+            &VarbindMap::new(),
+            PollStamp {
+                target: "ups1",
+                ts_ms: 1,
+            },
+            &mut counters,
+            &mut out,
+            &mut errors,
+        );
+        let volts = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_ups_battery_voltage_volts")
+            .unwrap();
+        assert!((volts.value - 41.0).abs() < 1e-9);
+        let source = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_ups_output_source")
+            .unwrap();
+        assert_eq!((source.value, source.kind), (5.0, SampleKind::State));
+        assert_eq!(out.len(), 2);
+        assert_eq!(errors.len(), ups.scalars.len() - 2);
+        assert!(
+            errors
+                .iter()
+                .any(|e| matches!(e.problem, CollectProblem::Decode(DecodeError::Missing(_))))
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.problem == CollectProblem::NotReturned)
+        );
+    }
+
+    #[test]
+    fn lookup_state_names_and_plan() {
+        let catalog = ProfileCatalog::builtin().unwrap();
+        let sensors = catalog.get("entity-sensor").unwrap();
+        let mut data = VarbindMap::new();
+        data.insert(oid("1.3.6.1.2.1.99.1.1.1.4.12"), SnmpValue::Integer(23));
+        let mut lookups = VarbindMap::new();
+        lookups.insert(oid("1.3.6.1.2.1.99.1.1.1.1.12"), SnmpValue::Integer(8));
+        lookups.insert(
+            oid("1.3.6.1.2.1.47.1.1.1.1.7.12"),
+            SnmpValue::OctetString(b"Temperature @ 10G Phys".to_vec()),
+        );
+        let (mut out, mut errors, mut counters) =
+            (Vec::new(), Vec::new(), CounterTracker::default());
+        build_samples(
+            sensors,
+            &data,
+            &lookups,
+            PollStamp {
+                target: "fw",
+                ts_ms: 1,
+            },
+            &mut counters,
+            &mut out,
+            &mut errors,
+        );
+        assert_eq!(out[0].labels["sensor_type"], "celsius");
+        assert_eq!(out[0].labels["sensor"], "Temperature @ 10G Phys");
+
+        let plan = FetchPlan::new(&[sensors.clone(), sensors.clone()]);
+        assert_eq!(plan.tables.len(), 1, "duplicates fetched once");
+        assert_eq!(plan.tables[0].1.len(), 4);
+        assert_eq!(plan.lookups[0].1.len(), 2);
+    }
+}

@@ -1,0 +1,29 @@
+//! Faultline's SNMP source: polls machine-room devices (UPSes, environment monitors, firewalls,
+//! switches, servers) and turns their answers into [`faultline_wire::Sample`]s.
+//!
+//! Sits at the very start of the agent's flow: **source** → batch → outbox → transport → ingest.
+//! Layout, from data to I/O:
+//! - [`profile`]: device profiles as TOML data (built-in and user files), validated with
+//!   file:line:field errors;
+//! - [`value`], [`collect`], [`counters`]: the pure core — decode values, build samples from
+//!   varbinds, keep counters continuous across wraps and reboots;
+//! - [`config`]: the `[[snmp.devices]]` settings and their checks;
+//! - [`client`], [`poller`]: the thin async shell on `snmp2` — one task per device;
+//! - [`trap`]: the trap/inform listener.
+
+pub mod client;
+pub mod collect;
+pub mod config;
+pub mod counters;
+pub mod oid;
+pub mod poller;
+pub mod profile;
+pub mod trap;
+pub mod value;
+
+pub use client::{Client, ErrorKind, SnmpError};
+pub use config::{ConfigIssue, DeviceConfig, Severity, SnmpVersion, UsmConfig, validate_devices};
+pub use oid::Oid;
+pub use poller::{DevicePoller, PollLimit, PollOutcome, run_device};
+pub use profile::{Profile, ProfileCatalog};
+pub use trap::{TrapConfig, run_trap_listener, trap_targets};

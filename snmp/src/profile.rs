@@ -1,0 +1,624 @@
+//! Device profiles as data: which OIDs to poll, how to turn them into samples, and which devices
+//! they fit. Profiles are TOML files (one profile per file), shipped in `snmp/profiles/` and
+//! embedded in the binary, plus any files the user puts in a profile directory.
+//!
+//! Loaded once at agent start; the device tasks ([`crate::poller`]) read them, the pure core
+//! ([`crate::collect`]) applies them to fetched varbinds. Every load error names the file, line
+//! and field (via [`faultline_wire::config_file::ConfigSource`]).
+
+use crate::Oid;
+use faultline_wire::config_file::{ConfigError, ConfigSource};
+use faultline_wire::validate::{RESERVED_LABELS, is_label_name, is_metric_name};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Prefix every metric produced by this source carries.
+pub const METRIC_PREFIX: &str = "faultline_snmp_";
+
+/// The profiles shipped with Faultline: (file name, text).
+pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    ("if-mib.toml", include_str!("../profiles/if-mib.toml")),
+    (
+        "host-resources.toml",
+        include_str!("../profiles/host-resources.toml"),
+    ),
+    ("ucd-snmp.toml", include_str!("../profiles/ucd-snmp.toml")),
+    (
+        "entity-sensor.toml",
+        include_str!("../profiles/entity-sensor.toml"),
+    ),
+    ("ups-mib.toml", include_str!("../profiles/ups-mib.toml")),
+    (
+        "geist-environment.toml",
+        include_str!("../profiles/geist-environment.toml"),
+    ),
+    (
+        "fortinet-fortigate.toml",
+        include_str!("../profiles/fortinet-fortigate.toml"),
+    ),
+    (
+        "paloalto-panos.toml",
+        include_str!("../profiles/paloalto-panos.toml"),
+    ),
+];
+
+/// One device profile, in the spirit of an snmp_exporter module.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Unique name, used in device configs (`profiles = ["if-mib"]`) and error messages.
+    pub name: String,
+    /// What the profile covers (MIB, vendor, models).
+    #[serde(default)]
+    pub description: String,
+    /// sysObjectID prefixes this profile fits; a device whose sysObjectID starts with one of
+    /// them gets the profile automatically. Empty: only when named in a device config.
+    #[serde(default)]
+    pub sys_object_id: Vec<Oid>,
+    /// Single-instance objects, fetched with GET (OIDs end in `.0`).
+    #[serde(default)]
+    pub scalars: Vec<Metric>,
+    /// Tables (or groups of columns sharing one index), walked with GETBULK.
+    #[serde(default)]
+    pub tables: Vec<Table>,
+}
+
+/// How one OID becomes one sample (per row for table columns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Metric name, `faultline_snmp_…`, in base units; counters without `_total`.
+    pub metric: String,
+    /// Numeric OID: the instance for scalars, the column for tables.
+    pub oid: Oid,
+    /// How the value is read.
+    pub kind: ValueKind,
+    /// Factor applied to gauges and states (0.1 for tenths of a degree). Counters are sent raw.
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// For `state`: state name → number, from the MIB's enumeration. A state sent as text
+    /// (some vendors do) is mapped to its number through these names.
+    #[serde(default)]
+    pub states: BTreeMap<String, i64>,
+    /// Fixed labels added to this metric's samples (`direction = "input"`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// One line of help text for dashboards and docs.
+    #[serde(default)]
+    pub help: String,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// How a value is read and which sample kind it becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueKind {
+    /// Any number (INTEGER, Gauge32, TimeTicks, or a number sent as text); scaled.
+    Gauge,
+    /// Counter32; wraps at 2^32 are smoothed by the agent.
+    Counter32,
+    /// Counter64 (Counter32 accepted for agents without HC counters).
+    Counter64,
+    /// An enumeration (oper status, HA role), sent as its number.
+    State,
+}
+
+impl ValueKind {
+    /// The kind's name as written in profiles.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gauge => "gauge",
+            Self::Counter32 => "counter32",
+            Self::Counter64 => "counter64",
+            Self::State => "state",
+        }
+    }
+
+    /// The wire sample kind.
+    pub fn sample_kind(self) -> faultline_wire::SampleKind {
+        match self {
+            Self::Gauge => faultline_wire::SampleKind::Gauge,
+            Self::Counter32 | Self::Counter64 => faultline_wire::SampleKind::Counter,
+            Self::State => faultline_wire::SampleKind::State,
+        }
+    }
+}
+
+/// Columns that share one index, walked together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// Name used in error messages (`ifTable`).
+    pub name: String,
+    /// How the index (the OID arcs after a column OID) turns into labels, in order.
+    pub index: Vec<IndexPart>,
+    /// The columns that become metrics.
+    pub columns: Vec<Metric>,
+    /// Columns (of this or another table with the same index) whose values become labels;
+    /// cached between polls and refreshed on the device's slower `lookup_refresh` schedule.
+    #[serde(default)]
+    pub lookups: Vec<Lookup>,
+}
+
+/// One part of a table index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexPart {
+    /// Label name the part becomes.
+    pub label: String,
+    /// How many arcs it takes and how they read.
+    pub kind: IndexKind,
+}
+
+/// Encodings of a table index part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexKind {
+    /// One arc, as a decimal number.
+    Integer,
+    /// Four arcs, as a dotted IPv4 address.
+    Ipv4,
+    /// A length arc followed by that many byte arcs, as text.
+    String,
+    /// All remaining arcs, dotted (must be last).
+    Rest,
+}
+
+/// A label taken from another column with the same index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    /// Label name.
+    pub label: String,
+    /// Column OID whose value (at the same index) becomes the label value.
+    pub oid: Oid,
+    /// For enumerated columns: state name → number; the label gets the name.
+    #[serde(default)]
+    pub states: BTreeMap<String, i64>,
+}
+
+impl Profile {
+    /// Parses and validates one profile file's text.
+    pub fn parse(source: &ConfigSource) -> Result<Profile, ConfigError> {
+        let profile: Profile = source.parse()?;
+        profile
+            .check()
+            .map_err(|(field, message)| source.error(&field, message))?;
+        Ok(profile)
+    }
+
+    /// True when the device's sysObjectID starts with one of this profile's prefixes.
+    pub fn matches(&self, sys_object_id: &Oid) -> bool {
+        self.sys_object_id
+            .iter()
+            .any(|p| sys_object_id.starts_with(p))
+    }
+
+    /// Checks the rules serde cannot express; returns the field path and the problem.
+    fn check(&self) -> Result<(), (String, String)> {
+        let valid_name = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_name {
+            return Err((
+                "name".into(),
+                "use lowercase letters, digits, `-` and `_`".into(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, metric) in self.scalars.iter().enumerate() {
+            metric
+                .check(&BTreeSet::new(), &mut seen)
+                .map_err(|(f, m)| (format!("scalars[{i}].{f}"), m))?;
+        }
+        for (t, table) in self.tables.iter().enumerate() {
+            table
+                .check(&mut seen)
+                .map_err(|(f, m)| (format!("tables[{t}].{f}"), m))?;
+        }
+        if self.scalars.is_empty() && self.tables.is_empty() {
+            return Err((String::new(), "a profile needs scalars or tables".into()));
+        }
+        Ok(())
+    }
+}
+
+type Problem = (String, String);
+
+fn check_label(name: &str, field: String) -> Result<(), Problem> {
+    if !is_label_name(name) {
+        return Err((field, format!("`{name}` is not a valid label name")));
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Err((
+            field,
+            format!("`{name}` is reserved: the collector sets it"),
+        ));
+    }
+    Ok(())
+}
+
+impl Metric {
+    /// `row_labels`: labels the table adds (index and lookups); `seen`: series already defined.
+    fn check(
+        &self,
+        row_labels: &BTreeSet<String>,
+        seen: &mut BTreeSet<(String, Vec<(String, String)>)>,
+    ) -> Result<(), Problem> {
+        if !is_metric_name(&self.metric) || !self.metric.starts_with(METRIC_PREFIX) {
+            return Err((
+                "metric".into(),
+                format!(
+                    "`{}` must be a metric name starting with `{METRIC_PREFIX}`",
+                    self.metric
+                ),
+            ));
+        }
+        let counter = matches!(self.kind, ValueKind::Counter32 | ValueKind::Counter64);
+        if counter && self.metric.ends_with("_total") {
+            return Err((
+                "metric".into(),
+                "counters carry no `_total`: the exporter adds it".into(),
+            ));
+        }
+        if counter && self.scale != 1.0 {
+            return Err((
+                "scale".into(),
+                "counters are sent raw: remove `scale`".into(),
+            ));
+        }
+        if !self.scale.is_finite() || self.scale == 0.0 {
+            return Err(("scale".into(), "must be a finite, non-zero number".into()));
+        }
+        match (self.kind, self.states.is_empty()) {
+            (ValueKind::State, true) => {
+                return Err((
+                    "states".into(),
+                    "a `state` metric needs its state names".into(),
+                ));
+            }
+            (ValueKind::State, false) => {}
+            (_, false) => return Err(("states".into(), "only `state` metrics have states".into())),
+            (_, true) => {}
+        }
+        for name in self.labels.keys() {
+            check_label(name, format!("labels.{name}"))?;
+            if row_labels.contains(name) {
+                return Err((
+                    format!("labels.{name}"),
+                    "also set by the table's index or lookups".into(),
+                ));
+            }
+        }
+        let key = (
+            self.metric.clone(),
+            self.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        if !seen.insert(key) {
+            return Err((
+                "metric".into(),
+                format!("`{}` is defined twice with the same labels", self.metric),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Table {
+    fn check(&self, seen: &mut BTreeSet<(String, Vec<(String, String)>)>) -> Result<(), Problem> {
+        if self.name.is_empty() {
+            return Err(("name".into(), "must not be empty".into()));
+        }
+        if self.index.is_empty() {
+            return Err((
+                "index".into(),
+                "a table needs at least one index part".into(),
+            ));
+        }
+        if self.columns.is_empty() {
+            return Err(("columns".into(), "a table needs at least one column".into()));
+        }
+        let mut labels = BTreeSet::new();
+        for (i, part) in self.index.iter().enumerate() {
+            check_label(&part.label, format!("index[{i}].label"))?;
+            if part.kind == IndexKind::Rest && i + 1 != self.index.len() {
+                return Err((
+                    format!("index[{i}].kind"),
+                    "`rest` must be the last index part".into(),
+                ));
+            }
+            if !labels.insert(part.label.clone()) {
+                return Err((
+                    format!("index[{i}].label"),
+                    format!("`{}` used twice", part.label),
+                ));
+            }
+        }
+        for (i, lookup) in self.lookups.iter().enumerate() {
+            check_label(&lookup.label, format!("lookups[{i}].label"))?;
+            if !labels.insert(lookup.label.clone()) {
+                return Err((
+                    format!("lookups[{i}].label"),
+                    format!("`{}` used twice", lookup.label),
+                ));
+            }
+        }
+        for (i, column) in self.columns.iter().enumerate() {
+            column
+                .check(&labels, seen)
+                .map_err(|(f, m)| (format!("columns[{i}].{f}"), m))?;
+        }
+        Ok(())
+    }
+}
+
+/// The set of profiles the agent knows: the built-in ones plus the user's.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileCatalog {
+    profiles: BTreeMap<String, Arc<Profile>>,
+}
+
+impl ProfileCatalog {
+    /// The profiles shipped with Faultline.
+    pub fn builtin() -> Result<Self, ConfigError> {
+        let mut catalog = Self::default();
+        for (file, text) in BUILTIN_PROFILES {
+            let path = Path::new("snmp/profiles").join(file);
+            let source = ConfigSource::from_text(&path, (*text).to_string());
+            catalog.insert(&source, Profile::parse(&source)?, false)?;
+        }
+        Ok(catalog)
+    }
+
+    /// The built-in profiles plus every `*.toml` file in `dir` (a user profile with a built-in
+    /// profile's name replaces it).
+    pub fn with_user_dir(dir: &Path) -> Result<Self, ConfigError> {
+        let mut catalog = Self::builtin()?;
+        let unreadable = |e: std::io::Error| ConfigError {
+            file: dir.to_path_buf(),
+            position: None,
+            field: String::new(),
+            message: format!("cannot read profile directory: {e}"),
+        };
+        let mut files = std::fs::read_dir(dir)
+            .map_err(unreadable)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unreadable)?;
+        files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+        files.sort();
+        let mut user_names = BTreeSet::new();
+        for file in files {
+            let source = ConfigSource::read(&file)?;
+            let profile = Profile::parse(&source)?;
+            if !user_names.insert(profile.name.clone()) {
+                return Err(source.error(
+                    "name",
+                    format!(
+                        "profile `{}` is defined by another file in this directory",
+                        profile.name
+                    ),
+                ));
+            }
+            catalog.insert(&source, profile, true)?;
+        }
+        Ok(catalog)
+    }
+
+    fn insert(
+        &mut self,
+        source: &ConfigSource,
+        profile: Profile,
+        replace: bool,
+    ) -> Result<(), ConfigError> {
+        if self.profiles.contains_key(&profile.name) && !replace {
+            return Err(source.error(
+                "name",
+                format!("profile `{}` is defined twice", profile.name),
+            ));
+        }
+        if let Some(old) = self
+            .profiles
+            .insert(profile.name.clone(), Arc::new(profile))
+        {
+            tracing::info!(profile = %old.name, file = %source.path().display(), "user profile replaces built-in profile");
+        }
+        Ok(())
+    }
+
+    /// The profile called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Profile>> {
+        self.profiles.get(name)
+    }
+
+    /// All profiles, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Profile>> {
+        self.profiles.values()
+    }
+
+    /// The profiles for a device: those `named` (unknown names are returned as the error) plus,
+    /// when `detect` is on, those matching its sysObjectID. No duplicates; named ones first.
+    pub fn select(
+        &self,
+        named: &[String],
+        sys_object_id: Option<&Oid>,
+        detect: bool,
+    ) -> Result<Vec<Arc<Profile>>, String> {
+        let mut out: Vec<Arc<Profile>> = Vec::new();
+        for name in named {
+            let profile = self.get(name).ok_or_else(|| name.clone())?;
+            if !out.iter().any(|p| p.name == profile.name) {
+                out.push(profile.clone());
+            }
+        }
+        if let (true, Some(oid)) = (detect, sys_object_id) {
+            for profile in self.iter().filter(|p| p.matches(oid)) {
+                if !out.iter().any(|p| p.name == profile.name) {
+                    out.push(profile.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Profile, ConfigError> {
+        Profile::parse(&ConfigSource::from_text(
+            Path::new("p.toml"),
+            text.to_string(),
+        ))
+    }
+
+    const GOOD: &str = r#"
+name = "t"
+sys_object_id = ["1.3.6.1.4.1.8072"]
+
+[[scalars]]
+metric = "faultline_snmp_t_uptime_seconds"
+oid = "1.3.6.1.2.1.1.3.0"
+kind = "gauge"
+scale = 0.01
+
+[[tables]]
+name = "ifTable"
+index = [{ label = "ifindex", kind = "integer" }]
+lookups = [{ label = "ifname", oid = "1.3.6.1.2.1.31.1.1.1.1" }]
+
+[[tables.columns]]
+metric = "faultline_snmp_t_if_in_octets"
+oid = "1.3.6.1.2.1.31.1.1.1.6"
+kind = "counter64"
+"#;
+
+    #[test]
+    fn builtin_profiles_load() {
+        let catalog = ProfileCatalog::builtin().unwrap();
+        assert_eq!(catalog.iter().count(), BUILTIN_PROFILES.len());
+    }
+
+    #[test]
+    fn good_profile_parses_and_matches() {
+        let p = parse(GOOD).unwrap();
+        assert!(p.matches(&"1.3.6.1.4.1.8072.3.2.10".parse().unwrap()));
+        assert!(!p.matches(&"1.3.6.1.4.1.9.1".parse().unwrap()));
+    }
+
+    /// Each bad edit must fail at the named field and line.
+    #[test]
+    fn errors_name_field_and_line() {
+        let cases: [(&str, &str, &str, usize); 9] = [
+            (
+                "kind = \"counter64\"",
+                "kind = \"counter65\"",
+                "tables[0].columns[0].kind",
+                19,
+            ),
+            (
+                "oid = \"1.3.6.1.2.1.1.3.0\"",
+                "oid = \"1.3.x\"",
+                "scalars[0].oid",
+                7,
+            ),
+            (
+                "faultline_snmp_t_uptime_seconds",
+                "t_uptime",
+                "scalars[0].metric",
+                6,
+            ),
+            (
+                "faultline_snmp_t_if_in_octets",
+                "faultline_snmp_t_if_in_octets_total",
+                "tables[0].columns[0].metric",
+                17,
+            ),
+            (
+                "label = \"ifname\"",
+                "label = \"target\"",
+                "tables[0].lookups[0].label",
+                14,
+            ),
+            (
+                "label = \"ifname\"",
+                "label = \"ifindex\"",
+                "tables[0].lookups[0].label",
+                14,
+            ),
+            ("scale = 0.01", "scale = 0.0", "scalars[0].scale", 9),
+            (
+                "kind = \"gauge\"",
+                "kind = \"state\"",
+                "scalars[0].states",
+                5,
+            ),
+            ("name = \"t\"", "name = \"T t\"", "name", 2),
+        ];
+        for (from, to, field, line) in cases {
+            let text = GOOD.replacen(from, to, 1);
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.field, field, "{to}: {err}");
+            assert_eq!(err.position.map(|p| p.0), Some(line), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn select_named_and_detected() {
+        let catalog = ProfileCatalog::builtin().unwrap();
+        let netsnmp: Oid = "1.3.6.1.4.1.8072.3.2.10".parse().unwrap();
+        let names = |v: Vec<Arc<Profile>>| v.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let got = names(
+            catalog
+                .select(&["ups-mib".into()], Some(&netsnmp), true)
+                .unwrap(),
+        );
+        assert_eq!(got[0], "ups-mib");
+        assert!(
+            got.contains(&"if-mib".to_string()) && got.contains(&"ucd-snmp".to_string()),
+            "{got:?}"
+        );
+        let got = names(
+            catalog
+                .select(&["ups-mib".into()], Some(&netsnmp), false)
+                .unwrap(),
+        );
+        assert_eq!(got, ["ups-mib"]);
+        assert_eq!(
+            catalog.select(&["nope".into()], None, true).unwrap_err(),
+            "nope"
+        );
+    }
+
+    #[test]
+    fn user_dir_adds_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.toml"), GOOD).unwrap();
+        std::fs::write(
+            dir.path().join("ups.toml"),
+            GOOD.replacen("name = \"t\"", "name = \"ups-mib\"", 1),
+        )
+        .unwrap();
+        let catalog = ProfileCatalog::with_user_dir(dir.path()).unwrap();
+        assert!(catalog.get("t").is_some());
+        assert_eq!(catalog.get("ups-mib").unwrap().tables[0].name, "ifTable");
+        std::fs::write(dir.path().join("zbad.toml"), "name = 3\n").unwrap();
+        let err = ProfileCatalog::with_user_dir(dir.path()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}:1:", dir.path().join("zbad.toml").display())),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,514 @@
+//! The trap and inform listener: receives SNMPv1/v2c traps and informs and SNMPv3 traps (USM)
+//! on a UDP socket, acknowledges v1/v2c informs, and turns each notification into samples (a per-sender, per-trap
+//! counter, and for linkDown/linkUp the interface's new state) sent straight to the batcher.
+//!
+//! Flow: UDP → [`TrapDecoder::decode`] (pure) → [`notification_samples`] (pure) → `mpsc` →
+//! batcher. A malformed, unknown or unauthorised packet is counted and logged with its sender;
+//! it never stops the listener.
+
+use crate::Oid;
+use crate::config::{Secret, UsmConfig};
+use crate::value::SnmpValue;
+use faultline_wire::{Sample, SampleKind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use thiserror::Error;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Counter per sender and trap OID.
+pub const METRIC_TRAPS: &str = "faultline_snmp_traps";
+/// Interface state announced by linkDown/linkUp (ifOperStatus numbers).
+pub const METRIC_TRAP_IF_OPER_STATUS: &str = "faultline_snmp_trap_if_oper_status";
+/// Listener health: packets by `result` (accepted, malformed, rejected, unsupported).
+pub const METRIC_TRAP_PACKETS: &str = "faultline_snmp_trap_packets";
+
+const SNMP_TRAP_OID: [u32; 11] = [1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0];
+const STANDARD_TRAPS: [u32; 9] = [1, 3, 6, 1, 6, 3, 1, 1, 5];
+const IF_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
+
+/// Settings of the trap listener (`[snmp.traps]` in the agent config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrapConfig {
+    /// UDP address to listen on. Default `0.0.0.0:162` (needs CAP_NET_BIND_SERVICE; use e.g.
+    /// `0.0.0.0:1162` unprivileged and redirect).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Communities accepted from v1/v2c senders; empty accepts any.
+    #[serde(default)]
+    pub communities: Vec<Secret>,
+    /// Target id carried by the listener's own health samples. Default `snmp-traps`.
+    #[serde(default = "default_id")]
+    pub id: String,
+    /// SNMPv3 users whose traps are accepted (the sender's engine id is learnt per packet).
+    /// v3 INFORMs are not supported yet.
+    #[serde(default)]
+    pub v3_users: Vec<UsmConfig>,
+}
+
+impl Default for TrapConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            communities: Vec::new(),
+            id: default_id(),
+            v3_users: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:162".into()
+}
+fn default_id() -> String {
+    "snmp-traps".into()
+}
+
+/// One received notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// v1 or v2c community, or the v3 user name.
+    pub community: String,
+    /// The trap OID (v1 traps mapped as in RFC 3584).
+    pub trap_oid: Oid,
+    /// Varbinds other than sysUpTime and snmpTrapOID.
+    pub varbinds: Vec<(Oid, SnmpValue)>,
+    /// The encoded Response to send back, for an INFORM.
+    pub ack: Option<Vec<u8>>,
+}
+
+/// Why a packet was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TrapError {
+    /// Not decodable BER / SNMP.
+    #[error("malformed packet: {0}")]
+    Malformed(String),
+    /// A PDU that is not a trap or inform, or an SNMPv3 message.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Community not in the configured list, or unknown v3 user.
+    #[error("community or user not accepted")]
+    Rejected,
+}
+
+impl TrapError {
+    fn result_label(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::Unsupported(_) => "unsupported",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// Most (user, sender engine) keys kept; a flood of spoofed engine ids cannot grow it further.
+const MAX_V3_KEYS: usize = 1024;
+
+/// Decodes notifications: community check for v1/v2c, USM (authentication, privacy) for v3
+/// with keys localized per sender engine id and cached.
+pub struct TrapDecoder {
+    communities: Vec<Secret>,
+    users: Vec<UsmConfig>,
+    keys: HashMap<(Vec<u8>, Vec<u8>), snmp2::v3::Security>,
+}
+
+impl TrapDecoder {
+    /// A decoder for `config`'s communities and v3 users.
+    pub fn new(config: &TrapConfig) -> Self {
+        Self {
+            communities: config.communities.clone(),
+            users: config.v3_users.clone(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Decodes one datagram. No communities configured accepts any community.
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<Notification, TrapError> {
+        match snmp2::Pdu::from_bytes(bytes) {
+            Ok(pdu) => {
+                if !self.communities.is_empty()
+                    && !self
+                        .communities
+                        .iter()
+                        .any(|c| c.0.as_bytes() == pdu.community)
+                {
+                    return Err(TrapError::Rejected);
+                }
+                notification(&pdu)
+            }
+            Err(snmp2::Error::AuthFailure(snmp2::v3::AuthErrorKind::SecurityNotProvided)) => {
+                self.decode_v3(bytes)
+            }
+            Err(e) => Err(TrapError::Malformed(e.to_string())),
+        }
+    }
+
+    fn decode_v3(&mut self, bytes: &[u8]) -> Result<Notification, TrapError> {
+        let (engine, user) =
+            usm_header(bytes).ok_or_else(|| TrapError::Malformed("bad SNMPv3 header".into()))?;
+        let usm = self
+            .users
+            .iter()
+            .find(|u| u.user.as_bytes() == user)
+            .ok_or(TrapError::Rejected)?;
+        if engine.is_empty() {
+            return Err(TrapError::Unsupported(
+                "SNMPv3 engine discovery (v3 INFORM)".into(),
+            ));
+        }
+        let key = (user, engine);
+        if !self.keys.contains_key(&key) {
+            if self.keys.len() >= MAX_V3_KEYS {
+                self.keys.clear();
+            }
+            let security = crate::client::security(usm)
+                .with_engine_id(&key.1)
+                .map_err(|e| TrapError::Malformed(e.to_string()))?;
+            self.keys.insert(key.clone(), security);
+        }
+        let security = self.keys.get_mut(&key).ok_or(TrapError::Rejected)?;
+        // snmp2 writes into the buffer while checking the HMAC: give it a private copy.
+        let copy = bytes.to_vec();
+        let pdu =
+            snmp2::Pdu::from_bytes_with_security(&copy, Some(security)).map_err(|e| match e {
+                snmp2::Error::AuthFailure(kind) => {
+                    TrapError::Malformed(format!("SNMPv3 authentication failed: {kind}"))
+                }
+                e => TrapError::Malformed(e.to_string()),
+            })?;
+        if pdu.message_type != snmp2::MessageType::Trap {
+            return Err(TrapError::Unsupported(format!(
+                "SNMPv3 {:?} PDU",
+                pdu.message_type
+            )));
+        }
+        notification(&pdu)
+    }
+}
+
+/// The authoritative engine id and user name of an SNMPv3 message (RFC 3412/3414 headers).
+fn usm_header(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use snmp2::asn1::{AsnReader, CLASS_UNIVERSAL, CONSTRUCTED};
+    const SEQUENCE: u8 = CLASS_UNIVERSAL | CONSTRUCTED | 0x10;
+    let message = AsnReader::from_bytes(bytes).read_raw(SEQUENCE).ok()?;
+    let mut rdr = AsnReader::from_bytes(message);
+    rdr.read_asn_integer().ok()?; // msgVersion
+    rdr.read_raw(SEQUENCE).ok()?; // msgGlobalData
+    let params = rdr.read_asn_octetstring().ok()?;
+    let usm = AsnReader::from_bytes(params).read_raw(SEQUENCE).ok()?;
+    let mut usm = AsnReader::from_bytes(usm);
+    let engine = usm.read_asn_octetstring().ok()?;
+    usm.read_asn_integer().ok()?; // boots
+    usm.read_asn_integer().ok()?; // time
+    let user = usm.read_asn_octetstring().ok()?;
+    Some((engine.to_vec(), user.to_vec()))
+}
+
+/// The notification a decoded trap/inform PDU carries.
+fn notification(pdu: &snmp2::Pdu<'_>) -> Result<Notification, TrapError> {
+    let community = String::from_utf8_lossy(pdu.community).into_owned();
+    let mut varbinds = SnmpValue::varbinds(pdu)
+        .ok_or_else(|| TrapError::Malformed("OID arc beyond 32 bits".into()))?;
+    let (trap_oid, ack) = match pdu.message_type {
+        snmp2::MessageType::TrapV1 => {
+            let info = pdu
+                .v1_trap_info
+                .as_ref()
+                .ok_or_else(|| TrapError::Malformed("v1 trap without header".into()))?;
+            let enterprise = Oid::from_snmp2(&info.enterprise)
+                .ok_or_else(|| TrapError::Malformed("bad enterprise OID".into()))?;
+            (
+                v1_trap_oid(&enterprise, info.generic_trap, info.specific_trap)?,
+                None,
+            )
+        }
+        snmp2::MessageType::Trap | snmp2::MessageType::InformRequest => {
+            let trap_oid = match varbinds.iter().find(|(oid, _)| oid.arcs() == SNMP_TRAP_OID) {
+                Some((_, SnmpValue::ObjectId(oid))) => oid.clone(),
+                _ => return Err(TrapError::Malformed("no snmpTrapOID.0 varbind".into())),
+            };
+            let ack = if pdu.message_type == snmp2::MessageType::InformRequest {
+                let mut response = pdu.clone();
+                response.message_type = snmp2::MessageType::Response;
+                response.error_status = 0;
+                response.error_index = 0;
+                Some(
+                    response
+                        .to_bytes()
+                        .map_err(|e| TrapError::Malformed(e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            (trap_oid, ack)
+        }
+        other => return Err(TrapError::Unsupported(format!("{other:?} PDU"))),
+    };
+    varbinds.retain(|(oid, _)| {
+        oid.arcs() != SNMP_TRAP_OID && oid.arcs() != [1, 3, 6, 1, 2, 1, 1, 3, 0]
+    });
+    Ok(Notification {
+        community,
+        trap_oid,
+        varbinds,
+        ack,
+    })
+}
+
+/// RFC 3584 §3.1: generic traps 0–5 → snmpTraps.(generic+1); enterprise-specific →
+/// enterprise.0.specific.
+fn v1_trap_oid(enterprise: &Oid, generic: i64, specific: i64) -> Result<Oid, TrapError> {
+    let bad = || TrapError::Malformed(format!("v1 trap type {generic}/{specific}"));
+    match generic {
+        0..=5 => Ok(Oid::new(STANDARD_TRAPS.to_vec())
+            .child(&[u32::try_from(generic + 1).map_err(|_| bad())?])),
+        6 => Ok(enterprise.child(&[0, u32::try_from(specific).map_err(|_| bad())?])),
+        _ => Err(bad()),
+    }
+}
+
+/// A readable name for well-known trap OIDs.
+pub fn trap_name(oid: &Oid) -> Option<&'static str> {
+    let names: [(&[u32], &str); 10] = [
+        (&[1, 3, 6, 1, 6, 3, 1, 1, 5, 1], "coldStart"),
+        (&[1, 3, 6, 1, 6, 3, 1, 1, 5, 2], "warmStart"),
+        (&[1, 3, 6, 1, 6, 3, 1, 1, 5, 3], "linkDown"),
+        (&[1, 3, 6, 1, 6, 3, 1, 1, 5, 4], "linkUp"),
+        (&[1, 3, 6, 1, 6, 3, 1, 1, 5, 5], "authenticationFailure"),
+        (&[1, 3, 6, 1, 2, 1, 33, 2, 0, 1], "upsTrapOnBattery"),
+        (&[1, 3, 6, 1, 2, 1, 33, 2, 0, 2], "upsTrapTestCompleted"),
+        (&[1, 3, 6, 1, 2, 1, 33, 2, 0, 3], "upsTrapAlarmEntryAdded"),
+        (&[1, 3, 6, 1, 2, 1, 33, 2, 0, 4], "upsTrapAlarmEntryRemoved"),
+        (&[1, 3, 6, 1, 4, 1, 8072, 4, 0, 2], "nsNotifyShutdown"),
+    ];
+    names
+        .iter()
+        .find(|(arcs, _)| *arcs == oid.arcs())
+        .map(|(_, name)| *name)
+}
+
+/// Counts of notifications per (target, trap OID), for the cumulative counter samples.
+pub type TrapCounts = HashMap<(String, Oid), u64>;
+
+/// Samples for one notification from `target`: the per-trap counter and, for linkDown/linkUp,
+/// the interface state it announces.
+pub fn notification_samples(
+    n: &Notification,
+    target: &str,
+    ts_ms: i64,
+    counts: &mut TrapCounts,
+) -> Vec<Sample> {
+    let count = counts
+        .entry((target.to_string(), n.trap_oid.clone()))
+        .or_insert(0);
+    *count += 1;
+    let mut labels = BTreeMap::from([("trap_oid".to_string(), n.trap_oid.to_string())]);
+    if let Some(name) = trap_name(&n.trap_oid) {
+        labels.insert("trap".into(), name.into());
+    }
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+    let mut out = vec![Sample {
+        metric: METRIC_TRAPS.into(),
+        target: target.into(),
+        labels,
+        value: *count as f64,
+        ts_ms,
+        kind: SampleKind::Counter,
+    }];
+    let link = match n.trap_oid.arcs() {
+        [1, 3, 6, 1, 6, 3, 1, 1, 5, 3] => Some(2.0),
+        [1, 3, 6, 1, 6, 3, 1, 1, 5, 4] => Some(1.0),
+        _ => None,
+    };
+    if let Some(default_state) = link {
+        let entry = Oid::new(IF_ENTRY.to_vec());
+        let index = n
+            .varbinds
+            .iter()
+            .find_map(|(oid, _)| match oid.suffix_after(&entry) {
+                Some([_, index]) => Some(*index),
+                _ => None,
+            });
+        if let Some(index) = index {
+            let oper = entry.child(&[8, index]);
+            #[allow(clippy::cast_precision_loss)]
+            let state = n.varbinds.iter().find_map(|(oid, v)| match v {
+                SnmpValue::Integer(s) if *oid == oper => Some(*s as f64),
+                _ => None,
+            });
+            out.push(Sample {
+                metric: METRIC_TRAP_IF_OPER_STATUS.into(),
+                target: target.into(),
+                labels: BTreeMap::from([("ifindex".to_string(), index.to_string())]),
+                value: state.unwrap_or(default_state),
+                ts_ms,
+                kind: SampleKind::State,
+            });
+        }
+    }
+    out
+}
+
+/// Sender address → device id for [`run_trap_listener`], from devices configured by IP address
+/// (devices configured by host name are named by the sender's IP until the agent resolves them).
+pub fn trap_targets(devices: &[crate::DeviceConfig]) -> HashMap<IpAddr, String> {
+    devices
+        .iter()
+        .filter_map(|d| {
+            let ip = d
+                .address
+                .parse::<SocketAddr>()
+                .map(|a| a.ip())
+                .or_else(|_| d.address.parse::<IpAddr>())
+                .ok()?;
+            Some((ip, d.id.clone()))
+        })
+        .collect()
+}
+
+/// Receives notifications on `socket` (bound by the agent to [`TrapConfig::listen`]) until `tx`'s receiver is gone. `targets` maps sender
+/// addresses to device ids (senders not in it are named by their IP address).
+pub async fn run_trap_listener(
+    socket: UdpSocket,
+    config: TrapConfig,
+    targets: HashMap<IpAddr, String>,
+    tx: mpsc::Sender<Vec<Sample>>,
+) {
+    let mut buf = vec![0u8; 65_535];
+    let mut counts = TrapCounts::new();
+    let mut decoder = TrapDecoder::new(&config);
+    // Packets by result, reported as samples after every packet.
+    let mut packets: BTreeMap<&'static str, u64> = BTreeMap::new();
+    loop {
+        let (n, from): (usize, SocketAddr) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "trap socket receive failed");
+                continue;
+            }
+        };
+        let ts_ms = now_ms();
+        let target = targets
+            .get(&from.ip())
+            .cloned()
+            .unwrap_or_else(|| from.ip().to_string());
+        let mut samples = match decoder.decode(&buf[..n]) {
+            Ok(notification) => {
+                if let Some(ack) = &notification.ack
+                    && let Err(e) = socket.send_to(ack, from).await
+                {
+                    tracing::warn!(sender = %from, error = %e, "cannot acknowledge inform");
+                }
+                tracing::debug!(sender = %from, trap = %notification.trap_oid, "notification");
+                *packets.entry("accepted").or_default() += 1;
+                notification_samples(&notification, &target, ts_ms, &mut counts)
+            }
+            Err(e) => {
+                tracing::warn!(sender = %from, bytes = n, error = %e, "SNMP notification dropped");
+                *packets.entry(e.result_label()).or_default() += 1;
+                Vec::new()
+            }
+        };
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+        samples.extend(packets.iter().map(|(result, count)| Sample {
+            metric: METRIC_TRAP_PACKETS.into(),
+            target: config.id.clone(),
+            labels: BTreeMap::from([("result".to_string(), (*result).to_string())]),
+            value: *count as f64,
+            ts_ms,
+            kind: SampleKind::Counter,
+        }));
+        if tx.send(samples).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_from_devices() {
+        let devices = [
+            crate::DeviceConfig::v2c("a", "10.0.0.1", "public"),
+            crate::DeviceConfig::v2c("b", "10.0.0.2:1161", "public"),
+            crate::DeviceConfig::v2c("c", "[::1]:161", "public"),
+            crate::DeviceConfig::v2c("d", "ups.example", "public"),
+        ];
+        let targets = trap_targets(&devices);
+        assert_eq!(targets.len(), 3);
+        assert_eq!(targets[&"10.0.0.2".parse::<IpAddr>().unwrap()], "b");
+        assert_eq!(targets[&"::1".parse::<IpAddr>().unwrap()], "c");
+    }
+
+    #[test]
+    fn v1_mapping() {
+        let ent: Oid = "1.3.6.1.4.1.8072".parse().unwrap();
+        assert_eq!(
+            v1_trap_oid(&ent, 2, 0).unwrap().to_string(),
+            "1.3.6.1.6.3.1.1.5.3"
+        );
+        assert_eq!(
+            v1_trap_oid(&ent, 6, 17).unwrap().to_string(),
+            "1.3.6.1.4.1.8072.0.17"
+        );
+        assert!(v1_trap_oid(&ent, 7, 0).is_err());
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for bytes in [
+            &[][..],
+            &[0x30, 0x84, 0xff],
+            &[0x30, 0x03, 0x02, 0x01, 0x07],
+        ] {
+            assert!(
+                matches!(
+                    TrapDecoder::new(&TrapConfig::default()).decode(bytes),
+                    Err(TrapError::Malformed(_) | TrapError::Unsupported(_))
+                ),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn link_down_samples() {
+        let n = Notification {
+            community: "public".into(),
+            trap_oid: "1.3.6.1.6.3.1.1.5.3".parse().unwrap(),
+            varbinds: vec![
+                (
+                    "1.3.6.1.2.1.2.2.1.1.7".parse().unwrap(),
+                    SnmpValue::Integer(7),
+                ),
+                (
+                    "1.3.6.1.2.1.2.2.1.8.7".parse().unwrap(),
+                    SnmpValue::Integer(7),
+                ),
+            ],
+            ack: None,
+        };
+        let mut counts = TrapCounts::new();
+        notification_samples(&n, "sw1", 1, &mut counts);
+        let out = notification_samples(&n, "sw1", 2, &mut counts);
+        assert_eq!(
+            (out[0].value, out[0].labels["trap"].as_str()),
+            (2.0, "linkDown")
+        );
+        assert_eq!(
+            (out[1].value, out[1].labels["ifindex"].as_str()),
+            (7.0, "7"),
+            "lowerLayerDown from the varbind"
+        );
+    }
+}
