@@ -148,7 +148,7 @@ impl Client {
             device: config.id.clone(),
             address: with_default_port(&config.address),
             version: config.version,
-            community: config.community.0.as_bytes().to_vec(),
+            community: config.community.expose().as_bytes().to_vec(),
             usm: config.v3.clone(),
             timeout: config.timeout,
             retries: config.retries,
@@ -521,10 +521,10 @@ pub(crate) fn security(usm: &crate::config::UsmConfig) -> v3::Security {
         SecurityLevel::AuthNoPriv => v3::Auth::AuthNoPriv,
         SecurityLevel::AuthPriv => v3::Auth::AuthPriv {
             cipher,
-            privacy_password: usm.priv_password.0.as_bytes().to_vec(),
+            privacy_password: usm.priv_password.expose().as_bytes().to_vec(),
         },
     };
-    let mut security = v3::Security::new(usm.user.as_bytes(), usm.auth_password.0.as_bytes())
+    let mut security = v3::Security::new(usm.user.as_bytes(), usm.auth_password.expose().as_bytes())
         .with_auth_protocol(auth_protocol)
         .with_auth(auth)
         .with_key_extension_method(v3::KeyExtension::Blumenthal);

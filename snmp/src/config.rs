@@ -5,8 +5,9 @@
 //! ([`crate::poller::run_device`]). Pure: no I/O.
 
 use crate::profile::ProfileCatalog;
+/// Passwords and communities: the workspace's redacted credential type.
+pub use faultline_wire::config_file::Secret;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::time::Duration;
 
 /// One SNMP device to poll.
@@ -20,7 +21,7 @@ use std::time::Duration;
 /// profiles = ["ups-mib"]      # plus profiles detected from sysObjectID
 /// interval = "30s"
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Target id of the device (the inventory's id); every sample carries it as `target`.
@@ -73,7 +74,7 @@ pub struct DeviceConfig {
 }
 
 fn default_community() -> Secret {
-    Secret("public".into())
+    Secret::new("public")
 }
 fn yes() -> bool {
     true
@@ -107,7 +108,7 @@ impl DeviceConfig {
             id: id.into(),
             address: address.into(),
             version: SnmpVersion::V2c,
-            community: Secret(community.into()),
+            community: Secret::new(community),
             v3: None,
             profiles: Vec::new(),
             detect_profiles: true,
@@ -227,7 +228,7 @@ pub enum SnmpVersion {
 }
 
 /// SNMPv3 user-based security (USM).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsmConfig {
     /// USM user name.
@@ -275,7 +276,7 @@ impl UsmConfig {
             );
         }
         if auth {
-            if self.auth_password.0.len() < 8 {
+            if self.auth_password.expose().len() < 8 {
                 push(
                     "auth_password",
                     Severity::Error,
@@ -294,7 +295,7 @@ impl UsmConfig {
             }
         }
         if privacy {
-            if self.priv_password.0.len() < 8 {
+            if self.priv_password.expose().len() < 8 {
                 push(
                     "priv_password",
                     Severity::Error,
@@ -359,16 +360,6 @@ pub enum PrivProtocol {
     Aes256,
 }
 
-/// A password or community; never printed.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
 
 /// How serious a [`ConfigIssue`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,7 +396,7 @@ mod tests {
         assert_eq!(d.version, SnmpVersion::V2c);
         assert_eq!(d.interval, Duration::from_secs(30));
         assert_eq!(d.timeout, Duration::from_secs(2));
-        assert_eq!(d.community.0, "public");
+        assert_eq!(d.community.expose(), "public");
         let catalog = ProfileCatalog::builtin().unwrap();
         assert!(
             d.validate(&catalog).is_empty(),

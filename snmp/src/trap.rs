@@ -10,7 +10,7 @@ use crate::Oid;
 use crate::config::{Secret, UsmConfig};
 use crate::value::SnmpValue;
 use faultline_wire::{Sample, SampleKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use thiserror::Error;
@@ -29,7 +29,7 @@ const STANDARD_TRAPS: [u32; 9] = [1, 3, 6, 1, 6, 3, 1, 1, 5];
 const IF_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
 
 /// Settings of the trap listener (`[snmp.traps]` in the agent config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrapConfig {
     /// UDP address to listen on. Default `0.0.0.0:162` (needs CAP_NET_BIND_SERVICE; use e.g.
@@ -132,7 +132,7 @@ impl TrapDecoder {
                     && !self
                         .communities
                         .iter()
-                        .any(|c| c.0.as_bytes() == pdu.community)
+                        .any(|c| c.expose().as_bytes() == pdu.community)
                 {
                     return Err(TrapError::Rejected);
                 }

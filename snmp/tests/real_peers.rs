@@ -33,9 +33,9 @@ fn v3(address: &str, priv_password: &str) -> DeviceConfig {
         user: V3_USER.into(),
         level: SecurityLevel::AuthPriv,
         auth_protocol: Default::default(),
-        auth_password: faultline_snmp::config::Secret(V3_AUTH.into()),
+        auth_password: faultline_snmp::config::Secret::new(V3_AUTH),
         priv_protocol: Default::default(),
-        priv_password: faultline_snmp::config::Secret(priv_password.into()),
+        priv_password: faultline_snmp::config::Secret::new(priv_password),
         context: String::new(),
     });
     let issues = config.validate(&catalog());
@@ -672,7 +672,7 @@ async fn traps_and_informs_from_net_snmp_tools() {
     let address = socket.local_addr().unwrap().to_string();
     let mut config = faultline_snmp::TrapConfig {
         listen: address.clone(),
-        communities: vec![faultline_snmp::config::Secret("public".into())],
+        communities: vec![faultline_snmp::config::Secret::new("public")],
         id: "traps".into(),
         ..Default::default()
     };

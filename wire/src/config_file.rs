@@ -38,7 +38,7 @@ impl fmt::Display for ConfigError {
 
 /// A credential read from config (token, password). Its `Debug` output is redacted so that it never
 /// reaches a log line; [`Secret::expose`] is the one deliberate way to read it.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 

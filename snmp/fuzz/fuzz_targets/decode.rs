@@ -17,9 +17,9 @@ static DECODER: LazyLock<Mutex<TrapDecoder>> = LazyLock::new(|| {
         user: "faultline".into(),
         level: SecurityLevel::AuthPriv,
         auth_protocol: Default::default(),
-        auth_password: faultline_snmp::config::Secret("authpass-256".into()),
+        auth_password: faultline_snmp::config::Secret::new("authpass-256"),
         priv_protocol: Default::default(),
-        priv_password: faultline_snmp::config::Secret("privpass-aes".into()),
+        priv_password: faultline_snmp::config::Secret::new("privpass-aes"),
         context: String::new(),
     };
     Mutex::new(TrapDecoder::new(&TrapConfig {

@@ -1,0 +1,221 @@
+//! Turns a ticket's new timeline entries into notifications (incidents → **notifications**).
+//!
+//! The collector calls [`notifications`] after every [`Ticket::apply`] (or after
+//! [`Ticket::open`]) with the index of the first new timeline entry, and enqueues the result. The
+//! timeline is append-only, so an entry's index is a stable [`Notification::occurrence`]: after a
+//! crash the collector may enqueue the same entries again and the outbox ignores them.
+
+use crate::model::{Kind, Link, Notification};
+use faultline_incidents::inventory::Contact;
+use faultline_incidents::ticket::SlaKind;
+use faultline_incidents::{Change, Ticket};
+
+/// The dedup key receivers see for one ticket.
+pub fn dedup_key(ticket_id: u64) -> String {
+    format!("faultline-ticket-{ticket_id}")
+}
+
+/// Notifications for `ticket.timeline[from..]`, in timeline order. `paged` is left empty: the
+/// collector sets it from the on-call schedule. Entries nobody is told about
+/// (comments, assignment, symptoms, closing) produce none; a progress interval that passed with
+/// nothing posted produces both the customer update and the assignee's reminder.
+pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notification> {
+    let all_contacts: Vec<Contact> = ticket
+        .customers
+        .iter()
+        .flat_map(|c| c.contacts.iter().cloned())
+        .collect();
+    let mut out = Vec::new();
+    for (index, entry) in ticket.timeline.iter().enumerate().skip(from) {
+        let events: Vec<(Kind, String, Option<&Vec<Contact>>)> = match &entry.change {
+            Change::Opened { .. } => vec![(Kind::Trigger, ticket.description.clone(), None)],
+            Change::Reopened { count } => vec![(
+                Kind::Trigger,
+                format!("The fault is back (re-opened {count} time(s))."),
+                None,
+            )],
+            Change::Acknowledged => vec![(
+                Kind::Acknowledge,
+                format!("Acknowledged by {}.", entry.who),
+                None,
+            )],
+            Change::Resolved { automatic, note } => {
+                let how = if *automatic {
+                    "The condition cleared."
+                } else {
+                    "Resolved by hand."
+                };
+                let text = if note.is_empty() {
+                    how.to_string()
+                } else {
+                    format!("{how} {note}")
+                };
+                vec![(Kind::Resolve, text, None)]
+            }
+            Change::ProgressPosted { text, contacts } => {
+                vec![(Kind::Progress, text.clone(), Some(contacts))]
+            }
+            Change::ProgressOverdue { contacts, .. } => vec![
+                (
+                    Kind::Progress,
+                    "Engineers are still working on this fault; the next update follows."
+                        .to_string(),
+                    Some(contacts),
+                ),
+                (
+                    Kind::Reminder,
+                    "No progress update was posted for a whole progress interval.".to_string(),
+                    None,
+                ),
+            ],
+            Change::SlaBreached { kind } => {
+                let text = match kind {
+                    SlaKind::Respond => "Not acknowledged by the respond-by deadline.",
+                    SlaKind::Resolve => "Not resolved by the resolve-by deadline.",
+                };
+                vec![(Kind::Breach, text.to_string(), None)]
+            }
+            Change::Escalated { level } => vec![(
+                Kind::Escalation,
+                format!("Not acknowledged: paged on-call level {level}."),
+                None,
+            )],
+            Change::CallbackDue { contacts } => vec![(
+                Kind::CallbackDue,
+                "The call-back to the customer is due.".to_string(),
+                Some(contacts),
+            )],
+            _ => Vec::new(),
+        };
+        for (kind, details, contacts) in events {
+            out.push(Notification {
+                dedup_key: dedup_key(ticket.id),
+                occurrence: index as u64,
+                kind,
+                ticket_id: ticket.id,
+                severity: ticket.severity,
+                tag: ticket.tag,
+                reason: ticket.reason.clone(),
+                summary: ticket.summary.clone(),
+                details,
+                rule: ticket.rule.clone(),
+                target: ticket.target.clone(),
+                started_at_ms: ticket.started_at_ms,
+                at_ms: entry.at_ms,
+                actor: entry.who.clone(),
+                assignee: ticket.assignee.clone(),
+                escalation_level: ticket.escalation_level,
+                contacts: contacts.cloned().unwrap_or_else(|| all_contacts.clone()),
+                paged: Vec::new(),
+                links: links.to_vec(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_incidents::inventory::Owner;
+    use faultline_incidents::ticket::{Customer, SYSTEM, TicketPolicy, Timer};
+    use faultline_incidents::{Command, NewTicket, Severity};
+
+    const S: i64 = 1000;
+
+    fn contact() -> Contact {
+        Contact {
+            name: "Li".into(),
+            email: Some("li@finance.example".into()),
+            phone: None,
+        }
+    }
+
+    fn policy() -> TicketPolicy {
+        TicketPolicy {
+            ack_timeout: std::time::Duration::from_secs(30),
+            progress_interval: std::time::Duration::from_secs(100),
+            ..TicketPolicy::default()
+        }
+    }
+
+    fn open() -> Ticket {
+        let new = NewTicket {
+            rule: "UplinkDown".into(),
+            target: "uplink-1".into(),
+            summary: "carrier uplink down".into(),
+            description: "no light on the carrier side".into(),
+            severity: Severity::P1,
+            tag: Owner::Carrier,
+            reason: "carrier edge unreachable, our interface up".into(),
+            evidence: None,
+            customers: vec![Customer {
+                department: "finance".into(),
+                vip: true,
+                contacts: vec![contact()],
+            }],
+            started_at_ms: 0,
+            opened_by: SYSTEM.into(),
+        };
+        Ticket::open(7, new, &policy(), S).0
+    }
+
+    #[test]
+    fn timeline_entries_map_to_kinds() {
+        let mut t = open();
+        let steps = [
+            (31 * S, Command::Fire(Timer::Escalate)),
+            (
+                40 * S,
+                Command::Comment {
+                    by: "ana".into(),
+                    text: "looking".into(),
+                },
+            ),
+            (50 * S, Command::Acknowledge { by: "ana".into() }),
+            (101 * S, Command::Fire(Timer::Progress)),
+            (
+                120 * S,
+                Command::PostProgress {
+                    by: "ana".into(),
+                    text: "carrier dispatched".into(),
+                },
+            ),
+            (130 * S, Command::ConditionCleared),
+        ];
+        for (now, command) in steps {
+            t = t.apply(command, &policy(), now).unwrap().0;
+        }
+        let links = [Link {
+            title: "ticket".into(),
+            url: "https://faultline.example/tickets/7".into(),
+        }];
+        let got = notifications(&t, 0, &links);
+        let summary: Vec<(Kind, u64, usize)> = got
+            .iter()
+            .map(|n| (n.kind, n.occurrence, n.contacts.len()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Kind::Trigger, 0, 1),
+                (Kind::Escalation, 1, 1),
+                (Kind::Acknowledge, 3, 1), // 2 is the comment, 4 the assignment
+                (Kind::Progress, 5, 1),
+                (Kind::Reminder, 5, 1),
+                (Kind::Progress, 6, 1),
+                (Kind::Resolve, 7, 1),
+            ]
+        );
+        assert!(got.iter().all(|n| n.dedup_key == "faultline-ticket-7"));
+        assert_eq!(got[1].escalation_level, 1);
+        assert_eq!(got[2].actor, "ana");
+        assert_eq!(got[5].details, "carrier dispatched");
+        assert_eq!(got[6].at_ms, 130 * S);
+        assert_eq!(got[0].links, links);
+        // Only the new entries are turned into notifications.
+        let tail = notifications(&t, 7, &[]);
+        assert_eq!(tail.len(), 1);
+        assert_eq!(tail[0].kind, Kind::Resolve);
+    }
+}

@@ -1,0 +1,151 @@
+//! The notification model: what every channel renders (… → incidents → **notifications**).
+//!
+//! A [`Notification`] is one event of one ticket, worth telling someone about: the ticket opened
+//! (or re-opened), was acknowledged or resolved, a progress update or reminder is due, an SLA was
+//! breached, the page escalated, or a call-back is due. [`crate::from_ticket`] builds them from the
+//! ticket's timeline entries; the [`crate::Outbox`] stores them per channel until delivered.
+
+use faultline_incidents::inventory::{Contact, Owner};
+use faultline_incidents::{Millis, Severity};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What happened to the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The ticket opened or re-opened: page the on-call.
+    Trigger,
+    /// An engineer acknowledged it.
+    Acknowledge,
+    /// The fault is resolved.
+    Resolve,
+    /// A progress update for the customer contacts.
+    Progress,
+    /// A reminder to the assignee that nothing was posted for a progress interval.
+    Reminder,
+    /// An SLA deadline was breached.
+    Breach,
+    /// Unacknowledged: paged to the next on-call level.
+    Escalation,
+    /// The call-back (return visit) to the customer is due.
+    CallbackDue,
+}
+
+impl Kind {
+    /// Every kind, in lifecycle order.
+    pub const ALL: [Kind; 8] = [
+        Kind::Trigger,
+        Kind::Acknowledge,
+        Kind::Resolve,
+        Kind::Progress,
+        Kind::Reminder,
+        Kind::Breach,
+        Kind::Escalation,
+        Kind::CallbackDue,
+    ];
+
+    /// Name as written in config files and stored in the outbox.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Trigger => "trigger",
+            Kind::Acknowledge => "acknowledge",
+            Kind::Resolve => "resolve",
+            Kind::Progress => "progress",
+            Kind::Reminder => "reminder",
+            Kind::Breach => "breach",
+            Kind::Escalation => "escalation",
+            Kind::CallbackDue => "callback_due",
+        }
+    }
+
+    /// Title shown to people (`Opened`, `Resolved`, `SLA breached` …).
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Trigger => "Opened",
+            Kind::Acknowledge => "Acknowledged",
+            Kind::Resolve => "Resolved",
+            Kind::Progress => "Progress update",
+            Kind::Reminder => "Reminder",
+            Kind::Breach => "SLA breached",
+            Kind::Escalation => "Escalated",
+            Kind::CallbackDue => "Call-back due",
+        }
+    }
+
+    /// Parses [`Kind::as_str`] back.
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A link shown with a notification (the ticket in Faultline's UI, a dashboard, a runbook).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// Text shown for the link.
+    pub title: String,
+    /// Absolute URL.
+    pub url: String,
+}
+
+/// One event of one ticket, to be delivered to the channels that want it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The key receivers use to tie events of one ticket together (PagerDuty `dedup_key`,
+    /// Alertmanager fingerprint, the ticket sink's remote ticket); stable for the ticket's life.
+    pub dedup_key: String,
+    /// Position of the timeline entry this event comes from. Together with the channel, the dedup
+    /// key and the kind it makes the event unique: enqueueing the same entry again does nothing,
+    /// while a second trigger (a re-open) is a new notification.
+    pub occurrence: u64,
+    /// What happened.
+    pub kind: Kind,
+    /// Faultline's ticket id.
+    pub ticket_id: u64,
+    /// Severity.
+    pub severity: Severity,
+    /// Responsibility tag: platform, carrier or customer.
+    pub tag: Owner,
+    /// One-line reason for the tag.
+    pub reason: String,
+    /// One-line summary of the fault.
+    pub summary: String,
+    /// Longer text: the ticket description, or the progress update's text.
+    pub details: String,
+    /// The rule that fired.
+    pub rule: String,
+    /// The target the fault is on.
+    pub target: String,
+    /// When the fault started (its original time), ms since the Unix epoch.
+    pub started_at_ms: Millis,
+    /// When this event happened, ms since the Unix epoch.
+    pub at_ms: Millis,
+    /// Who caused the event (an engineer, or `faultline`).
+    pub actor: String,
+    /// The assignee, if any (reminders go to them).
+    pub assignee: Option<String>,
+    /// On-call escalation level (0 = primary).
+    pub escalation_level: u32,
+    /// Customer contacts to inform (empty when no customer is affected).
+    pub contacts: Vec<Contact>,
+    /// The engineers this notification pages: the on-call person of the escalation level, or the
+    /// assignee for a reminder. The collector fills it from the on-call schedule; e-mail sends to
+    /// their addresses and DingTalk @-mentions their phone numbers.
+    #[serde(default)]
+    pub paged: Vec<Contact>,
+    /// Links to show.
+    pub links: Vec<Link>,
+}
+
+impl Notification {
+    /// A short identification for logs and errors: `ticket-42/trigger#0`.
+    pub fn label(&self) -> String {
+        format!("{}/{}#{}", self.dedup_key, self.kind, self.occurrence)
+    }
+}
