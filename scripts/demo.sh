@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs Faultline's main job on this machine: a collector and a local agent on embedded defaults
-# (SQLite state under .demo/, this host's metrics), until Ctrl-C.
+# (SQLite state under .demo/, this host's metrics, and a local net-snmp snmpd on 127.0.0.1 standing
+# in for a machine-room device, polled over SNMPv2c and v3), until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port=${FAULTLINE_PORT:-9410}
 state=${FAULTLINE_DEMO_DIR:-$PWD/.demo}
 mkdir -p "$state"
+snmp_port=${FAULTLINE_DEMO_SNMP_PORT:-16161}
+if [ ! -x /usr/sbin/snmpd ] && [ "$(id -u)" -eq 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends snmpd >/dev/null 2>&1 ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends snmpd >/dev/null; }
+fi
 cargo build --bins --quiet
 
 token_file="$state/token"
@@ -41,11 +47,53 @@ dir = "$state/outbox"
 interval = "5s"
 TOML
 
+pids=()
+if [ -x /usr/sbin/snmpd ]; then
+  mkdir -p "$state/snmpd/persist"
+  cat > "$state/snmpd/snmpd.conf" <<CONF
+agentAddress udp:127.0.0.1:$snmp_port
+master no
+rocommunity public 127.0.0.1
+createUser demo SHA-256 "demo-auth-pass" AES "demo-priv-pass"
+rouser demo priv
+CONF
+  MIBS="" SNMPCONFPATH="$state/snmpd:$state/snmpd/persist" SNMP_PERSISTENT_DIR="$state/snmpd/persist" \
+    /usr/sbin/snmpd -f -Lf "$state/snmpd.log" &
+  pids+=($!)
+  sleep 1   # let snmpd bind before the agent's first poll
+  cat >> "$state/agent.toml" <<TOML
+
+[[snmp.devices]]
+id = "demo-switch"
+address = "127.0.0.1:$snmp_port"
+version = "v2c"
+profiles = ["if-mib", "ucd-snmp", "host-resources"]
+interval = "10s"
+
+[[snmp.devices]]
+id = "demo-switch-v3"
+address = "127.0.0.1:$snmp_port"
+version = "v3"
+profiles = ["if-mib"]
+interval = "10s"
+[snmp.devices.v3]
+user = "demo"
+level = "auth_priv"
+auth_protocol = "sha256"
+auth_password = "demo-auth-pass"
+priv_protocol = "aes128"
+priv_password = "demo-priv-pass"
+TOML
+  snmp_note="  SNMP:      local snmpd on udp 127.0.0.1:$snmp_port polled as demo-switch (v2c) and demo-switch-v3 (v3)"
+else
+  snmp_note="  SNMP:      snmpd not installed (run as root, or apt-get install snmpd) — polling this host only"
+fi
+
 ./target/debug/faultline-collector run --config "$state/collector.toml" 2>"$state/collector.log" &
-collector=$!
+pids+=($!)
 ./target/debug/faultline-agent run --config "$state/agent.toml" 2>"$state/agent.log" &
-agent=$!
-trap 'kill $agent $collector 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+pids+=($!)
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -57,6 +105,7 @@ Faultline is running.
   health:    http://127.0.0.1:$port/healthz
   logs:      $state/collector.log, $state/agent.log
   configs:   $state/collector.toml, $state/agent.toml
+$snmp_note
 Press Ctrl-C to stop.
 MSG
 wait

@@ -30,7 +30,9 @@ fn main() {
         for fsync in [false, true] {
             let dir = tempfile::tempdir().unwrap();
             let mut outbox = Outbox::open(dir.path(), 1 << 30, fsync).unwrap();
-            let payloads: Vec<Vec<u8>> = (0..batches).map(|r| codec::encode(&samples(per_batch, r))).collect();
+            let payloads: Vec<Vec<u8>> = (0..batches)
+                .map(|r| codec::encode(&samples(per_batch, r)))
+                .collect();
             let started = Instant::now();
             for p in &payloads {
                 outbox.append(p, per_batch as u32).unwrap();

@@ -1,12 +1,13 @@
 //! The batcher: second stage of the agent's flow (`source → batcher → outbox → transport`).
 //!
-//! Gathers the collections of all sources into batches (closed by size or by age), drops samples
+//! Gathers the collections of all sources into batches (closed by size or by age), gives every
+//! sample the agent's placement labels (site, room) unless its source set them, drops samples
 //! that break the wire limits (counted, logged with their source metric), and appends each batch
 //! durably to the outbox.
 
 use crate::config::BatchConfig;
 use crate::outbox::OutboxHandle;
-use crate::source::Collection;
+use crate::source::{BaseLabels, Collection};
 use crate::stats::AgentStats;
 use faultline_wire::{Limits, Sample, codec};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub async fn run(
     mut input: mpsc::Receiver<Collection>,
     outbox: OutboxHandle,
     config: BatchConfig,
+    base: BaseLabels,
     stats: Arc<AgentStats>,
 ) {
     let limits = Limits::default();
@@ -33,7 +35,12 @@ pub async fn run(
         };
         match received {
             Some(Some(collection)) => {
-                for sample in collection {
+                for mut sample in collection {
+                    for (name, value) in &base {
+                        if !sample.labels.contains_key(name) {
+                            sample.labels.insert(name.clone(), value.clone());
+                        }
+                    }
                     if let Err(e) = limits.check_sample(&sample) {
                         stats.count_invalid_sample(&sample, &e);
                         continue;

@@ -26,6 +26,35 @@ pub struct AgentConfig {
     /// This host's own metrics.
     #[serde(default)]
     pub host: HostConfig,
+    /// SNMP devices polled by this agent, and the trap listener.
+    #[serde(default)]
+    pub snmp: SnmpConfig,
+}
+
+/// `[snmp]`: devices (`[[snmp.devices]]`, one task each) and traps (`[snmp.traps]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnmpConfig {
+    /// Directory of extra device profiles (`*.toml`), added to the built-in ones; a file with a
+    /// built-in profile's name replaces it.
+    pub profiles_dir: Option<PathBuf>,
+    /// Most devices polled at the same moment (bounds sockets and memory on large sites).
+    pub max_concurrent_polls: usize,
+    /// The devices; see `faultline_snmp::DeviceConfig` for every field.
+    pub devices: Vec<faultline_snmp::DeviceConfig>,
+    /// Trap and inform listener; off when absent.
+    pub traps: Option<faultline_snmp::TrapConfig>,
+}
+
+impl Default for SnmpConfig {
+    fn default() -> Self {
+        Self {
+            profiles_dir: None,
+            max_concurrent_polls: 64,
+            devices: Vec::new(),
+            traps: None,
+        }
+    }
 }
 
 /// `[agent]`: identity and placement.
@@ -126,12 +155,39 @@ fn default_true() -> bool {
     true
 }
 
-/// Reads and validates an agent config file.
-pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+/// A config that passed every check, with what it refers to already loaded.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The config.
+    pub config: AgentConfig,
+    /// Built-in SNMP profiles plus those of `snmp.profiles_dir`.
+    pub profiles: std::sync::Arc<faultline_snmp::ProfileCatalog>,
+    /// Settings that work but are weak (legacy SNMP crypto), placed in the file.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Reads and validates an agent config file and the SNMP profiles it uses.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let source = ConfigSource::read(path)?;
     let config: AgentConfig = source.parse()?;
     config.validate(&source)?;
-    Ok(config)
+    let profiles = match &config.snmp.profiles_dir {
+        Some(dir) => faultline_snmp::ProfileCatalog::with_user_dir(dir)?,
+        None => faultline_snmp::ProfileCatalog::builtin()?,
+    };
+    let mut warnings = Vec::new();
+    for issue in faultline_snmp::validate_devices(&config.snmp.devices, &profiles) {
+        let error = source.error(&format!("snmp.{}", issue.field), issue.message);
+        match issue.severity {
+            faultline_snmp::Severity::Error => return Err(error),
+            faultline_snmp::Severity::Weak => warnings.push(error),
+        }
+    }
+    Ok(Loaded {
+        config,
+        profiles: std::sync::Arc::new(profiles),
+        warnings,
+    })
 }
 
 impl AgentConfig {
@@ -177,6 +233,17 @@ impl AgentConfig {
         }
         if self.host.interval < Duration::from_millis(200) {
             return Err(source.error("host.interval", "must be at least 200ms"));
+        }
+        if self.snmp.max_concurrent_polls == 0 {
+            return Err(source.error("snmp.max_concurrent_polls", "must be at least 1"));
+        }
+        if let Some(traps) = &self.snmp.traps
+            && traps.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(source.error(
+                "snmp.traps.listen",
+                format!("`{}` is not an address:port", traps.listen),
+            ));
         }
         Ok(())
     }

@@ -19,7 +19,10 @@ use tokio::sync::mpsc;
 const SOURCE_CHANNEL_DEPTH: usize = 64;
 
 /// Runs the agent until SIGINT/SIGTERM; on shutdown the batcher writes what it holds to the outbox.
-pub async fn run(config: config::AgentConfig) -> anyhow::Result<()> {
+pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
+    let config::Loaded {
+        config, profiles, ..
+    } = loaded;
     let outbox = outbox::Outbox::open(
         &config.outbox.dir,
         config.outbox.max_bytes,
@@ -43,11 +46,32 @@ pub async fn run(config: config::AgentConfig) -> anyhow::Result<()> {
     if config.host.enabled {
         let host = source::host::HostSource::new(
             config.host.clone(),
-            config.base_labels(),
             Box::new(source::host::SysinfoTemperatures::new()),
         );
         tracing::info!(target = host.target(), interval = ?config.host.interval, "host source enabled");
         sources.spawn(host.run(tx.clone()));
+    }
+    let poll_limit = faultline_snmp::PollLimit::new(config.snmp.max_concurrent_polls);
+    for device in &config.snmp.devices {
+        tracing::info!(device = %device.id, address = %device.address, "SNMP device enabled");
+        sources.spawn(faultline_snmp::run_device(
+            device.clone(),
+            profiles.clone(),
+            poll_limit.clone(),
+            tx.clone(),
+        ));
+    }
+    if let Some(traps) = &config.snmp.traps {
+        let socket = tokio::net::UdpSocket::bind(&traps.listen)
+            .await
+            .with_context(|| format!("snmp.traps.listen {}", traps.listen))?;
+        tracing::info!(listen = %traps.listen, "SNMP trap listener enabled");
+        sources.spawn(faultline_snmp::run_trap_listener(
+            socket,
+            traps.clone(),
+            faultline_snmp::trap_targets(&config.snmp.devices),
+            tx.clone(),
+        ));
     }
     drop(tx);
 
@@ -55,6 +79,7 @@ pub async fn run(config: config::AgentConfig) -> anyhow::Result<()> {
         rx,
         outbox.clone(),
         config.batch.clone(),
+        config.base_labels(),
         stats.clone(),
     ));
     let transport = tokio::spawn(pusher.run(outbox, stats));

@@ -35,8 +35,16 @@ fn main() -> anyhow::Result<()> {
     init_logging(&cli.log_format);
     match cli.command {
         Command::CheckConfig { file } => match faultline_agent::config::load(&file) {
-            Ok(_) => {
-                println!("{}: OK", file.display());
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                println!(
+                    "{}: OK ({} SNMP devices, {} profiles)",
+                    file.display(),
+                    loaded.config.snmp.devices.len(),
+                    loaded.profiles.iter().count()
+                );
                 Ok(())
             }
             Err(e) => {
@@ -46,6 +54,9 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Run { config } => {
             let config = faultline_agent::config::load(&config).map_err(anyhow::Error::new)?;
+            for warning in &config.warnings {
+                tracing::warn!(%warning, "weak setting");
+            }
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)

@@ -524,10 +524,11 @@ pub(crate) fn security(usm: &crate::config::UsmConfig) -> v3::Security {
             privacy_password: usm.priv_password.expose().as_bytes().to_vec(),
         },
     };
-    let mut security = v3::Security::new(usm.user.as_bytes(), usm.auth_password.expose().as_bytes())
-        .with_auth_protocol(auth_protocol)
-        .with_auth(auth)
-        .with_key_extension_method(v3::KeyExtension::Blumenthal);
+    let mut security =
+        v3::Security::new(usm.user.as_bytes(), usm.auth_password.expose().as_bytes())
+            .with_auth_protocol(auth_protocol)
+            .with_auth(auth)
+            .with_key_extension_method(v3::KeyExtension::Blumenthal);
     if !usm.context.is_empty() {
         security = security.with_context_name(&usm.context);
     }

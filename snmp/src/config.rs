@@ -360,7 +360,6 @@ pub enum PrivProtocol {
     Aes256,
 }
 
-
 /// How serious a [`ConfigIssue`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {

@@ -3,6 +3,8 @@
 //!
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
+pub mod snmp_peers;
+
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,23 +53,25 @@ impl Daemon {
         log: &Path,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        let mut command = Command::new(program);
+        command.args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Self::from_command(command, log)
+    }
+
+    /// Starts a prepared command, its stdout and stderr going to `log`.
+    pub fn from_command(mut command: Command, log: &Path) -> anyhow::Result<Self> {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)?;
         let err = out.try_clone()?;
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        command.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = command
             .spawn()
-            .with_context(|| format!("spawning {}", program.display()))?;
+            .with_context(|| format!("spawning {:?}", command.get_program()))?;
         Ok(Self {
             child,
             log: log.to_path_buf(),

@@ -2,7 +2,7 @@
 //! hardware temperatures and uptime, read through `sysinfo` (plus `/proc/net/dev` for the drop
 //! counters sysinfo does not offer). A source in the agent's flow; one collection per interval.
 
-use super::{BaseLabels, Collection};
+use super::Collection;
 use faultline_wire::{Sample, SampleKind, now_ms};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -85,27 +85,25 @@ impl TemperatureReader for SysinfoTemperatures {
 pub struct HostSource {
     config: HostConfig,
     target: String,
-    base: BaseLabels,
     system: Option<System>,
     networks: Option<Networks>,
     disks: Option<Disks>,
     temperatures: Box<dyn TemperatureReader>,
 }
 
-/// One samples builder for a collection: fills target, time and base labels.
+/// One samples builder for a collection: fills target and time.
 struct Builder<'a> {
     target: &'a str,
-    base: &'a BaseLabels,
     ts_ms: i64,
     out: Collection,
 }
 
 impl Builder<'_> {
     fn push(&mut self, metric: &str, kind: SampleKind, value: f64, extra: &[(&str, &str)]) {
-        let mut labels = self.base.clone();
-        for (k, v) in extra {
-            labels.insert((*k).to_string(), (*v).to_string());
-        }
+        let labels = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
         self.out.push(Sample {
             metric: metric.to_string(),
             target: self.target.to_string(),
@@ -119,11 +117,7 @@ impl Builder<'_> {
 
 impl HostSource {
     /// Builds the source; `sysinfo` failures leave that part empty rather than failing the agent.
-    pub fn new(
-        config: HostConfig,
-        base: BaseLabels,
-        temperatures: Box<dyn TemperatureReader>,
-    ) -> Self {
+    pub fn new(config: HostConfig, temperatures: Box<dyn TemperatureReader>) -> Self {
         let target = config
             .target
             .clone()
@@ -136,7 +130,6 @@ impl HostSource {
         Self {
             config,
             target,
-            base,
             system,
             networks: Networks::new_with_refreshed_list().ok(),
             disks: Disks::new_with_refreshed_list().ok(),
@@ -153,7 +146,6 @@ impl HostSource {
     pub fn collect(&mut self) -> Collection {
         let mut b = Builder {
             target: &self.target,
-            base: &self.base,
             ts_ms: now_ms(),
             out: Vec::with_capacity(128),
         };
@@ -427,8 +419,7 @@ mod tests {
 
     #[test]
     fn collects_this_host() {
-        let base: BaseLabels = [("site".to_string(), "bj1".to_string())].into();
-        let mut source = HostSource::new(HostConfig::default(), base, Box::new(FixedTemps));
+        let mut source = HostSource::new(HostConfig::default(), Box::new(FixedTemps));
         let samples = source.collect();
         let has = |m: &str| samples.iter().any(|s| s.metric == m);
         for metric in [
@@ -450,7 +441,6 @@ mod tests {
         assert_eq!(temp.labels["sensor"], "Package id 0");
         let limits = faultline_wire::Limits::default();
         for s in &samples {
-            assert_eq!(s.labels["site"], "bj1");
             assert_eq!(s.target, source.target());
             limits
                 .check_sample(s)

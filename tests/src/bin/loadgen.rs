@@ -19,12 +19,19 @@ fn batch(agent: &str, seq: u64, samples: usize) -> Vec<u8> {
             target: format!("{agent}-switch-{:03}", i / 480),
             labels: [
                 ("site".to_string(), "bj1".to_string()),
-                ("ifName".to_string(), format!("GigabitEthernet1/0/{}", (i / 10) % 48)),
+                (
+                    "ifName".to_string(),
+                    format!("GigabitEthernet1/0/{}", (i / 10) % 48),
+                ),
             ]
             .into(),
             value: (seq * 1000 + i as u64) as f64,
             ts_ms: ts + seq as i64,
-            kind: if i % 10 < 5 { SampleKind::Counter } else { SampleKind::Gauge },
+            kind: if i % 10 < 5 {
+                SampleKind::Counter
+            } else {
+                SampleKind::Gauge
+            },
         })
         .collect();
     codec::encode(&Batch {
@@ -39,7 +46,9 @@ fn batch(agent: &str, seq: u64, samples: usize) -> Vec<u8> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let collector = args.get(1).expect("usage: faultline-loadgen COLLECTOR [agents] [batches] [samples]");
+    let collector = args
+        .get(1)
+        .expect("usage: faultline-loadgen COLLECTOR [agents] [batches] [samples]");
     let agents: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
     let batches: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50);
     let per_batch: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -52,7 +61,9 @@ async fn main() {
         agents * 2
     );
     for a in 0..agents {
-        config.push_str(&format!("[[agents]]\nid = \"a{a}\"\ntoken = \"loadgen-token-{a:08}\"\n"));
+        config.push_str(&format!(
+            "[[agents]]\nid = \"a{a}\"\ntoken = \"loadgen-token-{a:08}\"\n"
+        ));
     }
     let config_path = dir.path().join("collector.toml");
     std::fs::write(&config_path, config).unwrap();
@@ -72,7 +83,11 @@ async fn main() {
 
     eprintln!("encoding {agents} × {batches} batches of {per_batch} samples …");
     let bodies: Vec<Vec<Vec<u8>>> = (0..agents)
-        .map(|a| (1..=batches).map(|s| batch(&format!("a{a}"), s, per_batch)).collect())
+        .map(|a| {
+            (1..=batches)
+                .map(|s| batch(&format!("a{a}"), s, per_batch))
+                .collect()
+        })
         .collect();
     let bytes: usize = bodies.iter().flatten().map(Vec::len).sum();
 
@@ -91,7 +106,12 @@ async fn main() {
                     .send()
                     .await
                     .unwrap();
-                assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap_or_default());
+                assert_eq!(
+                    resp.status(),
+                    200,
+                    "{}",
+                    resp.text().await.unwrap_or_default()
+                );
             }
         }));
     }

@@ -44,6 +44,30 @@ fn shipped_examples_pass_check_config() {
 }
 
 #[test]
+fn weak_snmp_crypto_is_flagged_but_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weak.toml");
+    std::fs::write(
+        &file,
+        "[agent]\nid = \"a\"\n[push]\nurl = \"http://x\"\ntoken = \"t\"\n[outbox]\ndir = \"/tmp\"\n[[snmp.devices]]\nid = \"old-switch\"\naddress = \"127.0.0.1\"\nversion = \"v3\"\n[snmp.devices.v3]\nuser = \"u\"\nlevel = \"auth_priv\"\nauth_protocol = \"md5\"\nauth_password = \"password1\"\npriv_protocol = \"des\"\npriv_password = \"password2\"\n",
+    )
+    .unwrap();
+    let out = Command::new(binary("faultline-agent"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("snmp.devices[0].v3.auth_protocol"),
+        "{err}"
+    );
+    assert!(err.contains("snmp.devices[0].v3.priv_protocol"), "{err}");
+    assert!(!err.contains("password1"), "secret printed: {err}");
+}
+
+#[test]
 fn broken_configs_fail_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
@@ -58,6 +82,12 @@ fn broken_configs_fail_naming_file_line_and_field() {
             "[agent]\nid = \"a\"\n[push]\nurl = \"http://x\"\ntoken = \"t\"\ntimout = \"1s\"\n[outbox]\ndir = \"/tmp\"\n",
             ":6:",
             "timout",
+        ),
+        (
+            "faultline-agent",
+            "[agent]\nid = \"a\"\n[push]\nurl = \"http://x\"\ntoken = \"t\"\n[outbox]\ndir = \"/tmp\"\n[[snmp.devices]]\nid = \"ups\"\naddress = \"127.0.0.1\"\nprofiles = [\"no-such-profile\"]\n",
+            ":11:",
+            "snmp.devices[0].profiles",
         ),
         (
             "faultline-collector",

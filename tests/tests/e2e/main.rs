@@ -9,4 +9,5 @@ mod outage;
 mod packaging;
 mod pipeline;
 mod prometheus;
+mod snmp;
 mod tls;
