@@ -84,7 +84,7 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     ));
     let transport = tokio::spawn(pusher.run(outbox, stats));
 
-    shutdown_signal().await;
+    faultline_daemon::shutdown_signal().await;
     tracing::info!("shutting down: flushing the batcher to the outbox");
     sources.abort_all();
     while sources.join_next().await.is_some() {}
@@ -93,28 +93,4 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     }
     transport.abort();
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

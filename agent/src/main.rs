@@ -10,7 +10,7 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format.
+    /// Log format: `text` or `json`.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
@@ -32,7 +32,11 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    faultline_daemon::init_logging(if cli.log_format == "json" {
+        faultline_daemon::LogFormat::Json
+    } else {
+        faultline_daemon::LogFormat::Text
+    });
     match cli.command {
         Command::CheckConfig { file } => match faultline_agent::config::load(&file) {
             Ok(loaded) => {
@@ -66,19 +70,5 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the runtime")?
                 .block_on(faultline_agent::run(config))
         }
-    }
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }

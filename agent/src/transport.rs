@@ -78,13 +78,9 @@ impl Pusher {
         }
         let token = match (&config.token, &config.token_file) {
             (Some(token), _) => token.expose().trim().to_string(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| format!("push.token_file {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+            (None, Some(file)) => {
+                faultline_daemon::read_secret_file(file).context("push.token_file")?
+            }
             (None, None) => anyhow::bail!("push: no token configured"),
         };
         Ok(Self {

@@ -1,0 +1,105 @@
+//! The edge both daemons share, outside the data flow: structured logging set-up, waiting for the
+//! shutdown signal, and reading a credential from a file. The agent and the collector call these
+//! from their `main` and `run`; nothing here knows about samples or batches.
+
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Log line format, chosen on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    Text,
+    /// One JSON object per line, for log shippers and tests.
+    Json,
+}
+
+/// Installs the global `tracing` subscriber writing to stderr; the level comes from `RUST_LOG`
+/// (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the process");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// A credential file that cannot be used.
+#[derive(Debug, Error)]
+pub enum SecretFileError {
+    /// The file cannot be read.
+    #[error("{path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file's first line is blank.
+    #[error("{path}: the first line is empty")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads a token or password: the first line of `path`, trimmed.
+pub fn read_secret_file(path: &Path) -> Result<String, SecretFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let first = text.lines().next().unwrap_or_default().trim();
+    if first.is_empty() {
+        return Err(SecretFileError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(first.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("tok-123\n", Some("tok-123")),
+            ("  padded  \nsecond\n", Some("padded")),
+            ("no newline", Some("no newline")),
+            ("\nafter blank\n", None),
+            ("", None),
+        ];
+        for (i, (text, want)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("t{i}"));
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_secret_file(&path).ok().as_deref(), want, "case {i}");
+        }
+        let missing = read_secret_file(&dir.path().join("missing")).unwrap_err();
+        assert!(missing.to_string().contains("missing"), "{missing}");
+    }
+}
