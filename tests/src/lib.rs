@@ -292,3 +292,67 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
         ),
     }
 }
+
+/// (file name, expr) of every panel query in `dashboards/*.json`.
+pub fn dashboard_queries() -> Vec<(String, String)> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards"));
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let dash: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for panel in dash["panels"].as_array().into_iter().flatten() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if let Some(expr) = target["expr"].as_str() {
+                    out.push((name.clone(), expr.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Series that exist only where the hardware has them (no temperature sensors on CI's VMs); the
+/// agent's unit tests cover their production with an injected sensor reader.
+const HARDWARE_DEPENDENT: [&str; 1] = ["faultline_host_temperature_celsius"];
+
+/// The `faultline_*` series that dashboard `file` queries but `exposition` does not contain.
+pub fn missing_dashboard_series(file: &str, exposition: &str) -> Vec<String> {
+    let queries: Vec<String> = dashboard_queries()
+        .into_iter()
+        .filter(|(f, _)| f == file)
+        .map(|(_, expr)| expr)
+        .collect();
+    assert!(
+        queries.len() >= 5,
+        "{file} holds too few queries: {}",
+        queries.len()
+    );
+    let mut missing: Vec<String> = queries
+        .iter()
+        .flat_map(|expr| {
+            expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .filter(|w| w.starts_with("faultline_"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|name| !HARDWARE_DEPENDENT.contains(&name.as_str()))
+        .filter(|name| {
+            !exposition
+                .lines()
+                .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        })
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}

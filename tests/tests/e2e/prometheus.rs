@@ -125,22 +125,21 @@ async fn promtool_and_a_real_prometheus_accept_the_exposition() {
         .unwrap();
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
 
-    // Every dashboard query is valid PromQL for this Prometheus, and every series it names is one
-    // the collector really exports.
+    // Every dashboard query is valid PromQL for this Prometheus, and every series the overview
+    // names is one the collector really exports (the SNMP test checks the network dashboard).
     let exported = collector.scrape().await;
-    for (file, expr) in dashboard_queries() {
-        for name in metric_names(&expr) {
-            if HARDWARE_DEPENDENT.contains(&name.as_str()) {
-                continue;
-            }
-            assert!(
-                exported
-                    .lines()
-                    .any(|l| l.starts_with(&format!("{name}{{"))
-                        || l.starts_with(&format!("{name} "))),
-                "{file}: `{name}` is not exported by the collector"
-            );
-        }
+    let missing = missing_dashboard_series("faultline-overview.json", &exported);
+    assert!(
+        missing.is_empty(),
+        "dashboard series not exported: {missing:?}"
+    );
+    let queries = dashboard_queries();
+    assert!(
+        queries.len() >= 20,
+        "too few dashboard queries: {}",
+        queries.len()
+    );
+    for (file, expr) in queries {
         let promql = expr
             .replace("$__rate_interval", "1m")
             .replace("$site", ".*")
@@ -156,42 +155,4 @@ async fn promtool_and_a_real_prometheus_accept_the_exposition() {
             .unwrap();
         assert_eq!(answer["status"], "success", "{file}: `{promql}`: {answer}");
     }
-}
-
-/// Series that exist only where the hardware has them (no temperature sensors on CI's VMs); the
-/// agent's unit tests cover their production with an injected sensor reader.
-const HARDWARE_DEPENDENT: [&str; 1] = ["faultline_host_temperature_celsius"];
-
-/// (file, expr) of every panel target in `dashboards/*.json`.
-fn dashboard_queries() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards"));
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let dash: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for panel in dash["panels"].as_array().unwrap() {
-            for target in panel["targets"].as_array().unwrap() {
-                let expr = target["expr"].as_str().unwrap().to_string();
-                out.push((path.display().to_string(), expr));
-            }
-        }
-    }
-    assert!(
-        out.len() >= 10,
-        "dashboards hold too few queries: {}",
-        out.len()
-    );
-    out
-}
-
-/// The `faultline_*` metric names in a PromQL expression.
-fn metric_names(expr: &str) -> Vec<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .filter(|w| w.starts_with("faultline_"))
-        .map(String::from)
-        .collect()
 }
