@@ -8,10 +8,12 @@ use crate::config::AgentEntry;
 use crate::cursors::Cursor;
 use anyhow::Context;
 use faultline_wire::AgentHealth;
+use faultline_wire::config_file::Secret;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 
@@ -61,21 +63,14 @@ impl AgentRegistry {
     ) -> anyhow::Result<Self> {
         let mut agents = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
-            let token = match (&entry.token, &entry.token_file) {
-                (Some(token), _) => token.expose().trim().to_string(),
-                (None, Some(file)) => std::fs::read_to_string(file)
-                    .with_context(|| format!("agents[{i}].token_file {}", file.display()))?
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
-                (None, None) => anyhow::bail!("agents[{i}]: no token"),
-            };
-            anyhow::ensure!(!token.is_empty(), "agents[{i}]: empty token");
+            let token = read_token(
+                &format!("agents[{i}]"),
+                entry.token.as_ref(),
+                entry.token_file.as_deref(),
+            )?;
             agents.push(Arc::new(AgentState {
                 id: Arc::from(entry.id.as_str()),
-                token: token.into_bytes(),
+                token,
                 cursor: tokio::sync::Mutex::new(cursors.remove(&entry.id)),
                 reported: Mutex::new(Reported::default()),
             }));
@@ -106,6 +101,28 @@ impl AgentRegistry {
     pub fn is_empty(&self) -> bool {
         self.agents.is_empty()
     }
+}
+
+/// A bearer token from config: `token` itself, or the first line of `token_file`; `at` names the
+/// config entry in errors (the token never appears in them).
+pub fn read_token(
+    at: &str,
+    token: Option<&Secret>,
+    token_file: Option<&Path>,
+) -> anyhow::Result<Vec<u8>> {
+    let token = match (token, token_file) {
+        (Some(token), _) => token.expose().trim().to_string(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("{at}.token_file {}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        (None, None) => anyhow::bail!("{at}: no token"),
+    };
+    anyhow::ensure!(!token.is_empty(), "{at}: empty token");
+    Ok(token.into_bytes())
 }
 
 /// Exports every agent's health at scrape time.

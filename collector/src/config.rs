@@ -29,6 +29,96 @@ pub struct CollectorConfig {
     /// The agents allowed to push, each with its bearer token.
     #[serde(default)]
     pub agents: Vec<AgentEntry>,
+    /// Rules, attribution and tickets; absent: the collector only ingests and exports.
+    #[serde(default)]
+    pub incidents: Option<IncidentsConfig>,
+    /// The ticket REST API (`/api/v1/tickets`).
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[incidents]`: the rules → incidents stage. File paths are used as given (relative to the
+/// working directory, like `storage.path`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// Rule files; empty (the default): the rule set built into the binary (the machine-room
+    /// defaults shipped as `incidents/rules/default.toml`).
+    #[serde(default)]
+    pub rule_files: Vec<PathBuf>,
+    /// Inventory (sites, rooms, targets, owners, departments, dependencies); absent: empty, so
+    /// every incident is a root tagged `platform`.
+    #[serde(default)]
+    pub inventory_file: Option<PathBuf>,
+    /// On-call schedules and escalation policies (validated at load).
+    #[serde(default)]
+    pub oncall_file: Option<PathBuf>,
+    /// Maintenance windows that hold back ticket creation and paging.
+    #[serde(default)]
+    pub maintenance_file: Option<PathBuf>,
+    /// Ticket database (SQLite, WAL). Default: `tickets.db` next to `storage.path`. It must be
+    /// another file than `storage.path`: both keep their schema version in `PRAGMA user_version`.
+    #[serde(default)]
+    pub database: Option<PathBuf>,
+    /// Incidents on dependent targets within this time of each other are one fault.
+    #[serde(default = "default_correlation_window", with = "humantime_serde")]
+    pub correlation_window: Duration,
+    /// Ticket timers: SLA per severity, ack timeout, progress interval, re-open window, call-back.
+    #[serde(default)]
+    pub tickets: faultline_incidents::TicketPolicy,
+}
+
+fn default_correlation_window() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl IncidentsConfig {
+    /// The ticket database file.
+    pub fn database_path(&self, storage: &StorageConfig) -> PathBuf {
+        self.database.clone().unwrap_or_else(|| {
+            storage
+                .path
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join("tickets.db")
+        })
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Bearer tokens of the people and systems allowed to use the ticket API.
+    pub tokens: Vec<ApiToken>,
+}
+
+/// What an API token may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read tickets.
+    Viewer,
+    /// Work tickets: acknowledge, assign, comment, re-tag, resolve, call back, close, create.
+    Engineer,
+    /// Everything an engineer does (reserved for administrative endpoints).
+    Admin,
+}
+
+/// `[[api.tokens]]`: one API user.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who uses it; recorded as the author of every change made with it.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The bearer token (prefer `token_file`).
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// File whose first line is the bearer token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[listen]`.
@@ -165,37 +255,66 @@ impl CollectorConfig {
         }
         let mut ids = HashSet::new();
         for (i, agent) in self.agents.iter().enumerate() {
-            if agent.id.trim().is_empty() {
-                return Err(source.error(&format!("agents[{i}].id"), "must not be empty"));
-            }
-            if !ids.insert(agent.id.as_str()) {
+            let at = format!("agents[{i}]");
+            check_name(source, &at, "id", &agent.id, &mut ids)?;
+            check_token(source, &at, agent.token.as_ref(), agent.token_file.as_ref())?;
+        }
+        let mut names = HashSet::new();
+        for (i, entry) in self.api.tokens.iter().enumerate() {
+            let at = format!("api.tokens[{i}]");
+            check_name(source, &at, "name", &entry.name, &mut names)?;
+            check_token(source, &at, entry.token.as_ref(), entry.token_file.as_ref())?;
+        }
+        if let Some(incidents) = &self.incidents {
+            if incidents.database_path(&self.storage) == self.storage.path {
                 return Err(source.error(
-                    &format!("agents[{i}].id"),
-                    format!("`{}` is listed twice", agent.id),
+                    "incidents.database",
+                    "must be another file than storage.path (each keeps its own schema version)",
                 ));
             }
-            match (&agent.token, &agent.token_file) {
-                (None, None) => {
-                    return Err(
-                        source.error(&format!("agents[{i}]"), "set `token` or `token_file`")
-                    );
-                }
-                (Some(_), Some(_)) => {
-                    return Err(source.error(
-                        &format!("agents[{i}].token"),
-                        "set only one of `token` and `token_file`",
-                    ));
-                }
-                (Some(t), None) if t.expose().len() < 16 => {
-                    return Err(source.error(
-                        &format!("agents[{i}].token"),
-                        "must be at least 16 characters",
-                    ));
-                }
-                _ => {}
-            }
+            incidents.tickets.validate(source, "incidents.tickets")?;
         }
         Ok(())
+    }
+}
+
+/// A non-empty name, unique among `seen`.
+fn check_name<'a>(
+    source: &ConfigSource,
+    at: &str,
+    field: &str,
+    name: &'a str,
+    seen: &mut HashSet<&'a str>,
+) -> Result<(), ConfigError> {
+    if name.trim().is_empty() {
+        return Err(source.error(&format!("{at}.{field}"), "must not be empty"));
+    }
+    if !seen.insert(name) {
+        return Err(source.error(
+            &format!("{at}.{field}"),
+            format!("`{name}` is listed twice"),
+        ));
+    }
+    Ok(())
+}
+
+/// Exactly one of `token` (at least 16 characters) and `token_file`.
+fn check_token(
+    source: &ConfigSource,
+    at: &str,
+    token: Option<&Secret>,
+    token_file: Option<&PathBuf>,
+) -> Result<(), ConfigError> {
+    match (token, token_file) {
+        (None, None) => Err(source.error(at, "set `token` or `token_file`")),
+        (Some(_), Some(_)) => Err(source.error(
+            &format!("{at}.token"),
+            "set only one of `token` and `token_file`",
+        )),
+        (Some(t), None) if t.expose().len() < 16 => {
+            Err(source.error(&format!("{at}.token"), "must be at least 16 characters"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -227,6 +346,14 @@ token = "0123456789abcdef"
         let c = parse(GOOD).unwrap();
         assert_eq!(c.ingest, IngestConfig::default());
         assert_eq!(c.agents.len(), 1);
+        assert_eq!(c.incidents, None);
+        let with = parse(&format!("{GOOD}\n[incidents]\n")).unwrap();
+        let incidents = with.incidents.unwrap();
+        assert_eq!(
+            incidents.database_path(&with.storage),
+            Path::new("/tmp/tickets.db")
+        );
+        assert!(incidents.rule_files.is_empty(), "built-in rules by default");
         assert!(
             !format!("{c:?}").contains("0123456789abcdef"),
             "token leaked into Debug"
@@ -260,6 +387,30 @@ token = "0123456789abcdef"
                 format!("{GOOD}\n[ingest]\nmax_body_bytes = -1\n"),
                 "ingest.max_body_bytes",
                 13,
+            ),
+            (
+                format!("{GOOD}\n[incidents]\ndatabase = \"/tmp/f.db\"\n"),
+                "incidents.database",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[incidents.tickets]\nack_timeout = \"0s\"\n"),
+                "incidents.tickets.ack_timeout",
+                13,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[api.tokens]]\nname = \"n\"\nrole = \"engineer\"\ntoken = \"short\"\n"
+                ),
+                "api.tokens[0].token",
+                15,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[api.tokens]]\nname = \"n\"\nrole = \"boss\"\ntoken_file = \"/t\"\n"
+                ),
+                "api.tokens[0].role",
+                14,
             ),
         ];
         for (text, field, line) in cases {

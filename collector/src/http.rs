@@ -1,5 +1,5 @@
-//! The HTTP(S) edge of the collector: the push endpoint, `/metrics` and `/healthz`, over hyper 1.x
-//! with optional TLS and mutual TLS (rustls).
+//! The HTTP(S) edge of the collector: the push endpoint, `/metrics`, `/healthz` and the ticket API
+//! (delegated to [`crate::api`]), over hyper 1.x with optional TLS and mutual TLS (rustls).
 //!
 //! A thin shell around [`Ingest`]: bounds connections, refuses a body over the limit before reading
 //! it, and maps each [`Rejection`] to its status with a plain-text reason. Tokens never reach logs.
@@ -36,6 +36,8 @@ pub struct App {
     pub ingest: Ingest,
     /// What `/metrics` encodes.
     pub registry: Registry,
+    /// The ticket API under `/api/v1/tickets`.
+    pub api: crate::api::Api,
 }
 
 /// Builds the TLS acceptor from config, or `None` for plain HTTP.
@@ -148,6 +150,7 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
         (&Method::POST, faultline_wire::PUSH_PATH) => push(app, req, peer).await,
         (&Method::GET, "/metrics") => metrics(app, wants_openmetrics(&req)),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".into()),
+        (_, path) if path.starts_with(crate::api::PREFIX) => app.api.handle(req).await,
         (_, faultline_wire::PUSH_PATH | "/metrics" | "/healthz") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed\n".into(),
@@ -204,7 +207,7 @@ async fn push(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<F
 /// Reads a body of at most `limit` bytes. A larger body is read on (not kept) up to
 /// [`DRAIN_FACTOR`] × `limit`, so that the client, still sending, receives the 413 rather than a
 /// reset connection; past that the connection is dropped.
-async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Rejection> {
+pub(crate) async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, Rejection> {
     let mut kept = Vec::new();
     let mut seen = 0usize;
     let too_large = || Rejection::TooLarge(format!("body exceeds {limit} bytes"));

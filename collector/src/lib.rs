@@ -2,13 +2,16 @@
 //! exports it with the collector's own health as Prometheus metrics.
 //!
 //! Flow (one way): [`http`] → [`ingest`] (authentication via [`agents`], exactly-once via
-//! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]). Rules, incidents and
-//! notifications hang off ingest later. [`config`] is the file format.
+//! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
+//! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] serves and
+//! whose ticket events feed the notifier stage. [`config`] is the file format.
 
 pub mod agents;
+pub mod api;
 pub mod config;
 pub mod cursors;
 pub mod http;
+pub mod incidents;
 pub mod ingest;
 pub mod series;
 pub mod telemetry;
@@ -33,16 +36,25 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         tracing::warn!("no [[agents]] configured: every push will be refused");
     }
     let series = Arc::new(RwLock::new(series::SeriesStore::new(stale_after_ms)));
-    let (telemetry, registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
+    let (telemetry, mut registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
+    let stage = match &config.incidents {
+        Some(incidents) => Some(incidents::start(incidents, &config.storage, &mut registry)?),
+        None => None,
+    };
     let ingest = ingest::Ingest::new(
         agents.clone(),
         series.clone(),
         cursors,
         config.ingest.clone(),
         telemetry.clone(),
-        None,
+        stage.as_ref().map(|s| s.accepted.clone()),
     );
-    let app = Arc::new(http::App { ingest, registry });
+    let api = api::Api::new(&config.api, stage.map(|s| s.requests))?;
+    let app = Arc::new(http::App {
+        ingest,
+        registry,
+        api,
+    });
 
     let tls = http::tls_acceptor(&config.listen)?;
     let listener = tokio::net::TcpListener::bind(&config.listen.address)

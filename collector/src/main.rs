@@ -1,8 +1,10 @@
-//! `faultline-collector`: the command-line edge of the collector (run, check-config, version).
+//! `faultline-collector`: the command-line edge of the collector (run, check-config, test-rules,
+//! version).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use faultline_wire::config_file::ConfigError;
+use std::path::{Path, PathBuf};
 
 /// Faultline collector: ingests agent pushes and exports Prometheus metrics.
 #[derive(Parser)]
@@ -23,10 +25,18 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Validate a config file and exit (non-zero on error).
+    /// Validate a config file and the rule, inventory, on-call and maintenance files it names,
+    /// and exit (non-zero on error).
     CheckConfig {
         /// Config file (TOML).
         file: PathBuf,
+    },
+    /// Run rule unit test files (input series over time → expected incidents, in the style of
+    /// `promtool test rules`); exits non-zero when a test fails.
+    TestRules {
+        /// Rule test files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -34,8 +44,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     match cli.command {
-        Command::CheckConfig { file } => match faultline_collector::config::load(&file) {
-            Ok(_) => {
+        Command::CheckConfig { file } => match check_config(&file) {
+            Ok(()) => {
                 println!("{}: OK", file.display());
                 Ok(())
             }
@@ -44,6 +54,12 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::TestRules { files } => {
+            if !test_rules(&files) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Run { config } => {
             let config = faultline_collector::config::load(&config).map_err(anyhow::Error::new)?;
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -54,6 +70,41 @@ fn main() -> anyhow::Result<()> {
                 .block_on(faultline_collector::run(config))
         }
     }
+}
+
+fn check_config(file: &Path) -> Result<(), ConfigError> {
+    let config = faultline_collector::config::load(file)?;
+    if let Some(incidents) = &config.incidents {
+        faultline_collector::incidents::Setup::load(incidents)?;
+    }
+    Ok(())
+}
+
+/// Runs every rule test file, printing each test's result; true when all passed.
+fn test_rules(files: &[PathBuf]) -> bool {
+    let mut passed = true;
+    for file in files {
+        match faultline_incidents::ruletest::run_file(file) {
+            Err(e) => {
+                eprintln!("{e}");
+                passed = false;
+            }
+            Ok(outcomes) => {
+                for outcome in outcomes {
+                    if outcome.passed() {
+                        println!("{}: {}: PASS", file.display(), outcome.name);
+                    } else {
+                        passed = false;
+                        println!("{}: {}: FAIL", file.display(), outcome.name);
+                        for failure in &outcome.failures {
+                            println!("  {failure}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    passed
 }
 
 fn init_logging(format: &str) {

@@ -70,6 +70,9 @@ pub trait TicketStore {
     /// Tickets that are not closed (active and resolved), oldest first: what timers and
     /// attribution need after a restart.
     fn unclosed(&self) -> Result<Vec<Ticket>, StoreError>;
+    /// Tickets in `state` (every state when `None`), newest first, at most `limit`: what the
+    /// ticket API lists, closed tickets included.
+    fn list(&self, state: Option<TicketState>, limit: usize) -> Result<Vec<Ticket>, StoreError>;
 }
 
 /// Schema migrations; entry `i` brings the schema to version `i + 1`.
@@ -321,6 +324,16 @@ impl TicketStore for SqliteStore {
             [TicketState::Closed.as_str()],
         )
     }
+
+    fn list(&self, state: Option<TicketState>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+        self.query_tickets(
+            "SELECT id, body FROM tickets WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2",
+            params![
+                state.map(TicketState::as_str),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -402,6 +415,17 @@ mod tests {
         );
         // Another fingerprint is another ticket.
         assert_eq!(store.create(new_ticket("edge2-wan")).unwrap().id, 2);
+        let ids = |state| {
+            store
+                .list(state, 10)
+                .unwrap()
+                .iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(None), [2, 1], "newest first");
+        assert_eq!(ids(Some(TicketState::Resolved)), Vec::<u64>::new());
+        assert_eq!(store.list(Some(TicketState::Open), 1).unwrap().len(), 1);
     }
 
     #[test]

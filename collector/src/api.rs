@@ -1,0 +1,598 @@
+//! The ticket REST API (`/api/v1/tickets…`, JSON): the engineers' door into the incidents stage
+//! (ingest → rules → **incidents** → notifications). A customer-reported fault entered here joins
+//! the same queue as the automatic ones.
+//!
+//! A thin shell: authenticates the bearer token (constant-time, against every configured token),
+//! checks the role (viewer reads; engineer and admin also change tickets), turns the request into
+//! a [`Request`] for the incidents stage (bounded channel; the stage owns the tickets, so API
+//! changes and automatic ones never race) and maps the answer to a status: 400 names the field,
+//! 401, 403, 404, 409 carries the ticket state machine's message, 503 when the store fails.
+//!
+//! ```text
+//! GET  /api/v1/tickets?state=&tag=&severity=&customer=&site=&limit=   list, newest first
+//! POST /api/v1/tickets                          {target, summary, severity, description?, tag?, reason?}
+//! GET  /api/v1/tickets/{id}                     one ticket with its timeline
+//! POST /api/v1/tickets/{id}/acknowledge         {}
+//! POST /api/v1/tickets/{id}/assign              {to}
+//! POST /api/v1/tickets/{id}/handover            {to, note?}
+//! POST /api/v1/tickets/{id}/comment             {text}
+//! POST /api/v1/tickets/{id}/progress            {text}      (sent to the customer contacts)
+//! POST /api/v1/tickets/{id}/retag               {tag, reason}
+//! POST /api/v1/tickets/{id}/resolve             {note?}
+//! POST /api/v1/tickets/{id}/callback            {note}      (records the call-back and closes)
+//! POST /api/v1/tickets/{id}/close               {note?}     (tickets without a call-back)
+//! ```
+
+use crate::config::{ApiConfig, Role};
+use bytes::Bytes;
+use faultline_incidents::{Command, Millis, Owner, Severity, Ticket, TicketState};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+/// Path prefix of every API route.
+pub const PREFIX: &str = "/api/v1/tickets";
+/// Largest accepted request body.
+const MAX_BODY: usize = 64 * 1024;
+/// Tickets listed when `limit` is not given, and the most a list returns.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// What the API asks of the incidents stage; each carries where the answer goes.
+#[derive(Debug)]
+pub enum Request {
+    /// Tickets matching a query.
+    List {
+        /// The filters.
+        query: TicketQuery,
+        /// Answer.
+        reply: oneshot::Sender<Result<Vec<Ticket>, Refusal>>,
+    },
+    /// One ticket with its timeline.
+    Get {
+        /// Ticket id.
+        id: u64,
+        /// Answer.
+        reply: oneshot::Sender<Result<Ticket, Refusal>>,
+    },
+    /// A change by an engineer.
+    Change {
+        /// Ticket id.
+        id: u64,
+        /// The change.
+        command: Command,
+        /// Answer: the ticket after the change.
+        reply: oneshot::Sender<Result<Ticket, Refusal>>,
+    },
+    /// A ticket created by hand.
+    Create {
+        /// What was reported.
+        report: ManualReport,
+        /// Answer: the new ticket.
+        reply: oneshot::Sender<Result<Ticket, Refusal>>,
+    },
+}
+
+/// List filters; all given ones must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketQuery {
+    /// Lifecycle state.
+    pub state: Option<TicketState>,
+    /// Responsibility tag.
+    pub tag: Option<Owner>,
+    /// Severity.
+    pub severity: Option<Severity>,
+    /// An affected customer department.
+    pub customer: Option<String>,
+    /// The site of the ticket's target (from the inventory).
+    pub site: Option<String>,
+    /// Most tickets returned.
+    pub limit: usize,
+}
+
+/// A customer-reported fault entered by an engineer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManualReport {
+    /// The affected target.
+    pub target: String,
+    /// One-line summary.
+    pub summary: String,
+    /// Description.
+    pub description: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Responsibility; default: the target's owner in the inventory.
+    pub tag: Option<Owner>,
+    /// Why that tag; default: a note naming who reported it.
+    pub reason: Option<String>,
+    /// When the fault started; default: now.
+    pub started_at_ms: Option<Millis>,
+    /// The engineer entering it.
+    pub by: String,
+}
+
+/// Why the stage (or the API) refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// No such ticket (404).
+    #[error("ticket #{0} not found")]
+    NotFound(u64),
+    /// The ticket cannot take this change in its state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A field of the request is unusable (400).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The ticket store failed (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Refusal {
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Refusal::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NotFound(_) => StatusCode::NOT_FOUND,
+            Refusal::Conflict(_) => StatusCode::CONFLICT,
+            Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+struct User {
+    name: String,
+    role: Role,
+    token: Vec<u8>,
+}
+
+/// The API's users and its channel to the incidents stage.
+pub struct Api {
+    users: Vec<User>,
+    requests: Option<mpsc::Sender<Request>>,
+}
+
+impl Api {
+    /// Reads the tokens from config; `requests` is `None` when `[incidents]` is not configured.
+    pub fn new(
+        config: &ApiConfig,
+        requests: Option<mpsc::Sender<Request>>,
+    ) -> anyhow::Result<Self> {
+        let users = config
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Ok(User {
+                    name: t.name.clone(),
+                    role: t.role,
+                    token: crate::agents::read_token(
+                        &format!("api.tokens[{i}]"),
+                        t.token.as_ref(),
+                        t.token_file.as_deref(),
+                    )?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { users, requests })
+    }
+
+    /// The user owning the `Authorization: Bearer …` token; compares in constant time against
+    /// every user.
+    fn authenticate(&self, authorization: Option<&[u8]>) -> Option<&User> {
+        let token = authorization?.strip_prefix(b"Bearer ")?;
+        let mut found = None;
+        for user in &self.users {
+            if bool::from(user.token.as_slice().ct_eq(token)) {
+                found = Some(user);
+            }
+        }
+        found
+    }
+
+    /// Serves one request under [`PREFIX`].
+    pub async fn handle(&self, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        let Some(rest) = path
+            .strip_prefix(PREFIX)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        else {
+            return error(StatusCode::NOT_FOUND, "not found", None);
+        };
+        let segments: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let method = req.method().clone();
+        let needs = match (&method, segments.len()) {
+            (&Method::GET, 0 | 1) => Role::Viewer,
+            (&Method::POST, 0 | 2) => Role::Engineer,
+            (_, 0..=2) => {
+                return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", None);
+            }
+            _ => return error(StatusCode::NOT_FOUND, "not found", None),
+        };
+        let Some(user) = self.authenticate(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+        ) else {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "missing or unknown bearer token",
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        };
+        if user.role < needs {
+            return error(
+                StatusCode::FORBIDDEN,
+                &format!("{} may only read tickets", user.name),
+                None,
+            );
+        }
+        let Some(requests) = &self.requests else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "incidents are not enabled ([incidents] is not configured)",
+                None,
+            );
+        };
+        let query = req.uri().query().unwrap_or_default().to_string();
+        let body = if method == Method::POST {
+            match crate::http::read_body(req.into_body(), MAX_BODY).await {
+                Ok(body) => body,
+                Err(rejection) => {
+                    return error(
+                        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                        rejection.detail(),
+                        None,
+                    );
+                }
+            }
+        } else {
+            Bytes::new()
+        };
+        let outcome = self
+            .dispatch(requests, user, &method, &segments, &query, &body)
+            .await;
+        match outcome {
+            Ok((status, value)) => json(status, &value),
+            Err(refusal) => {
+                let field = match &refusal {
+                    Refusal::Invalid { field, .. } => Some(field.as_str()),
+                    _ => None,
+                };
+                error(refusal.status(), &refusal.to_string(), field)
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        requests: &mpsc::Sender<Request>,
+        user: &User,
+        method: &Method,
+        segments: &[String],
+        query: &str,
+        body: &[u8],
+    ) -> Result<(StatusCode, serde_json::Value), Refusal> {
+        let by = user.name.clone();
+        match (method, segments) {
+            (&Method::GET, []) => {
+                let query = parse_query(query)?;
+                let tickets = ask(requests, |reply| Request::List { query, reply }).await?;
+                Ok((StatusCode::OK, serde_json::json!({ "tickets": tickets })))
+            }
+            (&Method::POST, []) => {
+                let r: ReportBody = parse_body(body)?;
+                let report = ManualReport {
+                    target: required("target", r.target)?,
+                    summary: required("summary", r.summary)?,
+                    description: r.description,
+                    severity: r.severity,
+                    tag: r.tag,
+                    reason: r.reason,
+                    started_at_ms: r.started_at_ms,
+                    by,
+                };
+                let ticket = ask(requests, |reply| Request::Create { report, reply }).await?;
+                tracing::info!(user = %user.name, ticket = ticket.id, "ticket created by hand");
+                Ok((StatusCode::CREATED, to_json(&ticket)))
+            }
+            (&Method::GET, [id]) => {
+                let id = ticket_id(id)?;
+                let ticket = ask(requests, |reply| Request::Get { id, reply }).await?;
+                Ok((StatusCode::OK, to_json(&ticket)))
+            }
+            (&Method::POST, [id, action]) => {
+                let id = ticket_id(id)?;
+                let command = command(action, body, by)?;
+                let ticket = ask(requests, |reply| Request::Change { id, command, reply }).await?;
+                tracing::info!(user = %user.name, ticket = id, action = %action, "ticket changed");
+                Ok((StatusCode::OK, to_json(&ticket)))
+            }
+            _ => Err(Refusal::invalid("path", "no such route")),
+        }
+    }
+}
+
+/// Sends a request to the stage and waits for its answer.
+async fn ask<T>(
+    requests: &mpsc::Sender<Request>,
+    make: impl FnOnce(oneshot::Sender<Result<T, Refusal>>) -> Request,
+) -> Result<T, Refusal> {
+    let (reply, answer) = oneshot::channel();
+    let gone = || Refusal::Unavailable("the incidents stage is not running".into());
+    requests.send(make(reply)).await.map_err(|_| gone())?;
+    answer.await.map_err(|_| gone())?
+}
+
+fn ticket_id(text: &str) -> Result<u64, Refusal> {
+    text.parse()
+        .map_err(|_| Refusal::invalid("id", format!("`{text}` is not a ticket id")))
+}
+
+fn required(field: &str, value: String) -> Result<String, Refusal> {
+    if value.trim().is_empty() {
+        return Err(Refusal::invalid(field, "must not be empty"));
+    }
+    Ok(value)
+}
+
+fn to_json(ticket: &Ticket) -> serde_json::Value {
+    serde_json::to_value(ticket).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportBody {
+    target: String,
+    summary: String,
+    #[serde(default)]
+    description: String,
+    severity: Severity,
+    #[serde(default)]
+    tag: Option<Owner>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    started_at_ms: Option<Millis>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToBody {
+    to: String,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetagBody {
+    tag: Owner,
+    reason: String,
+}
+
+/// The ticket command of `POST /api/v1/tickets/{id}/{action}`, authored by `by`.
+fn command(action: &str, body: &[u8], by: String) -> Result<Command, Refusal> {
+    Ok(match action {
+        "acknowledge" => {
+            parse_body::<Empty>(body)?;
+            Command::Acknowledge { by }
+        }
+        "assign" => {
+            let b: ToBody = parse_body(body)?;
+            Command::Assign {
+                to: required("to", b.to)?,
+                by,
+            }
+        }
+        "handover" => {
+            let b: ToBody = parse_body(body)?;
+            Command::HandOver {
+                to: required("to", b.to)?,
+                by,
+                note: b.note,
+            }
+        }
+        "comment" => Command::Comment {
+            text: required("text", parse_body::<TextBody>(body)?.text)?,
+            by,
+        },
+        "progress" => Command::PostProgress {
+            text: required("text", parse_body::<TextBody>(body)?.text)?,
+            by,
+        },
+        "retag" => {
+            let b: RetagBody = parse_body(body)?;
+            Command::Retag {
+                tag: b.tag,
+                reason: required("reason", b.reason)?,
+                by,
+            }
+        }
+        "resolve" => Command::Resolve {
+            note: parse_body::<NoteBody>(body)?.note,
+            by,
+        },
+        "callback" => Command::RecordCallback {
+            note: required("note", parse_body::<NoteBody>(body)?.note)?,
+            by,
+        },
+        "close" => Command::Close {
+            note: parse_body::<NoteBody>(body)?.note,
+            by,
+        },
+        other => {
+            return Err(Refusal::invalid(
+                "action",
+                format!("unknown action `{other}`"),
+            ));
+        }
+    })
+}
+
+/// Parses a JSON body (empty means `{}`); an error names the field.
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        let field = if path == "." {
+            // Missing and unknown fields are reported at the object itself: name them.
+            message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field"))
+                .unwrap_or("body")
+                .to_string()
+        } else {
+            path
+        };
+        Refusal::Invalid { field, message }
+    })
+}
+
+/// A query value that is one of an enum's JSON names (`open`, `carrier`, `P1`).
+fn enum_value<T: DeserializeOwned>(field: &str, value: &str) -> Result<T, Refusal> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|e| Refusal::invalid(field, e.to_string()))
+}
+
+fn parse_query(query: &str) -> Result<TicketQuery, Refusal> {
+    let mut q = TicketQuery {
+        state: None,
+        tag: None,
+        severity: None,
+        customer: None,
+        site: None,
+        limit: DEFAULT_LIMIT,
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "state" => q.state = Some(enum_value("state", &value)?),
+            "tag" => q.tag = Some(enum_value("tag", &value)?),
+            "severity" => q.severity = Some(enum_value("severity", &value)?),
+            "customer" => q.customer = Some(value.into_owned()),
+            "site" => q.site = Some(value.into_owned()),
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        Refusal::invalid("limit", format!("must be 1 to {MAX_LIMIT}"))
+                    })?;
+            }
+            other => return Err(Refusal::invalid(other, "unknown filter")),
+        }
+    }
+    Ok(q)
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response<Full<Bytes>> {
+    let mut value = serde_json::json!({ "error": message });
+    if let Some(field) = field {
+        value["field"] = field.into();
+    }
+    json(status, &value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_queries_name_the_bad_field() {
+        let cases: [(&str, &[u8], &str); 5] = [
+            ("retag", br#"{"tag":"carrier"}"#, "reason"),
+            ("retag", br#"{"tag":"nobody","reason":"x"}"#, "tag"),
+            ("comment", br#"{"text":"  "}"#, "text"),
+            ("assign", br#"{"to":"bob","extra":1}"#, "extra"),
+            ("callback", b"", "note"),
+        ];
+        for (action, body, field) in cases {
+            match command(action, body, "alice".into()) {
+                Err(Refusal::Invalid { field: got, .. }) => assert_eq!(got, field, "{action}"),
+                other => panic!("{action}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            command("acknowledge", b"", "alice".into()),
+            Ok(Command::Acknowledge { .. })
+        ));
+        let q = parse_query("state=open&tag=carrier&severity=P1&customer=finance%20dept&limit=5")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (q.state, q.tag, q.severity, q.customer.as_deref(), q.limit),
+            (
+                Some(TicketState::Open),
+                Some(Owner::Carrier),
+                Some(Severity::P1),
+                Some("finance dept"),
+                5
+            )
+        );
+        for (query, field) in [("state=gone", "state"), ("limit=0", "limit"), ("x=1", "x")] {
+            match parse_query(query) {
+                Err(Refusal::Invalid { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+    }
+}

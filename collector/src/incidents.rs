@@ -1,0 +1,890 @@
+//! The collector's rules → incidents stage (ingest → **rules → incidents** → notifications): the
+//! thin shell that runs `faultline-incidents`' pure core as a task.
+//!
+//! One thread owns the rule evaluator, the ticket store and the in-memory copy of the unclosed
+//! tickets, so every change to a ticket — from samples, from timers or from the REST API — is
+//! applied one at a time, in the store before it is announced. The stage receives applied batches
+//! from ingest ([`Accepted`]) and requests from the API ([`Request`]) over bounded channels; every
+//! second it judges absence, re-evaluates incidents held back by a maintenance window that ended,
+//! and fires the ticket timers that are due. Every timeline entry goes downstream as a
+//! [`TicketEvent`] over a bounded channel (the notifier stage's input; [`log_events`] logs and
+//! counts them until that stage exists).
+//!
+//! Restart: tickets, timelines and every timer deadline are in SQLite; on start the stage marks
+//! the rules of active tickets (and of their active symptoms) as firing in the evaluator, so a
+//! restart neither duplicates a ticket nor loses the resolution that comes while it was down.
+//!
+//! The ticket store is its own SQLite file (`incidents.database`, default `tickets.db` next to
+//! `storage.path`): the cursor store and the ticket store each version their schema with
+//! `PRAGMA user_version`, which cannot be shared by two migration sequences in one file.
+
+use crate::api::{ManualReport, Refusal, Request, TicketQuery};
+use crate::config::{IncidentsConfig, StorageConfig};
+use crate::ingest::Accepted;
+use anyhow::Context;
+use faultline_incidents::desk::{Action, Desk, adopt_actions};
+use faultline_incidents::maintenance::{Maintenance, Screened, Suppression};
+use faultline_incidents::oncall::OnCall;
+use faultline_incidents::ticket::{Customer, SlaKind};
+use faultline_incidents::{
+    Change, Command, Evaluator, Firing, Inventory, Millis, NewTicket, Owner, RuleEvent, RuleSet,
+    Severity, SqliteStore, StoreError, Ticket, TicketPolicy, TicketState, TicketStore,
+    TimelineEntry,
+};
+use faultline_wire::Sample;
+use faultline_wire::config_file::{ConfigError, ConfigSource};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The machine-room rule set built into the binary (`incidents/rules/default.toml`), used when
+/// `incidents.rule_files` is empty.
+pub const DEFAULT_RULES: &str = include_str!("../../incidents/rules/default.toml");
+/// Where errors in the built-in rule set point.
+const DEFAULT_RULES_NAME: &str = "<built-in>/default.toml";
+/// Applied batches waiting for the stage before ingest feels back-pressure.
+const ACCEPTED_DEPTH: usize = 256;
+/// API requests waiting for the stage.
+const REQUEST_DEPTH: usize = 64;
+/// Ticket events waiting for the notifier stage.
+const EVENT_DEPTH: usize = 1024;
+/// How often absence is judged and ticket timers are fired.
+const TICK: Duration = Duration::from_secs(1);
+/// Rule name of tickets created by hand (a customer-reported fault).
+pub const MANUAL_RULE: &str = "CustomerReported";
+/// Most tickets a list request reads from the store before filtering.
+const LIST_SCAN: usize = 10_000;
+
+/// What the stage runs on, loaded and validated from the files `[incidents]` names.
+#[derive(Debug)]
+pub struct Setup {
+    rules: RuleSet,
+    inventory: Inventory,
+    maintenance: Maintenance,
+}
+
+fn read_optional<T>(
+    path: Option<&Path>,
+    load: impl FnOnce(&ConfigSource) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    path.map(|p| load(&ConfigSource::read(p)?)).transpose()
+}
+
+impl Setup {
+    /// Reads and validates the rule, inventory, on-call and maintenance files; errors name the
+    /// file, line and field. On-call schedules are only validated here: paging by schedule is
+    /// the notifier stage's.
+    pub fn load(config: &IncidentsConfig) -> Result<Self, ConfigError> {
+        let sources = if config.rule_files.is_empty() {
+            vec![ConfigSource::from_text(
+                Path::new(DEFAULT_RULES_NAME),
+                DEFAULT_RULES.to_string(),
+            )]
+        } else {
+            config
+                .rule_files
+                .iter()
+                .map(|p| ConfigSource::read(p))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let rules = RuleSet::from_sources(&sources)?;
+        let inventory =
+            read_optional(config.inventory_file.as_deref(), Inventory::load)?.unwrap_or_default();
+        let maintenance = read_optional(config.maintenance_file.as_deref(), |s| {
+            Maintenance::load(s, &inventory)
+        })?
+        .unwrap_or_default();
+        read_optional(config.oncall_file.as_deref(), OnCall::load)?;
+        Ok(Self {
+            rules,
+            inventory,
+            maintenance,
+        })
+    }
+
+    /// Number of rules loaded.
+    pub fn rule_count(&self) -> usize {
+        self.rules.rules().len()
+    }
+}
+
+/// One timeline entry of a ticket, sent to the notifier stage (incidents → **notifications**).
+#[derive(Debug, Clone)]
+pub struct TicketEvent {
+    /// The ticket after the change.
+    pub ticket: Arc<Ticket>,
+    /// What happened.
+    pub entry: TimelineEntry,
+    /// The maintenance window holding back this entry's page, if any.
+    pub held_by: Option<String>,
+}
+
+impl TicketEvent {
+    /// Whether this entry pages the on-call (opened, re-opened or escalated, and not held back
+    /// by maintenance). Symptoms never open a ticket, so they never page.
+    pub fn pages(&self) -> bool {
+        self.held_by.is_none()
+            && matches!(
+                self.entry.change,
+                Change::Opened { .. } | Change::Reopened { .. } | Change::Escalated { .. }
+            )
+    }
+
+    /// The change's type, as in its JSON `type` field.
+    pub fn kind(&self) -> &'static str {
+        change_kind(&self.entry.change)
+    }
+}
+
+fn change_kind(change: &Change) -> &'static str {
+    match change {
+        Change::Opened { .. } => "opened",
+        Change::Acknowledged => "acknowledged",
+        Change::Assigned { .. } => "assigned",
+        Change::HandedOver { .. } => "handed_over",
+        Change::Commented { .. } => "commented",
+        Change::ProgressPosted { .. } => "progress_posted",
+        Change::ProgressOverdue { .. } => "progress_overdue",
+        Change::Retagged { .. } => "retagged",
+        Change::Resolved { .. } => "resolved",
+        Change::ConditionCleared => "condition_cleared",
+        Change::Reopened { .. } => "reopened",
+        Change::SymptomLinked { .. } => "symptom_linked",
+        Change::SymptomCleared { .. } => "symptom_cleared",
+        Change::SlaBreached { .. } => "sla_breached",
+        Change::Escalated { .. } => "escalated",
+        Change::CallbackDue { .. } => "callback_due",
+        Change::CallbackRecorded { .. } => "callback_recorded",
+        Change::Closed { .. } => "closed",
+    }
+}
+
+fn tag_label(tag: Owner) -> &'static str {
+    match tag {
+        Owner::Platform => "platform",
+        Owner::Carrier => "carrier",
+        Owner::Customer => "customer",
+    }
+}
+
+fn severity_label(severity: Severity) -> &'static str {
+    match severity {
+        Severity::P1 => "P1",
+        Severity::P2 => "P2",
+        Severity::P3 => "P3",
+        Severity::P4 => "P4",
+    }
+}
+
+const TAGS: [Owner; 3] = [Owner::Platform, Owner::Carrier, Owner::Customer];
+const SEVERITIES: [Severity; 4] = [Severity::P1, Severity::P2, Severity::P3, Severity::P4];
+const UNCLOSED: [TicketState; 3] = [
+    TicketState::Open,
+    TicketState::Acknowledged,
+    TicketState::Resolved,
+];
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+type Durations = Family<Labels1, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 1 s … ~36 h.
+    Histogram::new(exponential_buckets(1.0, 2.0, 18))
+}
+
+/// The incident and ticket metrics on `/metrics` (names `faultline_incident_…` and
+/// `faultline_ticket_…`, base units). Gauges are recomputed from the unclosed tickets after every
+/// change; counters and histograms count what the stage sees.
+#[derive(Debug)]
+pub struct IncidentMetrics {
+    open: Family<Labels2, Gauge>,
+    unclosed: Family<Labels1, Gauge>,
+    callbacks_pending: Gauge,
+    held: Gauge,
+    sla_breaches: Family<Labels2, Counter>,
+    evaluation_errors: Family<Labels1, Counter>,
+    pages: Family<Labels1, Counter>,
+    events: Family<Labels1, Counter>,
+    time_to_acknowledge: Durations,
+    time_to_resolve: Durations,
+}
+
+/// Reasons counted in `faultline_incident_evaluation_errors_total`.
+const ERROR_REASONS: [&str; 3] = ["out_of_order", "store", "rejected"];
+
+impl IncidentMetrics {
+    /// Creates the instruments (every known label set at zero) and registers them.
+    pub fn register(registry: &mut Registry) -> Arc<Self> {
+        let m = Arc::new(Self {
+            open: Family::default(),
+            unclosed: Family::default(),
+            callbacks_pending: Gauge::default(),
+            held: Gauge::default(),
+            sla_breaches: Family::default(),
+            evaluation_errors: Family::default(),
+            pages: Family::default(),
+            events: Family::default(),
+            time_to_acknowledge: Family::new_with_constructor(duration_histogram),
+            time_to_resolve: Family::new_with_constructor(duration_histogram),
+        });
+        for tag in TAGS.map(tag_label) {
+            for severity in SEVERITIES.map(severity_label) {
+                drop(
+                    m.open
+                        .get_or_create(&[("tag", tag), ("severity", severity)]),
+                );
+            }
+            for kind in ["respond", "resolve"] {
+                drop(
+                    m.sla_breaches
+                        .get_or_create(&[("kind", kind), ("tag", tag)]),
+                );
+            }
+            drop(m.pages.get_or_create(&[("tag", tag)]));
+            drop(m.time_to_acknowledge.get_or_create(&[("tag", tag)]));
+            drop(m.time_to_resolve.get_or_create(&[("tag", tag)]));
+        }
+        for state in UNCLOSED.map(TicketState::as_str) {
+            drop(m.unclosed.get_or_create(&[("state", state)]));
+        }
+        for reason in ERROR_REASONS {
+            drop(m.evaluation_errors.get_or_create(&[("reason", reason)]));
+        }
+        registry.register(
+            "faultline_incident_open",
+            "Active (open or acknowledged) tickets, by responsibility tag and severity",
+            m.open.clone(),
+        );
+        registry.register(
+            "faultline_ticket_unclosed",
+            "Tickets not yet closed, by state",
+            m.unclosed.clone(),
+        );
+        registry.register(
+            "faultline_ticket_callbacks_pending",
+            "Resolved customer-affecting tickets whose call-back is not recorded yet",
+            m.callbacks_pending.clone(),
+        );
+        registry.register(
+            "faultline_incident_held",
+            "Incidents held back by a maintenance window (no ticket, no page) until it ends",
+            m.held.clone(),
+        );
+        registry.register(
+            "faultline_incident_sla_breaches",
+            "SLA deadlines breached, by kind (respond, resolve) and tag",
+            m.sla_breaches.clone(),
+        );
+        registry.register(
+            "faultline_incident_evaluation_errors",
+            "Samples or actions the incident stage could not use, by reason (out_of_order sample, store failure, action rejected by the ticket state machine)",
+            m.evaluation_errors.clone(),
+        );
+        registry.register(
+            "faultline_incident_pages",
+            "Pages raised (ticket opened, re-opened or escalated, not held by maintenance), by tag",
+            m.pages.clone(),
+        );
+        registry.register(
+            "faultline_ticket_events",
+            "Ticket timeline entries sent to the notifier stage, by change",
+            m.events.clone(),
+        );
+        registry.register_with_unit(
+            "faultline_ticket_time_to_acknowledge",
+            "Time from a ticket's opening to its acknowledgement, by tag",
+            Unit::Seconds,
+            m.time_to_acknowledge.clone(),
+        );
+        registry.register_with_unit(
+            "faultline_ticket_time_to_resolve",
+            "Time from a ticket's opening to its resolution, by tag",
+            Unit::Seconds,
+            m.time_to_resolve.clone(),
+        );
+        m
+    }
+
+    fn error(&self, reason: &'static str, count: u64) {
+        if count > 0 {
+            self.evaluation_errors
+                .get_or_create(&[("reason", reason)])
+                .inc_by(count);
+        }
+    }
+
+    /// Counts what one new timeline entry means for SLA and duration statistics.
+    fn observe(&self, ticket: &Ticket, entry: &TimelineEntry) {
+        let tag = tag_label(ticket.tag);
+        let since_open = (entry.at_ms.saturating_sub(ticket.opened_at_ms)).max(0) as f64 / 1000.0;
+        match &entry.change {
+            Change::Acknowledged => self
+                .time_to_acknowledge
+                .get_or_create(&[("tag", tag)])
+                .observe(since_open),
+            Change::Resolved { .. } => self
+                .time_to_resolve
+                .get_or_create(&[("tag", tag)])
+                .observe(since_open),
+            Change::SlaBreached { kind } => {
+                let kind = match kind {
+                    SlaKind::Respond => "respond",
+                    SlaKind::Resolve => "resolve",
+                };
+                self.sla_breaches
+                    .get_or_create(&[("kind", kind), ("tag", tag)])
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// Recomputes the gauges from the unclosed tickets.
+    fn refresh(&self, tickets: &[Ticket], held: usize) {
+        let mut open: BTreeMap<(Owner, Severity), i64> = BTreeMap::new();
+        let mut states: BTreeMap<&'static str, i64> = BTreeMap::new();
+        let mut callbacks = 0;
+        for t in tickets {
+            if t.state.is_active() {
+                *open.entry((t.tag, t.severity)).or_default() += 1;
+            }
+            *states.entry(t.state.as_str()).or_default() += 1;
+            if t.state == TicketState::Resolved && t.callback_due_ms.is_some() {
+                callbacks += 1;
+            }
+        }
+        for tag in TAGS {
+            for severity in SEVERITIES {
+                self.open
+                    .get_or_create(&[
+                        ("tag", tag_label(tag)),
+                        ("severity", severity_label(severity)),
+                    ])
+                    .set(open.get(&(tag, severity)).copied().unwrap_or(0));
+            }
+        }
+        for state in UNCLOSED.map(TicketState::as_str) {
+            self.unclosed
+                .get_or_create(&[("state", state)])
+                .set(states.get(state).copied().unwrap_or(0));
+        }
+        self.callbacks_pending.set(callbacks);
+        self.held.set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+}
+
+/// An incident held back by a maintenance window, re-evaluated when the window ends.
+#[derive(Debug)]
+struct Held {
+    firing: Firing,
+    suppression: Suppression,
+}
+
+/// The stage's state; lives on its own thread.
+struct Stage {
+    setup: Setup,
+    policy: TicketPolicy,
+    correlation_window_ms: Millis,
+    eval: Evaluator,
+    store: SqliteStore,
+    /// Every ticket that is not closed, oldest first (what the desk and the timers look at).
+    tickets: Vec<Ticket>,
+    /// Newest sample time per target.
+    last_seen: BTreeMap<String, Millis>,
+    held: Vec<Held>,
+    /// Events of the message being handled, sent when it is done.
+    outbox: Vec<TicketEvent>,
+    metrics: Arc<IncidentMetrics>,
+}
+
+/// The channel ends the rest of the collector uses.
+pub struct Handles {
+    /// Where ingest sends applied batches.
+    pub accepted: mpsc::Sender<Accepted>,
+    /// Where the API sends its requests.
+    pub requests: mpsc::Sender<Request>,
+}
+
+/// Loads the incident files, opens the ticket store, registers the metrics and starts the stage
+/// thread and the event logger (the notifier stage's placeholder).
+pub fn start(
+    config: &IncidentsConfig,
+    storage: &StorageConfig,
+    registry: &mut Registry,
+) -> anyhow::Result<Handles> {
+    let setup = Setup::load(config).map_err(anyhow::Error::new)?;
+    let database = config.database_path(storage);
+    if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("incidents.database {}", database.display()))?;
+    }
+    let store = SqliteStore::open(&database)
+        .with_context(|| format!("incidents.database {}", database.display()))?;
+    let tickets = store
+        .unclosed()
+        .with_context(|| format!("incidents.database {}", database.display()))?;
+    let mut eval = Evaluator::new(setup.rules.clone());
+    // Roots of active tickets, and symptoms not yet cleared (also of resolved roots: a symptom
+    // clears on its own), were firing before the restart.
+    for t in &tickets {
+        if t.state.is_active() {
+            eval.restore_firing(&t.rule, &t.target);
+        }
+        for s in t.symptoms.iter().filter(|s| s.cleared_at_ms.is_none()) {
+            eval.restore_firing(&s.rule, &s.target);
+        }
+    }
+    tracing::info!(
+        rules = setup.rule_count(),
+        targets = setup.inventory.targets().len(),
+        maintenance_windows = setup.maintenance.windows().len(),
+        unclosed_tickets = tickets.len(),
+        database = %database.display(),
+        "incident stage ready"
+    );
+    let metrics = IncidentMetrics::register(registry);
+    metrics.refresh(&tickets, 0);
+    let stage = Stage {
+        setup,
+        policy: config.tickets.clone(),
+        correlation_window_ms: i64::try_from(config.correlation_window.as_millis())
+            .unwrap_or(i64::MAX),
+        eval,
+        store,
+        tickets,
+        last_seen: BTreeMap::new(),
+        held: Vec::new(),
+        outbox: Vec::new(),
+        metrics: metrics.clone(),
+    };
+    let (accepted, accepted_rx) = mpsc::channel(ACCEPTED_DEPTH);
+    let (requests, requests_rx) = mpsc::channel(REQUEST_DEPTH);
+    let (events, events_rx) = mpsc::channel(EVENT_DEPTH);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("starting the incident stage's runtime")?;
+    std::thread::Builder::new()
+        .name("incidents".into())
+        .spawn(move || runtime.block_on(stage.run(accepted_rx, requests_rx, events)))
+        .context("starting the incident stage")?;
+    tokio::spawn(log_events(events_rx, metrics));
+    Ok(Handles { accepted, requests })
+}
+
+/// Logs and counts every ticket event: the stand-in for the notifier stage.
+pub async fn log_events(mut events: mpsc::Receiver<TicketEvent>, metrics: Arc<IncidentMetrics>) {
+    while let Some(event) = events.recv().await {
+        metrics
+            .events
+            .get_or_create(&[("change", event.kind())])
+            .inc();
+        if event.pages() {
+            metrics
+                .pages
+                .get_or_create(&[("tag", tag_label(event.ticket.tag))])
+                .inc();
+        }
+        tracing::info!(
+            ticket = event.ticket.id,
+            rule = %event.ticket.rule,
+            target = %event.ticket.target,
+            tag = tag_label(event.ticket.tag),
+            severity = severity_label(event.ticket.severity),
+            state = event.ticket.state.as_str(),
+            change = event.kind(),
+            who = %event.entry.who,
+            at_ms = event.entry.at_ms,
+            pages = event.pages(),
+            held_by = event.held_by.as_deref().unwrap_or("-"),
+            "ticket event"
+        );
+    }
+}
+
+fn store_refusal(e: StoreError) -> Refusal {
+    match e {
+        StoreError::DuplicateActive { .. } => Refusal::Conflict(e.to_string()),
+        StoreError::NotFound(id) => Refusal::NotFound(id),
+        other => Refusal::Unavailable(other.to_string()),
+    }
+}
+
+impl Stage {
+    async fn run(
+        mut self,
+        mut accepted: mpsc::Receiver<Accepted>,
+        mut requests: mpsc::Receiver<Request>,
+        events: mpsc::Sender<TicketEvent>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                Some(batch) = accepted.recv() => self.on_batch(&batch.agent, &batch.samples),
+                Some(request) = requests.recv() => self.on_request(request),
+                _ = tick.tick() => self.on_tick(faultline_wire::now_ms()),
+            }
+            self.metrics.refresh(&self.tickets, self.held.len());
+            for event in self.outbox.drain(..) {
+                if events.send(event).await.is_err() {
+                    tracing::error!("notifier stage is gone; ticket event dropped");
+                }
+            }
+        }
+    }
+
+    /// Judges one applied batch: each series in its own time order (a backlog replays in the
+    /// samples' time, so tickets carry the original fault times).
+    fn on_batch(&mut self, agent: &str, samples: &[Sample]) {
+        let mut ordered: Vec<&Sample> = samples.iter().collect();
+        ordered.sort_by_key(|s| s.ts_ms);
+        let out_of_order = self.eval.out_of_order();
+        let now = faultline_wire::now_ms();
+        for sample in ordered {
+            match self.last_seen.get_mut(&sample.target) {
+                Some(seen) => *seen = (*seen).max(sample.ts_ms),
+                None => {
+                    self.last_seen.insert(sample.target.clone(), sample.ts_ms);
+                }
+            }
+            for event in self.eval.observe(agent, sample) {
+                self.on_rule_event(&event, now, None);
+            }
+        }
+        self.metrics.error(
+            "out_of_order",
+            self.eval.out_of_order().saturating_sub(out_of_order),
+        );
+    }
+
+    /// Absence, ended maintenance windows and due ticket timers.
+    fn on_tick(&mut self, now: Millis) {
+        for event in self.eval.tick(now) {
+            self.on_rule_event(&event, now, None);
+        }
+        let (ended, kept): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.suppression.window_end_ms <= now);
+        self.held = kept;
+        for held in ended {
+            tracing::info!(
+                rule = %held.firing.rule,
+                target = %held.firing.target,
+                window = %held.suppression.window,
+                "maintenance window ended with the incident still firing: re-evaluating"
+            );
+            let event = RuleEvent::Firing(held.firing);
+            self.on_rule_event(&event, now, Some(held.suppression));
+        }
+        let due: Vec<(u64, Vec<faultline_incidents::Timer>)> = self
+            .tickets
+            .iter()
+            .filter(|t| t.next_due_ms().is_some_and(|due| due <= now))
+            .map(|t| (t.id, t.due_timers(now)))
+            .collect();
+        for (id, timers) in due {
+            for timer in timers {
+                if let Err(refusal) = self.apply(id, Command::Fire(timer), now) {
+                    self.automatic_failed(id, &refusal);
+                }
+            }
+        }
+    }
+
+    /// Runs the desk on a rule event and carries its action out. `ended` is the suppression of
+    /// an incident re-evaluated because its window ended: the maintenance screen then judges at
+    /// `now` (not at the firing's time, which the window covered) and the ticket records it.
+    fn on_rule_event(&mut self, event: &RuleEvent, now: Millis, ended: Option<Suppression>) {
+        if let RuleEvent::Resolved(r) = event {
+            self.held
+                .retain(|h| !(h.firing.rule == r.rule && h.firing.target == r.target));
+        }
+        let desk = Desk {
+            inventory: &self.setup.inventory,
+            tickets: &self.tickets,
+            last_seen_ms: &self.last_seen,
+            correlation_window_ms: self.correlation_window_ms,
+            policy: &self.policy,
+        };
+        let action = desk.on_event(event, now);
+        let action = match event {
+            RuleEvent::Firing(firing) => {
+                let at = if ended.is_some() {
+                    now
+                } else {
+                    firing.fired_at_ms
+                };
+                match self
+                    .setup
+                    .maintenance
+                    .screen(&self.setup.inventory, action, at)
+                {
+                    Screened::Proceed(action) => action,
+                    Screened::Held { suppression, .. } => {
+                        tracing::info!(
+                            rule = %firing.rule,
+                            target = %firing.target,
+                            note = %suppression.note(),
+                            "incident held back by maintenance: no ticket, no page"
+                        );
+                        self.held.push(Held {
+                            firing: firing.clone(),
+                            suppression,
+                        });
+                        return;
+                    }
+                }
+            }
+            RuleEvent::Resolved(_) => action,
+        };
+        self.carry_out(action, now, ended);
+    }
+
+    fn carry_out(&mut self, action: Action, now: Millis, ended: Option<Suppression>) {
+        match action {
+            Action::Nothing { why } => tracing::debug!(why, "rule event changes no ticket"),
+            Action::Apply { ticket, command } => {
+                if let Err(refusal) = self.apply(ticket, command, now) {
+                    self.automatic_failed(ticket, &refusal);
+                }
+            }
+            Action::Open {
+                ticket,
+                attribution,
+            } => {
+                let id = match self.create(*ticket, now) {
+                    Ok(ticket) => ticket.id,
+                    Err(refusal) => {
+                        self.automatic_failed(0, &refusal);
+                        return;
+                    }
+                };
+                let adopted: Vec<Ticket> = self
+                    .tickets
+                    .iter()
+                    .filter(|t| attribution.adopt.contains(&t.id))
+                    .cloned()
+                    .collect();
+                let adopted: Vec<&Ticket> = adopted.iter().collect();
+                for action in adopt_actions(&self.setup.inventory, id, &adopted) {
+                    self.carry_out(action, now, None);
+                }
+                if let Some(suppression) = ended
+                    && let Err(refusal) = self.apply(id, suppression.timeline_command(), now)
+                {
+                    self.automatic_failed(id, &refusal);
+                }
+            }
+        }
+    }
+
+    fn automatic_failed(&self, ticket: u64, refusal: &Refusal) {
+        let reason = match refusal {
+            Refusal::Unavailable(_) => "store",
+            _ => "rejected",
+        };
+        self.metrics.error(reason, 1);
+        tracing::error!(ticket, error = %refusal, "automatic ticket change failed");
+    }
+
+    /// Opens and stores a ticket, announcing its first entry.
+    fn create(&mut self, new: NewTicket, now: Millis) -> Result<Ticket, Refusal> {
+        let (ticket, _) = Ticket::open(0, new, &self.policy, now);
+        let ticket = self.store.create(ticket).map_err(store_refusal)?;
+        tracing::info!(
+            ticket = ticket.id,
+            rule = %ticket.rule,
+            target = %ticket.target,
+            tag = tag_label(ticket.tag),
+            reason = %ticket.reason,
+            "ticket opened"
+        );
+        self.announce(&ticket, ticket.timeline.clone());
+        self.tickets.push(ticket.clone());
+        Ok(ticket)
+    }
+
+    /// Applies a command to ticket `id`, stores it, then announces the new entries.
+    fn apply(&mut self, id: u64, command: Command, now: Millis) -> Result<Ticket, Refusal> {
+        let index = self.tickets.iter().position(|t| t.id == id);
+        let stored;
+        let current = match index {
+            Some(i) => &self.tickets[i],
+            None => {
+                stored = self
+                    .store
+                    .get(id)
+                    .map_err(store_refusal)?
+                    .ok_or(Refusal::NotFound(id))?;
+                &stored
+            }
+        };
+        let (next, entries) = current
+            .apply(command, &self.policy, now)
+            .map_err(|e| Refusal::Conflict(e.to_string()))?;
+        self.store.update(&next).map_err(store_refusal)?;
+        self.announce(&next, entries);
+        match index {
+            Some(i) if next.state == TicketState::Closed => {
+                self.tickets.remove(i);
+            }
+            Some(i) => self.tickets[i] = next.clone(),
+            None if next.state != TicketState::Closed => self.tickets.push(next.clone()),
+            None => {}
+        }
+        Ok(next)
+    }
+
+    fn announce(&mut self, ticket: &Ticket, entries: Vec<TimelineEntry>) {
+        let shared = Arc::new(ticket.clone());
+        for entry in entries {
+            self.metrics.observe(ticket, &entry);
+            let held_by = self
+                .setup
+                .maintenance
+                .screen_page(&self.setup.inventory, ticket, &entry)
+                .map(|s| s.window);
+            self.outbox.push(TicketEvent {
+                ticket: shared.clone(),
+                entry,
+                held_by,
+            });
+        }
+    }
+
+    fn on_request(&mut self, request: Request) {
+        let now = faultline_wire::now_ms();
+        // A requester that gave up (client gone) no longer needs the answer.
+        match request {
+            Request::List { query, reply } => {
+                let _ = reply.send(self.list(&query));
+            }
+            Request::Get { id, reply } => {
+                let found = match self.tickets.iter().find(|t| t.id == id) {
+                    Some(t) => Ok(t.clone()),
+                    None => self
+                        .store
+                        .get(id)
+                        .map_err(store_refusal)
+                        .and_then(|t| t.ok_or(Refusal::NotFound(id))),
+                };
+                let _ = reply.send(found);
+            }
+            Request::Change { id, command, reply } => {
+                let _ = reply.send(self.apply(id, command, now));
+            }
+            Request::Create { report, reply } => {
+                let _ = reply.send(self.report(report, now));
+            }
+        }
+    }
+
+    fn list(&self, query: &TicketQuery) -> Result<Vec<Ticket>, Refusal> {
+        let site_of = |target: &str| {
+            let room = self.setup.inventory.target(target)?.room.as_deref()?;
+            Some(self.setup.inventory.room(room)?.site.as_str())
+        };
+        Ok(self
+            .store
+            .list(query.state, LIST_SCAN)
+            .map_err(store_refusal)?
+            .into_iter()
+            .filter(|t| query.tag.is_none_or(|tag| t.tag == tag))
+            .filter(|t| query.severity.is_none_or(|s| t.severity == s))
+            .filter(|t| {
+                query
+                    .customer
+                    .as_deref()
+                    .is_none_or(|c| t.customers.iter().any(|x| x.department == c))
+            })
+            .filter(|t| {
+                query
+                    .site
+                    .as_deref()
+                    .is_none_or(|s| site_of(&t.target) == Some(s))
+            })
+            .take(query.limit)
+            .collect())
+    }
+
+    /// A customer-reported fault: the same queue as automatic tickets (no evidence, pages).
+    fn report(&mut self, report: ManualReport, now: Millis) -> Result<Ticket, Refusal> {
+        let target = self.setup.inventory.target(&report.target);
+        let tag = match (report.tag, target) {
+            (Some(tag), _) => tag,
+            (None, Some(t)) => t.owner,
+            (None, None) => {
+                return Err(Refusal::Invalid {
+                    field: "tag".into(),
+                    message: format!(
+                        "required: target `{}` is not in the inventory",
+                        report.target
+                    ),
+                });
+            }
+        };
+        let reason = report.reason.unwrap_or_else(|| match report.tag {
+            None => format!("reported by a customer; {} owns the target", tag_label(tag)),
+            Some(_) => format!(
+                "reported by a customer; tagged {} by {}",
+                tag_label(tag),
+                report.by
+            ),
+        });
+        let customers = Customer::of_target(&self.setup.inventory, &report.target)
+            .into_iter()
+            .collect();
+        let new = NewTicket {
+            rule: MANUAL_RULE.to_string(),
+            target: report.target,
+            summary: report.summary,
+            description: report.description,
+            severity: report.severity,
+            tag,
+            reason,
+            evidence: None,
+            customers,
+            started_at_ms: report.started_at_ms.unwrap_or(now),
+            opened_by: report.by,
+        };
+        self.create(new, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_rules_load_and_files_are_checked() {
+        let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
+        #[derive(serde::Deserialize)]
+        struct Wrapper {
+            incidents: IncidentsConfig,
+        }
+        let mut config = source.parse::<Wrapper>().unwrap().incidents;
+        let setup = Setup::load(&config).unwrap();
+        assert!(setup.rule_count() >= 10, "the machine-room defaults");
+
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = dir.path().join("inventory.toml");
+        std::fs::write(
+            &inventory,
+            "[[targets]]\nid = \"vm-1\"\nkind = \"vm\"\nowner = \"customer\"\ndepends_on = [\"nowhere\"]\n",
+        )
+        .unwrap();
+        config.inventory_file = Some(inventory);
+        let err = Setup::load(&config).unwrap_err();
+        assert!(err.to_string().contains("inventory.toml"), "{err}");
+        assert!(err.field.starts_with("targets[0]"), "{err}");
+    }
+}

@@ -1,0 +1,750 @@
+//! Incidents end to end: crafted batches pushed over HTTP to the real collector binary go through
+//! rules → attribution → tickets (SQLite) → ticket events, and the ticket REST API works them.
+//! Rules are the built-in default set; samples carry their own (recent) timestamps, so `for`
+//! durations complete in sample time, and the ticket timers are seconds long.
+
+use faultline_tests::*;
+use faultline_wire::{AgentHealth, Batch, Sample, SampleKind, codec, now_ms};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+const ENGINEER: &str = "alice-engineer-token-0123456789";
+const VIEWER: &str = "victor-viewer-token-0123456789";
+const S: i64 = 1000;
+
+const INVENTORY: &str = r#"
+[[sites]]
+id = "dc1"
+
+[[rooms]]
+id = "r1"
+site = "dc1"
+
+[[departments]]
+id = "finance"
+contacts = [{ name = "Li Wei", phone = "+86 21 5555 0101" }]
+
+[[departments]]
+id = "hr"
+contacts = [{ name = "Zhang Min", email = "zhang.min@example.com" }]
+
+[[targets]]
+id = "acme-circuit"
+kind = "link"
+owner = "carrier"
+carrier = "ACME Telecom"
+circuit_id = "ACME-SH-0042"
+
+[[targets]]
+id = "edge1"
+kind = "device"
+room = "r1"
+owner = "platform"
+
+[[targets]]
+id = "edge1-wan"
+kind = "interface"
+room = "r1"
+owner = "platform"
+depends_on = ["edge1", "acme-circuit"]
+
+[[targets]]
+id = "tor1"
+kind = "device"
+room = "r1"
+owner = "platform"
+depends_on = ["edge1-wan"]
+
+[[targets]]
+id = "host-1"
+kind = "host"
+room = "r1"
+owner = "platform"
+depends_on = ["tor1"]
+
+[[targets]]
+id = "host-2"
+kind = "host"
+room = "r1"
+owner = "platform"
+
+[[targets]]
+id = "vm-1"
+kind = "vm"
+owner = "customer"
+department = "finance"
+depends_on = ["host-1"]
+
+[[targets]]
+id = "vm-2"
+kind = "vm"
+owner = "customer"
+department = "finance"
+depends_on = ["host-1"]
+
+[[targets]]
+id = "vm-3"
+kind = "vm"
+owner = "customer"
+department = "hr"
+depends_on = ["host-2"]
+"#;
+
+/// A collector with incidents on: default rules, the inventory above, second-level timers
+/// (`ack_timeout`: unacknowledged this long → escalate, which pages again), and the maintenance
+/// windows in `maintenance` (TOML).
+async fn start_with_maintenance(
+    dir: &Path,
+    port: u16,
+    ack_timeout: &str,
+    maintenance: &str,
+) -> CollectorProcess {
+    let inventory = dir.join("inventory.toml");
+    std::fs::write(&inventory, INVENTORY).unwrap();
+    let windows = dir.join("maintenance.toml");
+    std::fs::write(&windows, maintenance).unwrap();
+    let extra = format!(
+        r#"[incidents]
+inventory_file = "{}"
+maintenance_file = "{}"
+
+[incidents.tickets]
+ack_timeout = "{ack_timeout}"
+progress_interval = "1h"
+reopen_window = "10m"
+callback_after = "1h"
+p1 = {{ respond = "1h", resolve = "2h" }}
+p2 = {{ respond = "1h", resolve = "2h" }}
+
+[[api.tokens]]
+name = "alice"
+role = "engineer"
+token = "{ENGINEER}"
+
+[[api.tokens]]
+name = "victor"
+role = "viewer"
+token = "{VIEWER}"
+"#,
+        inventory.display(),
+        windows.display()
+    );
+    CollectorProcess::start(dir, port, &extra).await.unwrap()
+}
+
+async fn start(dir: &Path, port: u16, ack_timeout: &str) -> CollectorProcess {
+    start_with_maintenance(dir, port, ack_timeout, "").await
+}
+
+/// RFC 3339 (UTC) of a time in milliseconds, as maintenance windows take it.
+fn rfc3339(ms: i64) -> String {
+    let out = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{}", ms / 1000),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn sample(metric: &str, target: &str, labels: &[(&str, &str)], value: f64, ts_ms: i64) -> Sample {
+    Sample {
+        metric: metric.into(),
+        target: target.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        value,
+        ts_ms,
+        kind: if metric.contains("filesystem") {
+            SampleKind::Gauge
+        } else {
+            SampleKind::State
+        },
+    }
+}
+
+fn up(target: &str, value: f64, ts_ms: i64) -> Sample {
+    sample("faultline_snmp_device_up", target, &[], value, ts_ms)
+}
+
+const WAN: [(&str, &str); 2] = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
+
+fn wan(value: f64, ts_ms: i64) -> Sample {
+    sample(
+        "faultline_snmp_if_oper_status",
+        "edge1-wan",
+        &WAN,
+        value,
+        ts_ms,
+    )
+}
+
+async fn push(collector: &CollectorProcess, seq: u64, samples: Vec<Sample>) {
+    let batch = Batch {
+        agent: "a1".into(),
+        epoch: 7,
+        seq,
+        health: AgentHealth::default(),
+        samples,
+    };
+    let status = reqwest::Client::new()
+        .post(format!("{}{}", collector.url, faultline_wire::PUSH_PATH))
+        .header("Content-Encoding", "zstd")
+        .bearer_auth(TOKEN)
+        .body(codec::encode(&batch))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "push {seq}");
+}
+
+async fn call(
+    collector: &CollectorProcess,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}/api/v1/tickets{path}", collector.url);
+    let client = reqwest::Client::new();
+    let mut req = match method {
+        "GET" => client.get(url),
+        _ => client.post(url),
+    };
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn tickets(collector: &CollectorProcess, query: &str) -> Vec<Value> {
+    let (status, body) = call(collector, Some(VIEWER), "GET", query, None).await;
+    assert_eq!(status, 200, "{body}");
+    body["tickets"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the ticket list for `query` satisfies `check`, returning it.
+async fn wait_tickets(
+    collector: &CollectorProcess,
+    query: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        last = tickets(collector, query).await;
+        if check(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "tickets never matched; last: {last:#?}\nlog:\n{}",
+        collector.daemon.log()
+    );
+}
+
+fn changes(ticket: &Value) -> Vec<String> {
+    ticket["timeline"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|e| e["change"]["type"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn page_events(collector: &CollectorProcess) -> Vec<Value> {
+    log_events(&collector.daemon.log(), "ticket event")
+        .into_iter()
+        .filter(|e| e["fields"]["pages"] == true)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_uplink_down_pages_once_with_customer_vms_as_symptoms() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start(dir.path(), free_port(), "1h").await;
+    let t0 = now_ms() - 150 * S;
+    let mut healthy = vec![up("edge1", 1.0, t0), wan(1.0, t0)];
+    for vm in ["vm-1", "vm-2"] {
+        healthy.push(up(vm, 1.0, t0));
+    }
+    push(&collector, 1, healthy).await;
+    // The carrier drops the line; our edge router keeps answering; the VMs behind it go dark.
+    let t1 = t0 + 30 * S;
+    let mut down = vec![up("edge1", 1.0, t1), wan(2.0, t1)];
+    for i in 0..4 {
+        for vm in ["vm-1", "vm-2"] {
+            down.push(up(vm, 0.0, t1 + i * 30 * S));
+        }
+    }
+    push(&collector, 2, down).await;
+
+    let open = wait_tickets(&collector, "?state=open", |t| {
+        t.len() == 1 && t[0]["symptoms"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let ticket = &open[0];
+    assert_eq!(ticket["rule"], "CarrierLinkLoss");
+    assert_eq!(ticket["target"], "edge1-wan");
+    assert_eq!(ticket["tag"], "carrier");
+    assert!(
+        ticket["reason"].as_str().unwrap().contains("ACME-SH-0042"),
+        "{ticket}"
+    );
+    assert_eq!(ticket["started_at_ms"], t1, "the original fault time");
+    assert_eq!(ticket["customers"][0]["department"], "finance");
+    assert_eq!(
+        changes(ticket),
+        ["opened", "symptom_linked", "symptom_linked"]
+    );
+    assert_eq!(tickets(&collector, "").await.len(), 1, "one ticket in all");
+    assert_eq!(
+        tickets(
+            &collector,
+            "?customer=finance&site=dc1&tag=carrier&severity=P1"
+        )
+        .await
+        .len(),
+        1
+    );
+    assert!(tickets(&collector, "?tag=customer").await.is_empty());
+    let pages = page_events(&collector);
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert_eq!(pages[0]["fields"]["change"], "opened");
+    let text = collector.scrape().await;
+    let open_metric = [("tag", "carrier"), ("severity", "P1")];
+    assert_eq!(
+        metric_value(&text, "faultline_incident_open", &open_metric),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            "faultline_incident_pages_total",
+            &[("tag", "carrier")]
+        ),
+        Some(1.0)
+    );
+
+    // The line comes back, then the VMs: the root resolves, its symptoms clear on their own.
+    let t2 = t1 + 100 * S;
+    push(
+        &collector,
+        3,
+        vec![
+            wan(1.0, t2),
+            up("vm-1", 1.0, t2 + 1),
+            up("vm-2", 1.0, t2 + 1),
+        ],
+    )
+    .await;
+    let resolved = wait_tickets(&collector, "?state=resolved", |t| {
+        t.len() == 1 && changes(&t[0]).len() == 6
+    })
+    .await;
+    assert_eq!(
+        changes(&resolved[0])[3..],
+        ["resolved", "symptom_cleared", "symptom_cleared"]
+    );
+    assert!(
+        resolved[0]["callback_due_ms"].is_i64(),
+        "customer-affecting: a call-back is due"
+    );
+    assert_eq!(page_events(&collector).len(), 1, "no second page");
+    let text = collector.scrape().await;
+    assert_eq!(
+        metric_value(&text, "faultline_ticket_callbacks_pending", &[]),
+        Some(1.0)
+    );
+    assert!(
+        metric_values(
+            &text,
+            "faultline_ticket_time_to_resolve_seconds_count",
+            &[("tag", "carrier")]
+        ) == [1.0],
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_vm_disk_filling_on_a_healthy_host_is_the_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start(dir.path(), free_port(), "1h").await;
+    let root = [("mountpoint", "/data"), ("fstype", "ext4")];
+    let t0 = now_ms() - 7 * 60 * S;
+    let mut samples = Vec::new();
+    for i in 0..=7 {
+        let ts = t0 + i * 60 * S;
+        samples.push(up("host-2", 1.0, ts));
+        samples.push(sample(
+            "faultline_host_filesystem_size_bytes",
+            "vm-3",
+            &root,
+            100e9,
+            ts,
+        ));
+        samples.push(sample(
+            "faultline_host_filesystem_avail_bytes",
+            "vm-3",
+            &root,
+            3e9,
+            ts,
+        ));
+    }
+    push(&collector, 1, samples).await;
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    let ticket = &open[0];
+    assert_eq!(ticket["rule"], "DiskFull");
+    assert_eq!(ticket["target"], "vm-3");
+    assert_eq!(ticket["tag"], "customer");
+    assert_eq!(ticket["customers"][0]["department"], "hr");
+    assert_eq!(
+        ticket["started_at_ms"], t0,
+        "the original time of the backlog"
+    );
+    assert!(
+        ticket["summary"].as_str().unwrap().contains("/data"),
+        "{ticket}"
+    );
+    assert_eq!(ticket["evidence"]["rule"], "DiskFull", "{ticket}");
+    assert_eq!(page_events(&collector).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_interface_reopens_one_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start(dir.path(), free_port(), "1h").await;
+    let port = [("ifName", "Gi1/0/1")];
+    let t0 = now_ms() - 60 * S;
+    // Up, down, up, down, up, down: pushed as separate batches, as an agent would.
+    for (i, value) in [1.0, 2.0, 1.0, 2.0, 1.0, 2.0].into_iter().enumerate() {
+        let ts = t0 + i as i64 * 10 * S;
+        let flap = sample("faultline_snmp_if_oper_status", "tor1", &port, value, ts);
+        push(&collector, i as u64 + 1, vec![flap]).await;
+    }
+    let all = wait_tickets(&collector, "", |t| {
+        t.len() == 1 && t[0]["reopen_count"] == 2 && t[0]["state"] == "open"
+    })
+    .await;
+    assert_eq!(all[0]["rule"], "InterfaceDown");
+    assert_eq!(all[0]["tag"], "platform");
+    assert_eq!(
+        changes(&all[0]),
+        ["opened", "resolved", "reopened", "resolved", "reopened"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_incident_keeps_one_ticket_and_its_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut collector = start(dir.path(), port, "3s").await;
+    let t0 = now_ms() - 90 * S;
+    let samples = (0..4).map(|i| up("edge1", 0.0, t0 + i * 30 * S)).collect();
+    push(&collector, 1, samples).await;
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    let id = open[0]["id"].as_u64().unwrap();
+    assert_eq!(changes(&open[0]), ["opened"], "escalation is 3 s away");
+
+    collector.daemon.kill9();
+    std::fs::rename(
+        dir.path().join("collector.log"),
+        dir.path().join("collector-1.log"),
+    )
+    .unwrap();
+    let collector = CollectorProcess::start_with(dir.path(), port, &collector.config)
+        .await
+        .unwrap();
+    // The agent retries the batch it never saw acknowledged, then the device is still down.
+    let t1 = t0 + 120 * S;
+    push(&collector, 1, vec![up("edge1", 0.0, t1)]).await;
+    push(&collector, 2, vec![up("edge1", 0.0, t1 + S)]).await;
+    // The escalation deadline, stored on the ticket, fires after the restart.
+    let escalated = wait_tickets(&collector, "", |t| {
+        t.iter()
+            .any(|t| changes(t).contains(&"escalated".to_string()))
+    })
+    .await;
+    assert_eq!(escalated.len(), 1, "no duplicate: {escalated:#?}");
+    assert_eq!(escalated[0]["id"].as_u64(), Some(id));
+    // The device answers again: the restored incident resolves the same ticket.
+    push(&collector, 3, vec![up("edge1", 1.0, t1 + 2 * S)]).await;
+    let resolved = wait_tickets(&collector, "?state=resolved", |t| t.len() == 1).await;
+    assert_eq!(resolved[0]["id"].as_u64(), Some(id));
+    assert_eq!(tickets(&collector, "").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_flow_ack_progress_resolve_callback_close_with_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start(dir.path(), free_port(), "1h").await;
+    let report = json!({
+        "target": "vm-1",
+        "summary": "finance portal slow, reported by phone",
+        "severity": "P2"
+    });
+    // Authentication and roles.
+    let (status, _) = call(&collector, None, "GET", "", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(&collector, Some("not-a-token-at-all"), "GET", "", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(&collector, Some(VIEWER), "POST", "", Some(report.clone())).await;
+    assert_eq!(status, 403);
+    let (status, body) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        "",
+        Some(json!({"target": "vm-1", "severity": "P2"})),
+    )
+    .await;
+    assert_eq!((status, &body["field"]), (400, &json!("summary")), "{body}");
+
+    // A customer-reported fault enters the queue.
+    let (status, ticket) = call(&collector, Some(ENGINEER), "POST", "", Some(report)).await;
+    assert_eq!(status, 201, "{ticket}");
+    let id = ticket["id"].as_u64().unwrap();
+    assert_eq!(ticket["tag"], "customer", "the target's owner");
+    assert_eq!(ticket["customers"][0]["department"], "finance");
+    assert_eq!(ticket["timeline"][0]["who"], "alice");
+    let one = format!("/{id}");
+    let action = |name: &str| format!("/{id}/{name}");
+
+    let (status, _) = call(
+        &collector,
+        Some(VIEWER),
+        "POST",
+        &action("acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a viewer cannot acknowledge");
+    let (status, t) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &t["state"], &t["assignee"]),
+        (200, &json!("acknowledged"), &json!("alice"))
+    );
+    let (status, err) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot acknowledge"),
+        "{err}"
+    );
+    let (status, t) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("handover"),
+        Some(json!({"to": "bob", "note": "shift change"})),
+    )
+    .await;
+    assert_eq!((status, &t["assignee"]), (200, &json!("bob")));
+    let (status, _) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("progress"),
+        Some(json!({"text": "storage team is on it"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, err) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("retag"),
+        Some(json!({"tag": "platform"})),
+    )
+    .await;
+    assert_eq!((status, &err["field"]), (400, &json!("reason")), "{err}");
+    let (status, t) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("retag"),
+        Some(json!({"tag": "platform", "reason": "the shared storage array was at fault"})),
+    )
+    .await;
+    assert_eq!((status, &t["tag"]), (200, &json!("platform")));
+    let (status, _) = call(&collector, Some(ENGINEER), "POST", &action("resolve"), None).await;
+    assert_eq!(status, 200);
+    let (status, err) = call(&collector, Some(ENGINEER), "POST", &action("close"), None).await;
+    assert_eq!(
+        status, 409,
+        "a customer ticket closes by its call-back: {err}"
+    );
+    let (status, t) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        &action("callback"),
+        Some(json!({"note": "customer confirms the portal is fast again"})),
+    )
+    .await;
+    assert_eq!((status, &t["state"]), (200, &json!("closed")));
+
+    // Readable by a viewer, with its whole timeline; filters find it.
+    let (status, t) = call(&collector, Some(VIEWER), "GET", &one, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        changes(&t),
+        [
+            "opened",
+            "acknowledged",
+            "assigned",
+            "handed_over",
+            "progress_posted",
+            "retagged",
+            "resolved",
+            "callback_recorded",
+            "closed"
+        ]
+    );
+    assert_eq!(
+        tickets(&collector, "?state=closed&customer=finance")
+            .await
+            .len(),
+        1
+    );
+    assert!(tickets(&collector, "?state=open").await.is_empty());
+    let (status, _) = call(&collector, Some(VIEWER), "GET", "/999", None).await;
+    assert_eq!(status, 404);
+    let (status, err) = call(&collector, Some(VIEWER), "GET", "?state=gone", None).await;
+    assert_eq!((status, &err["field"]), (400, &json!("state")));
+    let text = collector.scrape().await;
+    assert_eq!(
+        metric_values(
+            &text,
+            "faultline_ticket_time_to_acknowledge_seconds_count",
+            &[("tag", "customer")]
+        ),
+        [1.0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_holds_the_ticket_back_until_the_window_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let end = now + 4 * S;
+    let windows = format!(
+        "[[windows]]\nid = \"edge-firmware\"\nreason = \"firmware update\"\nannounced_by = \"platform team\"\nscope = {{ target = \"edge1\" }}\nstart = \"{}\"\nend = \"{}\"\n",
+        rfc3339(now - 600 * S),
+        rfc3339(end)
+    );
+    let collector = start_with_maintenance(dir.path(), free_port(), "1h", &windows).await;
+    let t0 = now - 90 * S;
+    let samples = (0..4).map(|i| up("edge1", 0.0, t0 + i * 30 * S)).collect();
+    push(&collector, 1, samples).await;
+    let held = wait_until(Duration::from_secs(5), || async {
+        metric_value(&collector.scrape().await, "faultline_incident_held", &[]) == Some(1.0)
+    })
+    .await;
+    assert!(held, "{}", collector.scrape().await);
+    assert!(
+        tickets(&collector, "").await.is_empty(),
+        "no ticket in the window"
+    );
+    assert!(page_events(&collector).is_empty(), "no page in the window");
+
+    // The window ends with edge1 still failing: the ticket opens then, recording the window.
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    assert!(now_ms() >= end - S, "opened only at the window's end");
+    assert_eq!(changes(&open[0]), ["opened", "commented"]);
+    let note = open[0]["timeline"][1]["change"]["text"].as_str().unwrap();
+    assert!(note.contains("edge-firmware"), "{note}");
+    assert_eq!(open[0]["started_at_ms"], t0, "the original fault time");
+    assert_eq!(page_events(&collector).len(), 1);
+}
+
+#[test]
+fn test_rules_and_check_config_judge_the_incident_files() {
+    let rules = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../incidents/rules"));
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(binary("faultline-collector"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let shipped = rules.join("default_test.toml");
+    let out = run(&["test-rules".as_ref(), shipped.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("PASS") && !stdout.contains("FAIL"),
+        "{stdout}"
+    );
+
+    // A wrong expectation fails the run, naming the test and what differs.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong_test.toml");
+    std::fs::write(
+        &wrong,
+        format!(
+            "rule_files = [\"{}\"]\n\n[[tests]]\nname = \"late start\"\n[[tests.series]]\nmetric = \"faultline_snmp_ups_output_source\"\ntarget = \"ups-1\"\nkind = \"state\"\ninterval = \"10s\"\nvalues = \"3 5 5 5 5 5\"\n[[tests.expect]]\nrule = \"UpsOnBattery\"\ntarget = \"ups-1\"\nstarted_at = \"20s\"\n",
+            rules.join("default.toml").display()
+        ),
+    )
+    .unwrap();
+    let out = run(&["test-rules".as_ref(), wrong.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("late start: FAIL"), "{stdout}");
+
+    // check-config follows [incidents] to the files it names.
+    let inventory = dir.path().join("inventory.toml");
+    std::fs::write(
+        &inventory,
+        "[[targets]]\nid = \"host-1\"\nkind = \"host\"\nowner = \"platform\"\ndepends_on = [\"tor9\"]\n",
+    )
+    .unwrap();
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[listen]\naddress = \"127.0.0.1:9410\"\n\n[storage]\npath = \"{}\"\n\n[incidents]\ninventory_file = \"{}\"\n",
+            dir.path().join("state.db").display(),
+            inventory.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&["check-config".as_ref(), config.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("inventory.toml:5") && stderr.contains("targets[0].depends_on"),
+        "{stderr}"
+    );
+}
