@@ -11,8 +11,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log format: `text` or `json`.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    #[arg(long, global = true, default_value = "text")]
+    log_format: faultline_daemon::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -32,11 +32,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    faultline_daemon::init_logging(if cli.log_format == "json" {
-        faultline_daemon::LogFormat::Json
-    } else {
-        faultline_daemon::LogFormat::Text
-    });
+    faultline_daemon::init_logging(cli.log_format);
     match cli.command {
         Command::CheckConfig { file } => match faultline_agent::config::load(&file) {
             Ok(loaded) => {

@@ -76,13 +76,11 @@ impl Pusher {
                 .context("push.client_cert_file/client_key_file: not a PEM certificate and key")?;
             builder = builder.identity(identity);
         }
-        let token = match (&config.token, &config.token_file) {
-            (Some(token), _) => token.expose().trim().to_string(),
-            (None, Some(file)) => {
-                faultline_daemon::read_secret_file(file).context("push.token_file")?
-            }
-            (None, None) => anyhow::bail!("push: no token configured"),
-        };
+        let token =
+            faultline_daemon::credential(config.token.as_ref(), config.token_file.as_deref())
+                .context("push.token / push.token_file")?
+                .expose()
+                .to_string();
         Ok(Self {
             client: builder.build().context("building the HTTP client")?,
             url: format!("{}{PUSH_PATH}", config.url.trim_end_matches('/')),

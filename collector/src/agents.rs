@@ -110,19 +110,9 @@ pub fn read_token(
     token: Option<&Secret>,
     token_file: Option<&Path>,
 ) -> anyhow::Result<Vec<u8>> {
-    let token = match (token, token_file) {
-        (Some(token), _) => token.expose().trim().to_string(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("{at}.token_file {}", file.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-        (None, None) => anyhow::bail!("{at}: no token"),
-    };
-    anyhow::ensure!(!token.is_empty(), "{at}: empty token");
-    Ok(token.into_bytes())
+    let secret = faultline_daemon::credential(token, token_file)
+        .with_context(|| format!("{at}.token / {at}.token_file"))?;
+    Ok(secret.expose().as_bytes().to_vec())
 }
 
 /// Exports every agent's health at scrape time.

@@ -84,27 +84,11 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
     let server = http::serve(listener, tls, app, config.listen.max_connections);
     let result = tokio::select! {
         result = server => result,
-        _ = shutdown_signal() => {
+        _ = faultline_daemon::shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())
         }
     };
     sweeper.abort();
     result
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM");
-            let _ = ctrl_c.await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }

@@ -13,8 +13,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log format.
-    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    #[arg(long, global = true, default_value = "text")]
+    log_format: faultline_daemon::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -42,7 +42,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    faultline_daemon::init_logging(cli.log_format);
     match cli.command {
         Command::CheckConfig { file } => match check_config(&file) {
             Ok(()) => {
@@ -105,18 +105,4 @@ fn test_rules(files: &[PathBuf]) -> bool {
         }
     }
     passed
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

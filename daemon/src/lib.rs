@@ -2,6 +2,7 @@
 //! shutdown signal, and reading a credential from a file. The agent and the collector call these
 //! from their `main` and `run`; nothing here knows about samples or batches.
 
+use faultline_wire::config_file::Secret;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -12,6 +13,18 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log shippers and tests.
     Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}` (text or json)")),
+        }
+    }
 }
 
 /// Installs the global `tracing` subscriber writing to stderr; the level comes from `RUST_LOG`
@@ -63,6 +76,27 @@ pub enum SecretFileError {
         /// The file.
         path: PathBuf,
     },
+    /// Neither an inline value nor a file was configured (config validation prevents this).
+    #[error("no credential configured")]
+    NotSet,
+}
+
+/// The credential configured inline (`token = …`) or, failing that, in a file (`token_file = …`).
+/// Surrounding white space is not part of it; an empty one is refused.
+pub fn credential(inline: Option<&Secret>, file: Option<&Path>) -> Result<Secret, SecretFileError> {
+    match (inline, file) {
+        (Some(secret), _) => {
+            let trimmed = secret.expose().trim();
+            if trimmed.is_empty() {
+                return Err(SecretFileError::Empty {
+                    path: PathBuf::from("(inline)"),
+                });
+            }
+            Ok(Secret::new(trimmed))
+        }
+        (None, Some(path)) => read_secret_file(path).map(Secret::new),
+        (None, None) => Err(SecretFileError::NotSet),
+    }
 }
 
 /// Reads a token or password: the first line of `path`, trimmed.
@@ -83,6 +117,24 @@ pub fn read_secret_file(path: &Path) -> Result<String, SecretFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_prefers_inline_and_trims() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tok");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let inline = Secret::new(" inline ");
+        let got = |i: Option<&Secret>, f: Option<&Path>| {
+            credential(i, f).ok().map(|s| s.expose().to_string())
+        };
+        assert_eq!(got(Some(&inline), Some(&file)).as_deref(), Some("inline"));
+        assert_eq!(got(None, Some(&file)).as_deref(), Some("from-file"));
+        assert_eq!(got(Some(&Secret::new("  ")), None), None);
+        assert!(matches!(
+            credential(None, None),
+            Err(SecretFileError::NotSet)
+        ));
+    }
 
     #[test]
     fn secret_file_first_line() {
