@@ -70,26 +70,38 @@ pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, DecodeErro
     Ok(out)
 }
 
-/// Parses JSON as `T`, reporting the path of the field that failed.
+/// Parses JSON as `T`, reporting the path of the field that failed. The fast path parses
+/// without tracking paths; only a body that fails is parsed again to name the field.
 pub fn parse_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, DecodeError> {
+    match serde_json::from_slice(json) {
+        Ok(value) => Ok(value),
+        Err(plain) => Err(locate_json_error::<T>(json, plain)),
+    }
+}
+
+/// Re-parses a body that failed, tracking the path, to say which field was wrong.
+fn locate_json_error<T: DeserializeOwned>(json: &[u8], plain: serde_json::Error) -> DecodeError {
     let mut de = serde_json::Deserializer::from_slice(json);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        DecodeError::Json {
-            path,
-            line: inner.line(),
-            column: inner.column(),
-            message: inner.to_string(),
+    let tracked: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    match tracked {
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            DecodeError::Json {
+                path,
+                line: inner.line(),
+                column: inner.column(),
+                message: inner.to_string(),
+            }
         }
-    })?;
-    de.end().map_err(|e| DecodeError::Json {
-        path: ".".into(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
-    Ok(value)
+        // The value parsed; what failed was after it (trailing characters).
+        Ok(_) => DecodeError::Json {
+            path: ".".into(),
+            line: plain.line(),
+            column: plain.column(),
+            message: plain.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
