@@ -18,6 +18,10 @@ use thiserror::Error;
 const TOO_BIG: u32 = 1;
 /// error-status noSuchName (v1's way to say "missing" or "end of MIB").
 const NO_SUCH_NAME: u32 = 2;
+/// Walks in a row without a back-off after which max-repetitions doubles back towards the
+/// configured value (a device that was only briefly overloaded gets fast walks again; one that
+/// really needs small responses costs one tooBig or dropped response every this many walks).
+const GROW_BACK_AFTER: u32 = 10;
 
 /// A request to a device failed; names the device and what was asked.
 #[derive(Debug, Clone, Error, PartialEq)]
@@ -134,7 +138,7 @@ pub struct Client {
     usm: Option<crate::config::UsmConfig>,
     timeout: Duration,
     retries: u32,
-    max_repetitions: u32,
+    repetitions: Repetitions,
     max_oids: usize,
     getbulk: bool,
     session: Option<AsyncSession>,
@@ -152,7 +156,7 @@ impl Client {
             usm: config.v3.clone(),
             timeout: config.timeout,
             retries: config.retries,
-            max_repetitions: config.max_repetitions.max(1),
+            repetitions: Repetitions::new(config.max_repetitions),
             max_oids: config.max_oids_per_request.max(1),
             getbulk: config.getbulk,
             session: None,
@@ -175,7 +179,7 @@ impl Client {
 
     /// The GETBULK max-repetitions currently used (after any back-off).
     pub fn max_repetitions(&self) -> u32 {
-        self.max_repetitions
+        self.repetitions.current
     }
 
     fn error(&self, request: impl fmt::Display, kind: ErrorKind) -> SnmpError {
@@ -353,13 +357,18 @@ impl Client {
     }
 
     async fn walk_bulk(&mut self, columns: &[Oid]) -> Result<VarbindMap, SnmpError> {
-        let mut out = VarbindMap::new();
-        // (column, last OID seen)
-        let mut cursors: Vec<(&Oid, Oid)> = columns.iter().map(|c| (c, c.clone())).collect();
-        let mut backed_off_on_timeout = false;
+        // Each column's cells, in the (increasing) order they arrive: the last one is where the
+        // column's walk goes on, and the map is built once at the end from these sorted runs.
+        let mut found: Vec<Vec<(Oid, SnmpValue)>> = vec![Vec::new(); columns.len()];
+        let last = |found: &[Vec<(Oid, SnmpValue)>], c: usize| -> Oid {
+            found[c].last().map_or(&columns[c], |(oid, _)| oid).clone()
+        };
+        // Columns still being walked (indexes into `columns`).
+        let mut cursors: Vec<usize> = (0..columns.len()).collect();
+        let (mut backed_off, mut backed_off_on_timeout) = (false, false);
         while !cursors.is_empty() {
-            let oids: Vec<Oid> = cursors.iter().map(|(_, last)| last.clone()).collect();
-            let reps = self.max_repetitions;
+            let oids: Vec<Oid> = cursors.iter().map(|&c| last(&found, c)).collect();
+            let reps = self.repetitions.current;
             let response = match self.request(Op::GetBulk(&oids, reps)).await {
                 Ok(r) => r,
                 // A device that drops big responses instead of answering tooBig: try smaller.
@@ -368,7 +377,7 @@ impl Client {
                     kind: ErrorKind::Timeout { .. },
                     ..
                 }) if reps > 1 && !backed_off_on_timeout => {
-                    backed_off_on_timeout = true;
+                    (backed_off, backed_off_on_timeout) = (true, true);
                     self.back_off("no response");
                     continue;
                 }
@@ -377,6 +386,7 @@ impl Client {
             match response.error_status {
                 0 => {}
                 TOO_BIG if reps > 1 => {
+                    backed_off = true;
                     self.back_off("tooBig");
                     continue;
                 }
@@ -395,19 +405,19 @@ impl Client {
             let mut progressed = false;
             for (i, (oid, value)) in response.varbinds.into_iter().enumerate() {
                 let c = i % n;
-                let (column, last) = &mut cursors[c];
                 if done[c] {
                     continue;
                 }
+                let column = &columns[cursors[c]];
+                let cells = &mut found[cursors[c]];
                 if value == SnmpValue::EndOfMibView || !oid.starts_with(column) {
                     done[c] = true;
                     continue;
                 }
-                if oid <= *last {
+                if oid <= *cells.last().map_or(column, |(previous, _)| previous) {
                     return Err(self.error(Op::GetBulk(&oids, reps), ErrorKind::NotIncreasing(oid)));
                 }
-                *last = oid.clone();
-                out.insert(oid, value);
+                cells.push((oid, value));
                 progressed = true;
             }
             if !progressed && !done.iter().any(|d| *d) {
@@ -422,12 +432,15 @@ impl Client {
                 !done[i - 1]
             });
         }
-        Ok(out)
+        if self.repetitions.walk_done(!backed_off) {
+            tracing::info!(device = %self.device, max_repetitions = self.repetitions.current, "GETBULK grows back");
+        }
+        Ok(found.into_iter().flatten().collect())
     }
 
     fn back_off(&mut self, why: &str) {
-        self.max_repetitions = (self.max_repetitions / 2).max(1);
-        tracing::info!(device = %self.device, max_repetitions = self.max_repetitions, why, "GETBULK backs off");
+        self.repetitions.back_off();
+        tracing::info!(device = %self.device, max_repetitions = self.repetitions.current, why, "GETBULK backs off");
     }
 
     async fn walk_getnext(&mut self, columns: &[Oid]) -> Result<VarbindMap, SnmpError> {
@@ -463,6 +476,47 @@ impl Client {
             }
         }
         Ok(out)
+    }
+}
+
+/// GETBULK max-repetitions of one client: halved on tooBig or a dropped response, doubled back
+/// towards the configured value after [`GROW_BACK_AFTER`] walks in a row without a back-off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Repetitions {
+    configured: u32,
+    current: u32,
+    clean_walks: u32,
+}
+
+impl Repetitions {
+    fn new(configured: u32) -> Self {
+        let configured = configured.max(1);
+        Self {
+            configured,
+            current: configured,
+            clean_walks: 0,
+        }
+    }
+
+    /// Halves (never below 1); the run of clean walks starts over.
+    fn back_off(&mut self) {
+        self.current = (self.current / 2).max(1);
+        self.clean_walks = 0;
+    }
+
+    /// A walk completed, `clean` when it needed no back-off. True when max-repetitions grew.
+    fn walk_done(&mut self, clean: bool) -> bool {
+        if !clean {
+            self.clean_walks = 0;
+            return false;
+        }
+        self.clean_walks += 1;
+        if self.current == self.configured || self.clean_walks < GROW_BACK_AFTER {
+            return false;
+        }
+        self.current = self.current.saturating_mul(2).min(self.configured);
+        self.clean_walks = 0;
+        true
     }
 }
 
@@ -569,6 +623,31 @@ mod tests {
         assert_eq!(with_default_port("ups.example:16100"), "ups.example:16100");
         assert_eq!(with_default_port("::1"), "[::1]:161");
         assert_eq!(with_default_port("[::1]:1161"), "[::1]:1161");
+    }
+
+    #[test]
+    fn repetitions_back_off_and_grow_back() {
+        let mut r = Repetitions::new(25);
+        r.back_off();
+        r.back_off();
+        assert_eq!(r.current, 6);
+        r.walk_done(false); // the walk that backed off
+        for _ in 1..GROW_BACK_AFTER {
+            assert!(!r.walk_done(true));
+        }
+        assert!(r.walk_done(true), "grows after a run of clean walks");
+        assert_eq!(r.current, 12);
+        for _ in 1..GROW_BACK_AFTER {
+            r.walk_done(true);
+        }
+        r.back_off(); // tooBig again in the middle of a run: the run starts over
+        assert_eq!(r.current, 6);
+        for _ in 0..GROW_BACK_AFTER * 3 {
+            r.walk_done(true);
+        }
+        assert_eq!(r.current, 25, "never above the configured value");
+        assert!(!r.walk_done(true));
+        assert_eq!(Repetitions::new(0).current, 1);
     }
 
     #[test]

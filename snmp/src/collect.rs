@@ -5,11 +5,11 @@
 //! agent's batcher. No I/O, no clock: the caller passes the timestamp.
 
 use crate::Oid;
-use crate::counters::{CounterTracker, series_key};
+use crate::counters::{CounterTracker, label_hash, series_key};
 use crate::profile::{IndexKind, IndexPart, Metric, Profile, Table};
 use crate::value::{DecodeError, Decoded, SnmpValue, decode};
 use faultline_wire::Sample;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -129,6 +129,7 @@ pub fn build_samples(
     out: &mut Vec<Sample>,
     errors: &mut Vec<CollectError>,
 ) {
+    let no_labels = RowLabels::new(BTreeMap::new());
     for metric in &profile.scalars {
         let error = |problem| CollectError {
             profile: profile.name.clone(),
@@ -139,7 +140,7 @@ pub fn build_samples(
         };
         match data.get(&metric.oid) {
             None => errors.push(error(CollectProblem::NotReturned)),
-            Some(value) => match sample(metric, value, BTreeMap::new(), stamp, counters) {
+            Some(value) => match sample(metric, value, &no_labels, stamp, counters) {
                 Ok(s) => out.push(s),
                 Err(e) => errors.push(error(CollectProblem::Decode(e))),
             },
@@ -150,23 +151,42 @@ pub fn build_samples(
     }
 }
 
+/// The labels of one table row (index parts and lookups), worked out once and shared by all
+/// of the row's columns, with their hash for the counters' series keys.
+struct RowLabels {
+    labels: BTreeMap<String, String>,
+    hash: u64,
+}
+
+impl RowLabels {
+    fn new(labels: BTreeMap<String, String>) -> Self {
+        let hash = label_hash(&labels);
+        Self { labels, hash }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-fn table_samples(
+fn table_samples<'a>(
     profile: &Profile,
-    table: &Table,
-    data: &VarbindMap,
+    table: &'a Table,
+    data: &'a VarbindMap,
     lookups: &VarbindMap,
     stamp: PollStamp<'_>,
     counters: &mut CounterTracker,
     out: &mut Vec<Sample>,
     errors: &mut Vec<CollectError>,
 ) {
-    let mut rows: HashMap<&[u32], Option<BTreeMap<String, String>>> = HashMap::new();
-    for metric in &table.columns {
-        for (oid, value) in data
-            .range(metric.oid.clone()..)
+    let column = |metric: &'a Metric| {
+        data.range(&metric.oid..)
             .take_while(|(o, _)| o.starts_with(&metric.oid))
-        {
+    };
+    // Room for every column's samples, sized by the first column's rows.
+    if let Some(first) = table.columns.first() {
+        out.reserve(table.columns.len() * column(first).count());
+    }
+    let mut rows: BTreeMap<&[u32], Option<RowLabels>> = BTreeMap::new();
+    for metric in &table.columns {
+        for (oid, value) in column(metric) {
             let error = |problem| CollectError {
                 profile: profile.name.clone(),
                 table: Some(table.name.clone()),
@@ -175,15 +195,14 @@ fn table_samples(
                 problem,
             };
             let index = oid.suffix_after(&metric.oid).unwrap_or_default();
-            // Index and lookup labels are worked out once per row, not once per column.
             let row = rows
                 .entry(index)
-                .or_insert_with(|| row_labels(table, index, lookups));
-            let Some(labels) = row else {
+                .or_insert_with(|| row_labels(table, index, lookups).map(RowLabels::new));
+            let Some(row) = row else {
                 errors.push(error(CollectProblem::BadIndex));
                 continue;
             };
-            match sample(metric, value, labels.clone(), stamp, counters) {
+            match sample(metric, value, row, stamp, counters) {
                 Ok(s) => out.push(s),
                 Err(e) => errors.push(error(CollectProblem::Decode(e))),
             }
@@ -216,18 +235,26 @@ fn row_labels(
     Some(labels)
 }
 
+/// One sample of `metric` in the row `row`; labels are cloned only for a value that decodes.
 fn sample(
     metric: &Metric,
     value: &SnmpValue,
-    mut labels: BTreeMap<String, String>,
+    row: &RowLabels,
     stamp: PollStamp<'_>,
     counters: &mut CounterTracker,
 ) -> Result<Sample, DecodeError> {
-    labels.extend(metric.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let value = match decode(value, metric.kind, metric.scale, &metric.states)? {
+    let decoded = decode(value, metric.kind, metric.scale, &metric.states)?;
+    let mut labels = row.labels.clone();
+    let label_hash = if metric.labels.is_empty() {
+        row.hash
+    } else {
+        labels.extend(metric.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        label_hash(&labels)
+    };
+    let value = match decoded {
         Decoded::Value(v) => v,
         Decoded::Counter { raw, bits } => {
-            counters.adjust(series_key(&metric.metric, &labels), raw, bits)
+            counters.adjust(series_key(&metric.metric, label_hash), raw, bits)
         }
     };
     Ok(Sample {

@@ -54,7 +54,8 @@ pub struct DeviceConfig {
     #[serde(default = "default_retries")]
     pub retries: u32,
     /// GETBULK max-repetitions (rows per column per request). Halved automatically when the
-    /// device answers tooBig or drops large responses. Default 25.
+    /// device answers tooBig or drops large responses, doubled back towards this value after 10
+    /// walks in a row without that. Default 25.
     #[serde(default = "default_max_repetitions")]
     pub max_repetitions: u32,
     /// Walk tables with GETBULK (v2c/v3). `false` walks with GETNEXT, for agents whose GETBULK

@@ -11,11 +11,19 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// Identity of one counter series: a hash of its metric name and labels (no copies kept).
 pub type SeriesKey = u64;
 
-/// The [`SeriesKey`] of a series.
-pub fn series_key(metric: &str, labels: &BTreeMap<String, String>) -> SeriesKey {
+/// Hash of a label set: the part of a [`SeriesKey`] a table row's columns share, so it is
+/// computed once per row.
+pub fn label_hash(labels: &BTreeMap<String, String>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    labels.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The [`SeriesKey`] of a series: its metric name and the [`label_hash`] of its labels.
+pub fn series_key(metric: &str, label_hash: u64) -> SeriesKey {
     let mut hasher = DefaultHasher::new();
     metric.hash(&mut hasher);
-    labels.hash(&mut hasher);
+    label_hash.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -100,7 +108,7 @@ mod tests {
     use super::*;
 
     fn key(name: &str) -> SeriesKey {
-        series_key(name, &BTreeMap::new())
+        series_key(name, label_hash(&BTreeMap::new()))
     }
 
     #[test]

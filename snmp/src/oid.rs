@@ -62,12 +62,44 @@ impl Oid {
     }
 
     /// Converts `snmp2`'s OID from a response; `None` when an arc does not fit in 32 bits
-    /// (not a valid SNMP OID).
+    /// (not a valid SNMP OID) or the encoding is malformed.
     pub fn from_snmp2(oid: &snmp2::Oid<'_>) -> Option<Oid> {
-        let arcs = oid
-            .iter()?
-            .map(|a| u32::try_from(a).ok())
-            .collect::<Option<Vec<u32>>>()?;
+        Self::from_ber(oid.as_bytes())
+    }
+
+    /// Decodes the contents of a BER OBJECT IDENTIFIER (without tag and length): one vector
+    /// allocated at its final size, and no arithmetic beyond 32 bits — every received varbind
+    /// goes through here. `None` for an empty or truncated encoding or an arc above 2^32 - 1.
+    pub fn from_ber(bytes: &[u8]) -> Option<Oid> {
+        let last = *bytes.last()?;
+        if last & 0x80 != 0 {
+            return None; // the last sub-identifier is cut short
+        }
+        let subidentifiers = bytes.iter().filter(|&&b| b & 0x80 == 0).count();
+        let mut arcs = Vec::with_capacity(subidentifiers + 1);
+        let mut value: u64 = 0;
+        for &byte in bytes {
+            value = (value << 7) | u64::from(byte & 0x7f);
+            if value > u64::from(u32::MAX) + 80 {
+                return None;
+            }
+            if byte & 0x80 != 0 {
+                continue;
+            }
+            if arcs.is_empty() {
+                // The first sub-identifier packs two arcs: 40 * first + second.
+                let (first, second) = match value {
+                    0..40 => (0, value),
+                    40..80 => (1, value - 40),
+                    _ => (2, value - 80),
+                };
+                arcs.push(first);
+                arcs.push(u32::try_from(second).ok()?);
+            } else {
+                arcs.push(u32::try_from(value).ok()?);
+            }
+            value = 0;
+        }
         Some(Oid(arcs))
     }
 }
@@ -131,6 +163,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ber_table() {
+        let cases: [(&[u8], Option<Vec<u32>>); 8] = [
+            (&[0x2b, 6, 1], Some(vec![1, 3, 6, 1])),
+            (&[0x2b, 0x81, 0x00], Some(vec![1, 3, 128])),
+            (&[0x00], Some(vec![0, 0])),
+            (&[0x88, 0x37, 3], Some(vec![2, 999, 3])),
+            (
+                &[0x2b, 0x8f, 0xff, 0xff, 0xff, 0x7f],
+                Some(vec![1, 3, u32::MAX]),
+            ),
+            (&[0x2b, 0x90, 0x80, 0x80, 0x80, 0x00], None), // 2^32
+            (&[0x2b, 0x86], None),                         // truncated
+            (&[], None),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(Oid::from_ber(bytes).map(|o| o.0), want, "{bytes:x?}");
+        }
+    }
+
+    #[test]
     fn parse_table() {
         let cases = [
             ("1.3.6.1.2.1.1.3.0", Some(vec![1, 3, 6, 1, 2, 1, 1, 3, 0])),
@@ -159,6 +211,8 @@ mod tests {
         assert_eq!(cell.suffix_after(&a), Some(&[7][..]));
         assert_eq!(cell.suffix_after(&b), None);
         let back = Oid::from_snmp2(&cell.to_snmp2().unwrap()).unwrap();
+        let big: Oid = "1.3.4294967295.0.128.16383.16384".parse().unwrap();
+        assert_eq!(Oid::from_snmp2(&big.to_snmp2().unwrap()), Some(big));
         assert_eq!(back, cell);
         assert_eq!(back.to_string(), "1.3.6.1.2.1.2.2.1.2.7");
     }
