@@ -17,6 +17,38 @@ cargo build --bins --quiet
 
 token_file="$state/token"
 [ -s "$token_file" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file"
+api_token_file="$state/api-token"
+[ -s "$api_token_file" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$api_token_file"
+host=$(hostname)
+
+# Who owns what: this host and the local "switch" are platform equipment in one demo room.
+cat > "$state/inventory.toml" <<TOML
+[[sites]]
+id = "demo-site"
+
+[[rooms]]
+id = "demo-room"
+site = "demo-site"
+
+[[targets]]
+id = "demo-switch"
+kind = "device"
+room = "demo-room"
+owner = "platform"
+
+[[targets]]
+id = "demo-switch-v3"
+kind = "device"
+room = "demo-room"
+owner = "platform"
+
+[[targets]]
+id = "$host"
+kind = "host"
+room = "demo-room"
+owner = "platform"
+depends_on = ["demo-switch"]
+TOML
 
 cat > "$state/collector.toml" <<TOML
 [listen]
@@ -28,6 +60,15 @@ path = "$state/collector.db"
 [[agents]]
 id = "demo-agent"
 token_file = "$token_file"
+
+# Built-in machine-room rules, tickets in $state/tickets.db.
+[incidents]
+inventory_file = "$state/inventory.toml"
+
+[[api.tokens]]
+name = "demo-admin"
+role = "admin"
+token_file = "$api_token_file"
 TOML
 
 cat > "$state/agent.toml" <<TOML
@@ -103,6 +144,7 @@ cat <<MSG
 Faultline is running.
   metrics:   http://127.0.0.1:$port/metrics    (try: curl -s http://127.0.0.1:$port/metrics | grep faultline_host_cpu)
   health:    http://127.0.0.1:$port/healthz
+  tickets:   curl -s -H "Authorization: Bearer \$(cat $api_token_file)" http://127.0.0.1:$port/api/v1/tickets
   logs:      $state/collector.log, $state/agent.log
   configs:   $state/collector.toml, $state/agent.toml
 $snmp_note

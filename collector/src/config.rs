@@ -4,6 +4,7 @@
 //! [`load`] parses and [`CollectorConfig::validate`] checks without side effects; every error names
 //! the file, line and field.
 
+use faultline_incidents::Owner;
 use faultline_wire::Limits;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use serde::Deserialize;
@@ -35,6 +36,10 @@ pub struct CollectorConfig {
     /// The ticket REST API (`/api/v1/tickets`).
     #[serde(default)]
     pub api: ApiConfig,
+    /// Outgoing notifications of ticket events (`[notify]`: retry policy and
+    /// `[[notify.channels]]`); no channels (the default): nothing is sent. Needs `[incidents]`.
+    #[serde(default)]
+    pub notify: faultline_notify::NotifyConfig,
 }
 
 /// `[incidents]`: the rules → incidents stage. File paths are used as given (relative to the
@@ -66,6 +71,49 @@ pub struct IncidentsConfig {
     /// Ticket timers: SLA per severity, ack timeout, progress interval, re-open window, call-back.
     #[serde(default)]
     pub tickets: faultline_incidents::TicketPolicy,
+    /// Which escalation policy of `oncall_file` pages for a ticket, by its tag.
+    #[serde(default)]
+    pub escalation: EscalationConfig,
+}
+
+/// `[incidents.escalation]`: the escalation policy (an `[[escalations]]` id of `oncall_file`)
+/// whose on-call people a ticket's pages go to, by the ticket's responsibility tag. A tag without
+/// its own policy uses `default`; with neither, pages name nobody (channels still get them).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// Policy for `platform` tickets.
+    pub platform: Option<String>,
+    /// Policy for `carrier` tickets.
+    pub carrier: Option<String>,
+    /// Policy for `customer` tickets.
+    pub customer: Option<String>,
+    /// Policy for tags without their own.
+    pub default: Option<String>,
+}
+
+impl EscalationConfig {
+    /// The policy for tickets tagged `tag`.
+    pub fn policy(&self, tag: Owner) -> Option<&str> {
+        match tag {
+            Owner::Platform => self.platform.as_deref(),
+            Owner::Carrier => self.carrier.as_deref(),
+            Owner::Customer => self.customer.as_deref(),
+        }
+        .or(self.default.as_deref())
+    }
+
+    /// Every policy named, with its field name.
+    pub fn named(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("platform", &self.platform),
+            ("carrier", &self.carrier),
+            ("customer", &self.customer),
+            ("default", &self.default),
+        ]
+        .into_iter()
+        .filter_map(|(field, policy)| policy.as_deref().map(|p| (field, p)))
+    }
 }
 
 fn default_correlation_window() -> Duration {
@@ -273,6 +321,21 @@ impl CollectorConfig {
                 ));
             }
             incidents.tickets.validate(source, "incidents.tickets")?;
+            if incidents.oncall_file.is_none()
+                && let Some((field, _)) = incidents.escalation.named().next()
+            {
+                return Err(source.error(
+                    &format!("incidents.escalation.{field}"),
+                    "names an escalation policy but `incidents.oncall_file` is not set",
+                ));
+            }
+        }
+        self.notify.validate(source, "notify")?;
+        if self.incidents.is_none() && !self.notify.channels.is_empty() {
+            return Err(source.error(
+                "notify.channels",
+                "notifications come from tickets: add an `[incidents]` section",
+            ));
         }
         Ok(())
     }
@@ -411,6 +474,25 @@ token = "0123456789abcdef"
                 ),
                 "api.tokens[0].role",
                 14,
+            ),
+            (
+                format!("{GOOD}\n[incidents.escalation]\ncarrier = \"noc\"\n"),
+                "incidents.escalation.carrier",
+                13,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[notify.channels]]\nname = \"hook\"\n[notify.channels.webhook]\nurl = \"http://h/\"\n"
+                ),
+                "notify.channels",
+                12,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[incidents]\n\n[[notify.channels]]\nname = \"hook\"\n[notify.channels.webhook]\nurl = \"ftp://h/\"\n"
+                ),
+                "notify.channels[0].webhook.url",
+                17,
             ),
         ];
         for (text, field, line) in cases {

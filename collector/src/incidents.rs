@@ -7,8 +7,7 @@
 //! from ingest ([`Accepted`]) and requests from the API ([`Request`]) over bounded channels; every
 //! second it judges absence, re-evaluates incidents held back by a maintenance window that ended,
 //! and fires the ticket timers that are due. Every timeline entry goes downstream as a
-//! [`TicketEvent`] over a bounded channel (the notifier stage's input; [`log_events`] logs and
-//! counts them until that stage exists).
+//! [`TicketEvent`] over a bounded channel to the notifier stage ([`crate::notifications`]).
 //!
 //! Restart: tickets, timelines and every timer deadline are in SQLite; on start the stage marks
 //! the rules of active tickets (and of their active symptoms) as firing in the evaluator, so a
@@ -68,6 +67,7 @@ pub struct Setup {
     rules: RuleSet,
     inventory: Inventory,
     maintenance: Maintenance,
+    oncall: Option<OnCall>,
 }
 
 fn read_optional<T>(
@@ -79,8 +79,8 @@ fn read_optional<T>(
 
 impl Setup {
     /// Reads and validates the rule, inventory, on-call and maintenance files; errors name the
-    /// file, line and field. On-call schedules are only validated here: paging by schedule is
-    /// the notifier stage's.
+    /// file, line and field. The on-call file must define every policy `[incidents.escalation]`
+    /// names; paging by schedule is the notifier stage's.
     pub fn load(config: &IncidentsConfig) -> Result<Self, ConfigError> {
         let sources = if config.rule_files.is_empty() {
             vec![ConfigSource::from_text(
@@ -101,11 +101,27 @@ impl Setup {
             Maintenance::load(s, &inventory)
         })?
         .unwrap_or_default();
-        read_optional(config.oncall_file.as_deref(), OnCall::load)?;
+        let oncall = read_optional(config.oncall_file.as_deref(), |source| {
+            let oncall = OnCall::load(source)?;
+            match config
+                .escalation
+                .named()
+                .find(|(_, policy)| oncall.escalation(policy).is_none())
+            {
+                Some((field, policy)) => Err(source.error(
+                    "escalations",
+                    format!(
+                        "no escalation policy `{policy}` (named by incidents.escalation.{field})"
+                    ),
+                )),
+                None => Ok(oncall),
+            }
+        })?;
         Ok(Self {
             rules,
             inventory,
             maintenance,
+            oncall,
         })
     }
 
@@ -122,6 +138,8 @@ pub struct TicketEvent {
     pub ticket: Arc<Ticket>,
     /// What happened.
     pub entry: TimelineEntry,
+    /// Position of `entry` in `ticket.timeline` (stable: the timeline is append-only).
+    pub index: usize,
     /// The maintenance window holding back this entry's page, if any.
     pub held_by: Option<String>,
 }
@@ -411,16 +429,29 @@ pub struct Handles {
     pub accepted: mpsc::Sender<Accepted>,
     /// Where the API sends its requests.
     pub requests: mpsc::Sender<Request>,
+    /// What the notifier stage consumes.
+    pub downstream: Downstream,
+}
+
+/// The stage's output, for the notifier stage ([`crate::notifications::start`]).
+pub struct Downstream {
+    /// Every timeline entry, in order.
+    pub events: mpsc::Receiver<TicketEvent>,
+    /// The on-call file, if `incidents.oncall_file` is set.
+    pub oncall: Option<OnCall>,
+    /// Where events and pages are counted ([`account`]).
+    pub metrics: Arc<IncidentMetrics>,
 }
 
 /// Loads the incident files, opens the ticket store, registers the metrics and starts the stage
-/// thread and the event logger (the notifier stage's placeholder).
+/// thread; its ticket events come out of [`Handles::downstream`].
 pub fn start(
     config: &IncidentsConfig,
     storage: &StorageConfig,
     registry: &mut Registry,
 ) -> anyhow::Result<Handles> {
-    let setup = Setup::load(config).map_err(anyhow::Error::new)?;
+    let mut setup = Setup::load(config).map_err(anyhow::Error::new)?;
+    let oncall = setup.oncall.take();
     let database = config.database_path(storage);
     if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -476,24 +507,31 @@ pub fn start(
         .name("incidents".into())
         .spawn(move || runtime.block_on(stage.run(accepted_rx, requests_rx, events)))
         .context("starting the incident stage")?;
-    tokio::spawn(log_events(events_rx, metrics));
-    Ok(Handles { accepted, requests })
+    Ok(Handles {
+        accepted,
+        requests,
+        downstream: Downstream {
+            events: events_rx,
+            oncall,
+            metrics,
+        },
+    })
 }
 
-/// Logs and counts every ticket event: the stand-in for the notifier stage.
-pub async fn log_events(mut events: mpsc::Receiver<TicketEvent>, metrics: Arc<IncidentMetrics>) {
-    while let Some(event) = events.recv().await {
+/// Counts a ticket event (`faultline_ticket_events_total`, `faultline_incident_pages_total`) and
+/// logs it; the notifier stage calls it once the event's notifications are persisted.
+pub fn account(event: &TicketEvent, metrics: &IncidentMetrics) {
+    metrics
+        .events
+        .get_or_create(&[("change", event.kind())])
+        .inc();
+    if event.pages() {
         metrics
-            .events
-            .get_or_create(&[("change", event.kind())])
+            .pages
+            .get_or_create(&[("tag", tag_label(event.ticket.tag))])
             .inc();
-        if event.pages() {
-            metrics
-                .pages
-                .get_or_create(&[("tag", tag_label(event.ticket.tag))])
-                .inc();
-        }
-        tracing::info!(
+    }
+    tracing::info!(
             ticket = event.ticket.id,
             rule = %event.ticket.rule,
             target = %event.ticket.target,
@@ -506,8 +544,7 @@ pub async fn log_events(mut events: mpsc::Receiver<TicketEvent>, metrics: Arc<In
             pages = event.pages(),
             held_by = event.held_by.as_deref().unwrap_or("-"),
             "ticket event"
-        );
-    }
+    );
 }
 
 fn store_refusal(e: StoreError) -> Refusal {
@@ -746,7 +783,8 @@ impl Stage {
 
     fn announce(&mut self, ticket: &Ticket, entries: Vec<TimelineEntry>) {
         let shared = Arc::new(ticket.clone());
-        for entry in entries {
+        let first = ticket.timeline.len().saturating_sub(entries.len());
+        for (index, entry) in (first..).zip(entries) {
             self.metrics.observe(ticket, &entry);
             let held_by = self
                 .setup
@@ -756,6 +794,7 @@ impl Stage {
             self.outbox.push(TicketEvent {
                 ticket: shared.clone(),
                 entry,
+                index,
                 held_by,
             });
         }
@@ -886,5 +925,28 @@ mod tests {
         let err = Setup::load(&config).unwrap_err();
         assert!(err.to_string().contains("inventory.toml"), "{err}");
         assert!(err.field.starts_with("targets[0]"), "{err}");
+
+        // The on-call file must define the escalation policies [incidents.escalation] names.
+        config.inventory_file = None;
+        let oncall = dir.path().join("oncall.toml");
+        std::fs::write(
+            &oncall,
+            "[[people]]\nid = \"ana\"\n\n[[escalations]]\nid = \"ops\"\nlevels = [{ person = \"ana\" }]\n",
+        )
+        .unwrap();
+        config.oncall_file = Some(oncall);
+        config.escalation.default = Some("ops".into());
+        assert!(Setup::load(&config).unwrap().oncall.is_some());
+        config.escalation.carrier = Some("noc".into());
+        let err = Setup::load(&config).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.position.map(|p| p.0)),
+            ("escalations", Some(4)),
+            "{err}"
+        );
+        assert!(
+            err.message.contains("incidents.escalation.carrier"),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! Flow (one way): [`http`] → [`ingest`] (authentication via [`agents`], exactly-once via
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
 //! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] serves and
-//! whose ticket events feed the notifier stage. [`config`] is the file format.
+//! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
+//! [`config`] is the file format.
 
 pub mod agents;
 pub mod api;
@@ -13,6 +14,7 @@ pub mod cursors;
 pub mod http;
 pub mod incidents;
 pub mod ingest;
+pub mod notifications;
 pub mod series;
 pub mod telemetry;
 
@@ -37,8 +39,19 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
     }
     let series = Arc::new(RwLock::new(series::SeriesStore::new(stale_after_ms)));
     let (telemetry, mut registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
+    let mut notifier = None;
     let stage = match &config.incidents {
-        Some(incidents) => Some(incidents::start(incidents, &config.storage, &mut registry)?),
+        Some(incidents) => {
+            let stage = incidents::start(incidents, &config.storage, &mut registry)?;
+            notifier = Some(notifications::start(
+                &config.notify,
+                incidents,
+                &incidents.database_path(&config.storage),
+                stage.downstream,
+                &mut registry,
+            )?);
+            Some((stage.accepted, stage.requests))
+        }
         None => None,
     };
     let ingest = ingest::Ingest::new(
@@ -47,9 +60,9 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         cursors,
         config.ingest.clone(),
         telemetry.clone(),
-        stage.as_ref().map(|s| s.accepted.clone()),
+        stage.as_ref().map(|(accepted, _)| accepted.clone()),
     );
-    let api = api::Api::new(&config.api, stage.map(|s| s.requests))?;
+    let api = api::Api::new(&config.api, stage.map(|(_, requests)| requests))?;
     let app = Arc::new(http::App {
         ingest,
         registry,
@@ -90,5 +103,8 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         }
     };
     sweeper.abort();
+    if let Some(notifier) = notifier {
+        notifier.stop().await;
+    }
     result
 }

@@ -1,12 +1,18 @@
 //! Incidents end to end: crafted batches pushed over HTTP to the real collector binary go through
-//! rules → attribution → tickets (SQLite) → ticket events, and the ticket REST API works them.
+//! rules → attribution → tickets (SQLite) → ticket events → notifications (a real HTTP receiver on
+//! loopback), and the ticket REST API works them.
 //! Rules are the built-in default set; samples carry their own (recent) timestamps, so `for`
 //! durations complete in sample time, and the ticket timers are seconds long.
 
+use bytes::Bytes;
 use faultline_tests::*;
 use faultline_wire::{AgentHealth, Batch, Sample, SampleKind, codec, now_ms};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const ENGINEER: &str = "alice-engineer-token-0123456789";
@@ -92,23 +98,33 @@ depends_on = ["host-2"]
 "#;
 
 /// A collector with incidents on: default rules, the inventory above, second-level timers
-/// (`ack_timeout`: unacknowledged this long → escalate, which pages again), and the maintenance
-/// windows in `maintenance` (TOML).
-async fn start_with_maintenance(
+/// (`ack_timeout`: unacknowledged this long → escalate, which pages again), the maintenance
+/// windows in `maintenance` and the on-call file `oncall` (TOML; none when empty), and `tail`
+/// appended to the config.
+async fn start_with(
     dir: &Path,
     port: u16,
     ack_timeout: &str,
     maintenance: &str,
+    oncall: &str,
+    tail: &str,
 ) -> CollectorProcess {
     let inventory = dir.join("inventory.toml");
     std::fs::write(&inventory, INVENTORY).unwrap();
     let windows = dir.join("maintenance.toml");
     std::fs::write(&windows, maintenance).unwrap();
+    let oncall_file = if oncall.is_empty() {
+        String::new()
+    } else {
+        let file = dir.join("oncall.toml");
+        std::fs::write(&file, oncall).unwrap();
+        format!("oncall_file = \"{}\"\n", file.display())
+    };
     let extra = format!(
         r#"[incidents]
 inventory_file = "{}"
 maintenance_file = "{}"
-
+{oncall_file}
 [incidents.tickets]
 ack_timeout = "{ack_timeout}"
 progress_interval = "1h"
@@ -126,6 +142,8 @@ token = "{ENGINEER}"
 name = "victor"
 role = "viewer"
 token = "{VIEWER}"
+
+{tail}
 "#,
         inventory.display(),
         windows.display()
@@ -134,7 +152,7 @@ token = "{VIEWER}"
 }
 
 async fn start(dir: &Path, port: u16, ack_timeout: &str) -> CollectorProcess {
-    start_with_maintenance(dir, port, ack_timeout, "").await
+    start_with(dir, port, ack_timeout, "", "", "").await
 }
 
 /// RFC 3339 (UTC) of a time in milliseconds, as maintenance windows take it.
@@ -664,7 +682,7 @@ async fn maintenance_holds_the_ticket_back_until_the_window_ends() {
         rfc3339(now - 600 * S),
         rfc3339(end)
     );
-    let collector = start_with_maintenance(dir.path(), free_port(), "1h", &windows).await;
+    let collector = start_with(dir.path(), free_port(), "1h", &windows, "", "").await;
     let t0 = now - 90 * S;
     let samples = (0..4).map(|i| up("edge1", 0.0, t0 + i * 30 * S)).collect();
     push(&collector, 1, samples).await;
@@ -747,4 +765,244 @@ fn test_rules_and_check_config_judge_the_incident_files() {
         stderr.contains("inventory.toml:5") && stderr.contains("targets[0].depends_on"),
         "{stderr}"
     );
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    /// The `Idempotency-Key` header: `<channel>:<dedup key>:<kind>:<occurrence>`.
+    key: String,
+    body: Value,
+    /// Answered 200 (not 503).
+    accepted: bool,
+}
+
+impl Received {
+    fn kind(&self) -> &str {
+        self.key.split(':').nth(2).unwrap_or("")
+    }
+}
+
+/// A webhook receiver on 127.0.0.1 (hyper, HTTP/1): records every request and answers 503 while
+/// `down` is set. Stops when dropped.
+struct Receiver {
+    url: String,
+    requests: Arc<Mutex<Vec<Received>>>,
+    down: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(AtomicBool::new(false));
+        let (log, state) = (requests.clone(), down.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (log, state) = (log.clone(), state.clone());
+                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    let (log, state) = (log.clone(), state.clone());
+                    async move {
+                        let path = req.uri().path().to_string();
+                        let key = req
+                            .headers()
+                            .get("idempotency-key")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let accepted = !state.load(Ordering::SeqCst);
+                        log.lock().unwrap().push(Received {
+                            path,
+                            key,
+                            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                            accepted,
+                        });
+                        let status = if accepted { 200 } else { 503 };
+                        let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        Ok::<_, hyper::Error>(response)
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        Self {
+            url,
+            requests,
+            down,
+            task,
+        }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn received(&self, path: &str) -> Vec<Received> {
+        let all = self.requests.lock().unwrap();
+        all.iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    /// Waits (at most 10 s) until `check` holds.
+    async fn wait(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        let ok = wait_until(Duration::from_secs(10), || {
+            let ok = check(self);
+            async move { ok }
+        })
+        .await;
+        assert!(ok, "{what}: {:#?}", self.requests.lock().unwrap());
+    }
+
+    /// Kinds of the accepted requests on `path`, in arrival order.
+    fn accepted(&self, path: &str) -> Vec<String> {
+        self.received(path)
+            .iter()
+            .filter(|r| r.accepted)
+            .map(|r| r.kind().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const ONCALL: &str = r#"
+[[people]]
+id = "ana"
+name = "Ana Berg"
+email = "ana@example.com"
+
+[[schedules]]
+id = "primary"
+time_zone = "UTC"
+rotation = "daily"
+handoff = "09:00"
+start = "2020-01-06"
+participants = ["ana"]
+
+[[escalations]]
+id = "ops"
+levels = [{ schedule = "primary", after = "0s" }]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_gets_every_notification_once_and_in_order_afterwards() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tail = format!(
+        r#"[incidents.escalation]
+default = "ops"
+
+[notify.retry]
+initial = "300ms"
+max = "1s"
+timeout = "2s"
+poll_interval = "200ms"
+
+[[notify.channels]]
+name = "hook"
+[notify.channels.webhook]
+url = "{0}/hook"
+
+[[notify.channels]]
+name = "am"
+[notify.channels.alertmanager]
+url = "{0}/am"
+"#,
+        receiver.url
+    );
+    let collector = start_with(dir.path(), free_port(), "1h", "", ONCALL, &tail).await;
+
+    // edge1 stops answering: one ticket, its trigger delivered to both channels, paging Ana.
+    let t0 = now_ms() - 90 * S;
+    let samples = (0..4).map(|i| up("edge1", 0.0, t0 + i * 30 * S)).collect();
+    push(&collector, 1, samples).await;
+    receiver
+        .wait("trigger delivered", |r| {
+            r.accepted("/hook") == ["trigger"] && r.accepted("/am") == ["trigger"]
+        })
+        .await;
+    let hook = receiver.received("/hook");
+    let trigger = &hook[0];
+    let notification = &trigger.body["notification"];
+    assert_eq!(notification["target"], "edge1", "{:#?}", trigger.body);
+    assert_eq!(
+        notification["paged"][0]["name"], "Ana Berg",
+        "paged from on-call"
+    );
+    assert_eq!(receiver.received("/am")[0].body["status"], "firing");
+
+    // The receiver goes down; edge1 answers again: the resolve is retried, not lost.
+    receiver.set_down(true);
+    push(&collector, 2, vec![up("edge1", 1.0, now_ms())]).await;
+    wait_tickets(&collector, "?state=resolved", |t| t.len() == 1).await;
+    receiver
+        .wait("resolve refused twice on each channel", |r| {
+            ["/hook", "/am"]
+                .iter()
+                .all(|path| r.received(path).iter().filter(|x| !x.accepted).count() >= 2)
+        })
+        .await;
+    let text = collector.scrape().await;
+    for channel in ["hook", "am"] {
+        let failed = metric_value(
+            &text,
+            "faultline_notifications_failed_total",
+            &[("channel", channel)],
+        );
+        assert!(failed.is_some_and(|f| f >= 1.0), "{channel}\n{text}");
+        let pending = [("channel", channel), ("state", "pending")];
+        assert_eq!(
+            metric_value(&text, "faultline_notifications_backlog", &pending),
+            Some(1.0),
+            "{text}"
+        );
+    }
+
+    // Back up: everything arrives once, trigger before resolve, and nothing more after.
+    receiver.set_down(false);
+    receiver
+        .wait("resolve delivered", |r| {
+            r.accepted("/hook").len() == 2 && r.accepted("/am").len() == 2
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for path in ["/hook", "/am"] {
+        assert_eq!(receiver.accepted(path), ["trigger", "resolve"], "{path}");
+        let mut keys: Vec<String> = receiver
+            .received(path)
+            .into_iter()
+            .filter(|r| r.accepted)
+            .map(|r| r.key)
+            .collect();
+        keys.dedup();
+        assert_eq!(keys.len(), 2, "one delivery per idempotency key: {keys:?}");
+    }
+    assert_eq!(
+        receiver.received("/am").last().unwrap().body["status"],
+        "resolved"
+    );
+    let settled = wait_until(Duration::from_secs(5), || async {
+        let text = collector.scrape().await;
+        ["hook", "am"].iter().all(|channel| {
+            let by = [("channel", *channel)];
+            let pending = [("channel", *channel), ("state", "pending")];
+            metric_value(&text, "faultline_notifications_sent_total", &by) == Some(2.0)
+                && metric_value(&text, "faultline_notifications_given_up_total", &by) == Some(0.0)
+                && metric_value(&text, "faultline_notifications_backlog", &pending) == Some(0.0)
+        })
+    })
+    .await;
+    assert!(settled, "{}", collector.scrape().await);
+    assert_eq!(page_events(&collector).len(), 1, "one page");
 }

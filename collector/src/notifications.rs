@@ -1,0 +1,439 @@
+//! The collector's notifier stage (rules → incidents → **notifications**): a thin shell over
+//! `faultline-notify`.
+//!
+//! Every [`TicketEvent`] from the incident stage is turned into notifications
+//! ([`from_ticket::notifications`] for the event's timeline entry), whose `paged` engineers come
+//! from the on-call file ([`Paging`]: the escalation policy `[incidents.escalation]` names for the
+//! ticket's tag), and persisted in the notification outbox ([`Notifier::enqueue`]) before the
+//! event is counted or logged. A page held back by a maintenance window (opened, re-opened or
+//! escalated while covered) is not sent; every other entry — resolutions above all — goes out.
+//! [`Notifier::run`] delivers from the outbox until the collector shuts down, with retries and
+//! backoff; [`DeliveryMetrics`] reads its counters and backlog at scrape time.
+//!
+//! The outbox lives in the ticket database (`incidents.database`, `tickets.db` by default): the
+//! notifications are derived from the tickets, so both are backed up and restored together, and
+//! the agents' cursor file (`storage.path`) that every push commits to is not shared with the
+//! notifier's writes. The outbox versions its own `notify_` tables, so it does not touch the
+//! ticket store's `PRAGMA user_version`.
+
+use crate::config::{EscalationConfig, IncidentsConfig};
+use crate::incidents::{Downstream, IncidentMetrics, TicketEvent, account};
+use anyhow::Context;
+use faultline_incidents::inventory::Contact;
+use faultline_incidents::oncall::{EscalationClock, OnCall, Person};
+use faultline_incidents::{Change, Millis, Ticket};
+use faultline_notify::{
+    ChannelCounters, Kind, Notification, Notifier, NotifyConfig, Outbox, from_ticket,
+};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Who a ticket's pages go to: the on-call file and the escalation policy per tag.
+#[derive(Debug)]
+pub struct Paging {
+    oncall: OnCall,
+    escalation: EscalationConfig,
+}
+
+fn contact(person: &Person) -> Contact {
+    Contact {
+        name: if person.name.is_empty() {
+            person.id.clone()
+        } else {
+            person.name.clone()
+        },
+        email: person.email.clone(),
+        phone: person.phone.clone(),
+    }
+}
+
+impl Paging {
+    /// Paging from a loaded on-call file and `[incidents.escalation]`.
+    pub fn new(oncall: OnCall, escalation: EscalationConfig) -> Self {
+        Self { oncall, escalation }
+    }
+
+    /// The engineers a notification of `kind`, made from `change` on `ticket` at `at_ms`, pages.
+    /// A trigger pages the policy's first level (the tag's `[incidents.escalation]` policy), the
+    /// ticket's `n`-th escalation its level `n + 1` (its last level once the ticket escalated past
+    /// it); a level with nobody on call passes to the next. A reminder goes to the assignee (an
+    /// on-call person id); nothing else pages anyone.
+    pub fn paged(
+        &self,
+        ticket: &Ticket,
+        change: &Change,
+        kind: Kind,
+        at_ms: Millis,
+    ) -> Vec<Contact> {
+        let person = match kind {
+            Kind::Reminder => ticket.assignee.as_deref(),
+            Kind::Trigger | Kind::Escalation => {
+                let level = match change {
+                    Change::Escalated { level } => usize::try_from(*level).unwrap_or(usize::MAX),
+                    _ => 0,
+                };
+                return self.on_call(ticket, level, at_ms).into_iter().collect();
+            }
+            _ => None,
+        };
+        person
+            .and_then(|id| self.oncall.person(id))
+            .map(contact)
+            .into_iter()
+            .collect()
+    }
+
+    /// The person paged at escalation `level` (0 = first level) of the ticket's policy.
+    fn on_call(&self, ticket: &Ticket, level: usize, at_ms: Millis) -> Option<Contact> {
+        let policy = self.escalation.policy(ticket.tag)?;
+        let chain = self
+            .oncall
+            .escalation_chain(policy, &EscalationClock::of_ticket(ticket), at_ms)
+            .inspect_err(
+                |e| tracing::warn!(ticket = ticket.id, error = %e, "cannot page by on-call"),
+            )
+            .ok()?;
+        let from = level.min(chain.steps.len().saturating_sub(1));
+        let found = chain.steps[from..]
+            .iter()
+            .find_map(|step| step.person.as_deref())
+            .and_then(|id| self.oncall.person(id));
+        if found.is_none() {
+            tracing::warn!(ticket = ticket.id, policy, level, "nobody on call to page");
+        }
+        found.map(contact)
+    }
+}
+
+/// Turns ticket events into persisted notifications.
+struct Stage {
+    notifier: Option<Notifier>,
+    paging: Option<Paging>,
+    metrics: Arc<IncidentMetrics>,
+}
+
+impl Stage {
+    /// The notifications of one event, `paged` filled; none for a held page.
+    fn notifications(&self, event: &TicketEvent) -> Vec<Notification> {
+        if let Some(window) = &event.held_by {
+            tracing::info!(ticket = event.ticket.id, change = event.kind(), %window, "page held back by maintenance: not sent");
+            return Vec::new();
+        }
+        let occurrence = u64::try_from(event.index).unwrap_or(u64::MAX);
+        from_ticket::notifications(&event.ticket, event.index, &[])
+            .into_iter()
+            .take_while(|n| n.occurrence == occurrence)
+            .map(|mut n| {
+                if let Some(paging) = &self.paging {
+                    n.paged = paging.paged(&event.ticket, &event.entry.change, n.kind, n.at_ms);
+                }
+                n
+            })
+            .collect()
+    }
+
+    /// Persists the event's notifications, then counts and logs the event.
+    fn handle(&self, event: &TicketEvent) {
+        if let Some(notifier) = &self.notifier {
+            for notification in self.notifications(event) {
+                if let Err(e) = notifier.enqueue(&notification) {
+                    tracing::error!(notification = %notification.label(), error = %e, "cannot persist notification: it is not sent");
+                }
+            }
+        }
+        account(event, &self.metrics);
+    }
+}
+
+/// The running notifier stage; [`Notifications::stop`] ends delivery at shutdown.
+pub struct Notifications {
+    delivery: Option<(watch::Sender<bool>, JoinHandle<()>, Duration)>,
+}
+
+/// Opens the outbox (in the ticket database) when `[[notify.channels]]` are configured, starts the
+/// thread that turns ticket events into notifications, the delivery loop, and registers the
+/// delivery metrics.
+pub fn start(
+    config: &NotifyConfig,
+    incidents: &IncidentsConfig,
+    database: &Path,
+    downstream: Downstream,
+    registry: &mut Registry,
+) -> anyhow::Result<Notifications> {
+    let Downstream {
+        events,
+        oncall,
+        metrics,
+    } = downstream;
+    let notifier = if config.channels.is_empty() {
+        tracing::info!("no [[notify.channels]]: ticket events are only logged");
+        None
+    } else {
+        let outbox = Outbox::open(database)
+            .with_context(|| format!("notification outbox in {}", database.display()))?;
+        let notifier = Notifier::new(config.clone(), outbox).context("[notify]")?;
+        registry.register_collector(Box::new(DeliveryMetrics(notifier.clone())));
+        tracing::info!(channels = config.channels.len(), outbox = %database.display(), "notifier ready");
+        Some(notifier)
+    };
+    let paging = oncall.map(|oncall| Paging::new(oncall, incidents.escalation.clone()));
+    let delivery = notifier.clone().map(|notifier| {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            notifier
+                .run(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        // A round in progress finishes first: at most one attempt's timeout.
+        (stop, task, config.retry.timeout + Duration::from_secs(1))
+    });
+    let stage = Stage {
+        notifier,
+        paging,
+        metrics,
+    };
+    std::thread::Builder::new()
+        .name("notifications".into())
+        .spawn(move || consume(stage, events))
+        .context("starting the notifier stage")?;
+    Ok(Notifications { delivery })
+}
+
+/// Handles events until the incident stage is gone. On its own thread: enqueueing writes SQLite.
+fn consume(stage: Stage, mut events: mpsc::Receiver<TicketEvent>) {
+    while let Some(event) = events.blocking_recv() {
+        stage.handle(&event);
+    }
+}
+
+impl Notifications {
+    /// Stops the delivery loop after its current round (bounded by the attempt timeout); what is
+    /// not delivered stays in the outbox for the next start.
+    pub async fn stop(self) {
+        if let Some((stop, task, grace)) = self.delivery {
+            let _ = stop.send(true);
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!("notification delivery did not stop in time");
+            }
+        }
+    }
+}
+
+/// Scrape-time metrics of the notifier: counters since start and the outbox backlog, by channel.
+pub struct DeliveryMetrics(Notifier);
+
+impl std::fmt::Debug for DeliveryMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliveryMetrics")
+    }
+}
+
+impl Collector for DeliveryMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counters = self.0.counters();
+        type Count = fn(&ChannelCounters) -> u64;
+        let families: [(&str, &str, Count); 3] = [
+            (
+                "faultline_notifications_sent",
+                "Notifications delivered, by channel",
+                |c| c.sent,
+            ),
+            (
+                "faultline_notifications_failed",
+                "Notification delivery attempts that failed (each retry counts), by channel",
+                |c| c.failed,
+            ),
+            (
+                "faultline_notifications_given_up",
+                "Notifications given up on (rejected by the receiver or out of attempts), by channel",
+                |c| c.given_up,
+            ),
+        ];
+        for (name, help, field) in families {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (channel, c) in &counters {
+                metric
+                    .encode_family(&[("channel", channel.as_str())])?
+                    .encode_counter::<NoLabelSet, u64, f64>(&field(c), None)?;
+            }
+        }
+        let mut backlog: BTreeMap<String, (u64, u64)> = counters
+            .iter()
+            .map(|(channel, _)| (channel.clone(), (0, 0)))
+            .collect();
+        match self.0.backlog() {
+            Ok(rows) => backlog.extend(rows.into_iter().map(|(c, b)| (c, (b.pending, b.failed)))),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the notification backlog");
+                backlog.clear();
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "faultline_notifications_backlog",
+            "Notifications in the outbox by channel and state: pending (not delivered yet) or failed (given up)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (channel, (pending, failed)) in &backlog {
+            for (state, value) in [("pending", pending), ("failed", failed)] {
+                metric
+                    .encode_family(&[("channel", channel.as_str()), ("state", state)])?
+                    .encode_gauge(&i64::try_from(*value).unwrap_or(i64::MAX))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_incidents::ticket::{SYSTEM, TicketPolicy, TimelineEntry};
+    use faultline_incidents::{Command, NewTicket, Owner, Severity};
+    use faultline_wire::config_file::ConfigSource;
+
+    const S: Millis = 1000;
+
+    const ONCALL: &str = r#"
+[[people]]
+id = "ana"
+name = "Ana Berg"
+email = "ana@example.com"
+
+[[people]]
+id = "bo"
+phone = "+49 30 5555 0102"
+
+[[schedules]]
+id = "primary"
+time_zone = "UTC"
+rotation = "daily"
+handoff = "09:00"
+start = "2020-01-06"
+participants = ["ana"]
+
+[[escalations]]
+id = "ops"
+levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m" }]
+"#;
+
+    fn paging() -> Paging {
+        let source = ConfigSource::from_text(Path::new("oncall.toml"), ONCALL.to_string());
+        let escalation = EscalationConfig {
+            platform: Some("ops".into()),
+            ..EscalationConfig::default()
+        };
+        Paging::new(OnCall::load(&source).unwrap(), escalation)
+    }
+
+    fn ticket(tag: Owner) -> Ticket {
+        let new = NewTicket {
+            rule: "DeviceUnreachable".into(),
+            target: "edge1".into(),
+            summary: "edge1 unreachable".into(),
+            description: "no answer".into(),
+            severity: Severity::P1,
+            tag,
+            reason: "platform owns edge1".into(),
+            evidence: None,
+            customers: Vec::new(),
+            started_at_ms: 0,
+            opened_by: SYSTEM.into(),
+        };
+        Ticket::open(3, new, &TicketPolicy::default(), 1_700_000_000 * S).0
+    }
+
+    fn names(contacts: &[Contact]) -> Vec<&str> {
+        contacts.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_follow_the_tags_escalation_policy() {
+        let paging = paging();
+        let t = ticket(Owner::Platform);
+        let opened = t.timeline[0].change.clone();
+        let at = t.opened_at_ms;
+        let cases = [
+            (Kind::Trigger, opened.clone(), vec!["Ana Berg"]),
+            (Kind::Escalation, Change::Escalated { level: 1 }, vec!["bo"]),
+            (Kind::Escalation, Change::Escalated { level: 5 }, vec!["bo"]),
+            (Kind::Resolve, opened.clone(), vec![]),
+            (Kind::Reminder, opened.clone(), vec![]),
+        ];
+        for (kind, change, want) in cases {
+            assert_eq!(names(&paging.paged(&t, &change, kind, at)), want, "{kind}");
+        }
+        let mut assigned = t.clone();
+        assigned.assignee = Some("bo".into());
+        assert_eq!(
+            names(&paging.paged(&assigned, &opened, Kind::Reminder, at)),
+            ["bo"]
+        );
+        // No policy for carrier tickets and no default: the page names nobody.
+        let carrier = ticket(Owner::Carrier);
+        assert!(
+            paging
+                .paged(&carrier, &opened, Kind::Trigger, at)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn held_pages_are_not_enqueued_and_resolutions_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tickets.db");
+        let source = ConfigSource::from_text(
+            Path::new("collector.toml"),
+            "[[channels]]\nname = \"hook\"\n[channels.webhook]\nurl = \"http://127.0.0.1:9/\"\n"
+                .to_string(),
+        );
+        let config: NotifyConfig = source.parse().unwrap();
+        let notifier = Notifier::new(config, Outbox::open(&db).unwrap()).unwrap();
+        let stage = Stage {
+            notifier: Some(notifier.clone()),
+            paging: Some(paging()),
+            metrics: IncidentMetrics::register(&mut Registry::default()),
+        };
+        let opened = ticket(Owner::Platform);
+        let (resolved, entries) = opened
+            .apply(
+                Command::ConditionCleared,
+                &TicketPolicy::default(),
+                opened.opened_at_ms + 60 * S,
+            )
+            .unwrap();
+        let resolved = Arc::new(resolved);
+        let event = |entry: TimelineEntry, index, held_by: Option<&str>| TicketEvent {
+            ticket: resolved.clone(),
+            entry,
+            index,
+            held_by: held_by.map(str::to_string),
+        };
+        let first = resolved.timeline.len() - entries.len();
+        stage.handle(&event(resolved.timeline[0].clone(), 0, Some("works")));
+        for (i, entry) in entries.into_iter().enumerate() {
+            stage.handle(&event(entry, first + i, None));
+        }
+        let kinds: Vec<Option<Kind>> = Outbox::open(&db)
+            .unwrap()
+            .deliveries(&from_ticket::dedup_key(3))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.kind)
+            .collect();
+        assert_eq!(kinds, [Some(Kind::Resolve)]);
+        let backlog = notifier.backlog().unwrap();
+        assert_eq!(backlog.len(), 1);
+        assert_eq!(backlog[0].1.pending, 1);
+    }
+}
