@@ -4,20 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
-
 use faultline_incidents::inventory::{Contact, Owner};
 use faultline_incidents::ticket::{Customer, SYSTEM, TicketPolicy};
 use faultline_incidents::{Command, NewTicket, Severity, Ticket};
 use faultline_notify::{
     DeliveryState, Kind, Link, Notification, Notifier, NotifyConfig, Outbox, from_ticket,
 };
+use faultline_tests::receivers::{Receiver, Seen};
 use faultline_wire::config_file::ConfigSource;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use support::{Receiver, Seen};
 
 const HOUR: i64 = 3_600_000;
 
@@ -151,7 +149,7 @@ fn by_path(r: &Receiver, path: &str) -> Vec<Seen> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_and_restart_lose_nothing_and_send_nothing_twice() {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let receiver = Receiver::start().await;
+        let receiver = Receiver::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("collector.db");
         let text = channels(&receiver);
@@ -367,7 +365,7 @@ async fn outage_and_restart_lose_nothing_and_send_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_without_id_is_never_repeated() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let receiver = Receiver::start().await;
+        let receiver = Receiver::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"
@@ -416,7 +414,7 @@ body = '{{"work_notes": {{{{ details | tojson }}}}}}'
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let receiver = Receiver::start().await;
+        let receiver = Receiver::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"
@@ -489,7 +487,7 @@ id_pointer = "/issues/0/key"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loop_retries_by_itself_and_stops_on_shutdown() {
     tokio::time::timeout(Duration::from_secs(30), async {
-        let receiver = Receiver::start().await;
+        let receiver = Receiver::start().await.unwrap();
         receiver.fail_next(3);
         let dir = tempfile::tempdir().unwrap();
         let text = format!(

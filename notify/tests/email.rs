@@ -4,17 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod support;
-
 use faultline_incidents::inventory::{Contact, Owner};
 use faultline_incidents::ticket::{Customer, SYSTEM, TicketPolicy};
 use faultline_incidents::{Command, NewTicket, Severity, Ticket};
 use faultline_notify::{Notifier, NotifyConfig, Outbox, from_ticket};
+use faultline_tests::free_port;
+use faultline_tests::receivers::SmtpSink;
 use faultline_wire::config_file::ConfigSource;
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
-use support::{SmtpSink, free_port};
 
 const HOUR: i64 = 3_600_000;
 
@@ -98,7 +97,7 @@ mailbox = ["noc@example.com"]
         let round = notifier.deliver_due(now).await.unwrap();
         assert_eq!((round.attempted, round.failed), (1, 1));
 
-        let sink = SmtpSink::start(port);
+        let sink = SmtpSink::start(port).unwrap();
         let mut at = now + HOUR;
         for _ in 0..10 {
             notifier.deliver_due(at).await.unwrap();

@@ -3,6 +3,8 @@
 //!
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
+pub mod incidents;
+pub mod receivers;
 pub mod snmp_peers;
 
 use anyhow::{Context, bail};

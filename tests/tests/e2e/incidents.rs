@@ -4,20 +4,13 @@
 //! Rules are the built-in default set; samples carry their own (recent) timestamps, so `for`
 //! durations complete in sample time, and the ticket timers are seconds long.
 
-use bytes::Bytes;
+use faultline_tests::incidents::*;
+use faultline_tests::receivers::Receiver;
 use faultline_tests::*;
-use faultline_wire::{AgentHealth, Batch, Sample, SampleKind, codec, now_ms};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use faultline_wire::{Sample, now_ms};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const ENGINEER: &str = "alice-engineer-token-0123456789";
-const VIEWER: &str = "victor-viewer-token-0123456789";
-const S: i64 = 1000;
 
 const INVENTORY: &str = r#"
 [[sites]]
@@ -97,10 +90,8 @@ department = "hr"
 depends_on = ["host-2"]
 "#;
 
-/// A collector with incidents on: default rules, the inventory above, second-level timers
-/// (`ack_timeout`: unacknowledged this long → escalate, which pages again), the maintenance
-/// windows in `maintenance` and the on-call file `oncall` (TOML; none when empty), and `tail`
-/// appended to the config.
+/// A collector with incidents on: the inventory above, `ack_timeout` (unacknowledged this long
+/// → escalate, which pages again), the maintenance windows, the on-call file and `tail`.
 async fn start_with(
     dir: &Path,
     port: u16,
@@ -109,86 +100,18 @@ async fn start_with(
     oncall: &str,
     tail: &str,
 ) -> CollectorProcess {
-    let inventory = dir.join("inventory.toml");
-    std::fs::write(&inventory, INVENTORY).unwrap();
-    let windows = dir.join("maintenance.toml");
-    std::fs::write(&windows, maintenance).unwrap();
-    let oncall_file = if oncall.is_empty() {
-        String::new()
-    } else {
-        let file = dir.join("oncall.toml");
-        std::fs::write(&file, oncall).unwrap();
-        format!("oncall_file = \"{}\"\n", file.display())
+    let setup = IncidentSetup {
+        inventory: INVENTORY,
+        ack_timeout,
+        maintenance,
+        oncall,
+        tail,
     };
-    let extra = format!(
-        r#"[incidents]
-inventory_file = "{}"
-maintenance_file = "{}"
-{oncall_file}
-[incidents.tickets]
-ack_timeout = "{ack_timeout}"
-progress_interval = "1h"
-reopen_window = "10m"
-callback_after = "1h"
-p1 = {{ respond = "1h", resolve = "2h" }}
-p2 = {{ respond = "1h", resolve = "2h" }}
-
-[[api.tokens]]
-name = "alice"
-role = "engineer"
-token = "{ENGINEER}"
-
-[[api.tokens]]
-name = "victor"
-role = "viewer"
-token = "{VIEWER}"
-
-{tail}
-"#,
-        inventory.display(),
-        windows.display()
-    );
-    CollectorProcess::start(dir, port, &extra).await.unwrap()
+    setup.start(dir, port).await.unwrap()
 }
 
 async fn start(dir: &Path, port: u16, ack_timeout: &str) -> CollectorProcess {
     start_with(dir, port, ack_timeout, "", "", "").await
-}
-
-/// RFC 3339 (UTC) of a time in milliseconds, as maintenance windows take it.
-fn rfc3339(ms: i64) -> String {
-    let out = std::process::Command::new("date")
-        .args([
-            "-u",
-            "-d",
-            &format!("@{}", ms / 1000),
-            "+%Y-%m-%dT%H:%M:%SZ",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn sample(metric: &str, target: &str, labels: &[(&str, &str)], value: f64, ts_ms: i64) -> Sample {
-    Sample {
-        metric: metric.into(),
-        target: target.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        value,
-        ts_ms,
-        kind: if metric.contains("filesystem") {
-            SampleKind::Gauge
-        } else {
-            SampleKind::State
-        },
-    }
-}
-
-fn up(target: &str, value: f64, ts_ms: i64) -> Sample {
-    sample("faultline_snmp_device_up", target, &[], value, ts_ms)
 }
 
 const WAN: [(&str, &str); 2] = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
@@ -203,26 +126,7 @@ fn wan(value: f64, ts_ms: i64) -> Sample {
     )
 }
 
-async fn push(collector: &CollectorProcess, seq: u64, samples: Vec<Sample>) {
-    let batch = Batch {
-        agent: "a1".into(),
-        epoch: 7,
-        seq,
-        health: AgentHealth::default(),
-        samples,
-    };
-    let status = reqwest::Client::new()
-        .post(format!("{}{}", collector.url, faultline_wire::PUSH_PATH))
-        .header("Content-Encoding", "zstd")
-        .bearer_auth(TOKEN)
-        .body(codec::encode(&batch))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200, "push {seq}");
-}
-
+/// The ticket API: `path` is relative to `/api/v1/tickets`.
 async fn call(
     collector: &CollectorProcess,
     token: Option<&str>,
@@ -230,65 +134,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let url = format!("{}/api/v1/tickets{path}", collector.url);
-    let client = reqwest::Client::new();
-    let mut req = match method {
-        "GET" => client.get(url),
-        _ => client.post(url),
-    };
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn tickets(collector: &CollectorProcess, query: &str) -> Vec<Value> {
-    let (status, body) = call(collector, Some(VIEWER), "GET", query, None).await;
-    assert_eq!(status, 200, "{body}");
-    body["tickets"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until the ticket list for `query` satisfies `check`, returning it.
-async fn wait_tickets(
-    collector: &CollectorProcess,
-    query: &str,
-    check: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let mut last = Vec::new();
-    for _ in 0..100 {
-        last = tickets(collector, query).await;
-        if check(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "tickets never matched; last: {last:#?}\nlog:\n{}",
-        collector.daemon.log()
-    );
-}
-
-fn changes(ticket: &Value) -> Vec<String> {
-    ticket["timeline"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .filter_map(|e| e["change"]["type"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn page_events(collector: &CollectorProcess) -> Vec<Value> {
-    log_events(&collector.daemon.log(), "ticket event")
-        .into_iter()
-        .filter(|e| e["fields"]["pages"] == true)
-        .collect()
+    api(collector, token, method, &format!("/tickets{path}"), body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -767,115 +613,6 @@ fn test_rules_and_check_config_judge_the_incident_files() {
     );
 }
 
-/// One request a [`Receiver`] got.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    /// The `Idempotency-Key` header: `<channel>:<dedup key>:<kind>:<occurrence>`.
-    key: String,
-    body: Value,
-    /// Answered 200 (not 503).
-    accepted: bool,
-}
-
-impl Received {
-    fn kind(&self) -> &str {
-        self.key.split(':').nth(2).unwrap_or("")
-    }
-}
-
-/// A webhook receiver on 127.0.0.1 (hyper, HTTP/1): records every request and answers 503 while
-/// `down` is set. Stops when dropped.
-struct Receiver {
-    url: String,
-    requests: Arc<Mutex<Vec<Received>>>,
-    down: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let down = Arc::new(AtomicBool::new(false));
-        let (log, state) = (requests.clone(), down.clone());
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (log, state) = (log.clone(), state.clone());
-                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let (log, state) = (log.clone(), state.clone());
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let key = req
-                            .headers()
-                            .get("idempotency-key")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string();
-                        let body = req.into_body().collect().await?.to_bytes();
-                        let accepted = !state.load(Ordering::SeqCst);
-                        log.lock().unwrap().push(Received {
-                            path,
-                            key,
-                            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                            accepted,
-                        });
-                        let status = if accepted { 200 } else { 503 };
-                        let mut response = hyper::Response::new(Full::new(Bytes::new()));
-                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, hyper::Error>(response)
-                    }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
-                );
-            }
-        });
-        Self {
-            url,
-            requests,
-            down,
-            task,
-        }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    fn received(&self, path: &str) -> Vec<Received> {
-        let all = self.requests.lock().unwrap();
-        all.iter().filter(|r| r.path == path).cloned().collect()
-    }
-
-    /// Waits (at most 10 s) until `check` holds.
-    async fn wait(&self, what: &str, check: impl Fn(&Self) -> bool) {
-        let ok = wait_until(Duration::from_secs(10), || {
-            let ok = check(self);
-            async move { ok }
-        })
-        .await;
-        assert!(ok, "{what}: {:#?}", self.requests.lock().unwrap());
-    }
-
-    /// Kinds of the accepted requests on `path`, in arrival order.
-    fn accepted(&self, path: &str) -> Vec<String> {
-        self.received(path)
-            .iter()
-            .filter(|r| r.accepted)
-            .map(|r| r.kind().to_string())
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 const ONCALL: &str = r#"
 [[people]]
 id = "ana"
@@ -897,7 +634,7 @@ levels = [{ schedule = "primary", after = "0s" }]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_down_gets_every_notification_once_and_in_order_afterwards() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tail = format!(
         r#"[incidents.escalation]
@@ -912,14 +649,15 @@ poll_interval = "200ms"
 [[notify.channels]]
 name = "hook"
 [notify.channels.webhook]
-url = "{0}/hook"
+url = "{0}"
 
 [[notify.channels]]
 name = "am"
 [notify.channels.alertmanager]
-url = "{0}/am"
+url = "{1}"
 "#,
-        receiver.url
+        receiver.url("/hook"),
+        receiver.url("/am")
     );
     let collector = start_with(dir.path(), free_port(), "1h", "", ONCALL, &tail).await;
 
@@ -929,18 +667,19 @@ url = "{0}/am"
     push(&collector, 1, samples).await;
     receiver
         .wait("trigger delivered", |r| {
-            r.accepted("/hook") == ["trigger"] && r.accepted("/am") == ["trigger"]
+            r.accepted_kinds("/hook") == ["trigger"] && r.accepted_kinds("/am") == ["trigger"]
         })
         .await;
     let hook = receiver.received("/hook");
     let trigger = &hook[0];
-    let notification = &trigger.body["notification"];
-    assert_eq!(notification["target"], "edge1", "{:#?}", trigger.body);
+    let body = trigger.json();
+    let notification = &body["notification"];
+    assert_eq!(notification["target"], "edge1", "{body:#?}");
     assert_eq!(
         notification["paged"][0]["name"], "Ana Berg",
         "paged from on-call"
     );
-    assert_eq!(receiver.received("/am")[0].body["status"], "firing");
+    assert_eq!(receiver.received("/am")[0].json()["status"], "firing");
 
     // The receiver goes down; edge1 answers again: the resolve is retried, not lost.
     receiver.set_down(true);
@@ -950,7 +689,7 @@ url = "{0}/am"
         .wait("resolve refused twice on each channel", |r| {
             ["/hook", "/am"]
                 .iter()
-                .all(|path| r.received(path).iter().filter(|x| !x.accepted).count() >= 2)
+                .all(|path| r.received(path).iter().filter(|x| !x.accepted()).count() >= 2)
         })
         .await;
     let text = collector.scrape().await;
@@ -978,18 +717,21 @@ url = "{0}/am"
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     for path in ["/hook", "/am"] {
-        assert_eq!(receiver.accepted(path), ["trigger", "resolve"], "{path}");
+        assert_eq!(
+            receiver.accepted_kinds(path),
+            ["trigger", "resolve"],
+            "{path}"
+        );
         let mut keys: Vec<String> = receiver
-            .received(path)
-            .into_iter()
-            .filter(|r| r.accepted)
-            .map(|r| r.key)
+            .accepted(path)
+            .iter()
+            .map(|r| r.header("idempotency-key").to_string())
             .collect();
         keys.dedup();
         assert_eq!(keys.len(), 2, "one delivery per idempotency key: {keys:?}");
     }
     assert_eq!(
-        receiver.received("/am").last().unwrap().body["status"],
+        receiver.received("/am").last().unwrap().json()["status"],
         "resolved"
     );
     let settled = wait_until(Duration::from_secs(5), || async {

@@ -1,8 +1,9 @@
-//! Real receivers on 127.0.0.1 for the notification tests: a recording HTTP server that can be
-//! told to fail, and Python's stdlib SMTP server. Both stop when dropped.
+//! Real notification receivers on 127.0.0.1 for the tests of every crate: a recording HTTP
+//! server that answers like the services Faultline posts to (webhooks, Alertmanager, PagerDuty,
+//! group robots, a ticket system) and can be told to fail, and Python's stdlib SMTP server.
+//! Both stop when dropped.
 
-#![allow(dead_code)] // each test binary uses part of the support code
-
+use crate::wait_until;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -14,29 +15,53 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-/// One request the server saw.
+/// One request the [`Receiver`] saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// HTTP method.
     pub method: String,
     /// Path and query.
     pub uri: String,
+    /// Headers, names in lower case.
     pub headers: BTreeMap<String, String>,
+    /// Raw body.
     pub body: Vec<u8>,
     /// Status the server answered.
     pub status: u16,
 }
 
 impl Seen {
+    /// The body as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 
+    /// The path without the query.
     pub fn path(&self) -> &str {
         self.uri.split('?').next().unwrap_or("")
+    }
+
+    /// A header's value, empty when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    /// Answered with a 2xx status.
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The notification kind of a Faultline HTTP delivery, from its `Idempotency-Key`
+    /// (`<channel>:<dedup key>:<kind>:<occurrence>`).
+    pub fn kind(&self) -> &str {
+        self.header("idempotency-key")
+            .split(':')
+            .nth(2)
+            .unwrap_or("")
     }
 }
 
@@ -52,6 +77,7 @@ struct State {
 
 /// A recording HTTP server on 127.0.0.1.
 pub struct Receiver {
+    /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
@@ -98,102 +124,125 @@ fn answer(state: &mut State, method: &str, path: &str) -> (u16, String) {
     }
 }
 
+async fn serve(
+    state: Arc<Mutex<State>>,
+    req: Request<Incoming>,
+) -> hyper::Result<Response<Full<Bytes>>> {
+    let method = req.method().to_string();
+    let uri = req.uri().to_string();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = req.into_body().collect().await?.to_bytes().to_vec();
+    let path = uri.split('?').next().unwrap_or("").to_string();
+    let slow = method == "POST" && path == "/sink/slow";
+    let (status, text) = {
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (status, text) = answer(&mut state, &method, &path);
+        state.seen.push(Seen {
+            method,
+            uri,
+            headers,
+            body,
+            status,
+        });
+        (status, text)
+    };
+    if slow {
+        tokio::time::sleep(SLOW).await;
+    }
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
 impl Receiver {
-    pub async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+    /// Starts a receiver on a free loopback port.
+    pub async fn start() -> anyhow::Result<Receiver> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
         let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
+            while let Ok((stream, _)) = listener.accept().await {
                 let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let state = state.clone();
-                        async move {
-                            let method = req.method().to_string();
-                            let uri = req.uri().to_string();
-                            let headers = req
-                                .headers()
-                                .iter()
-                                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
-                                .collect();
-                            let body = req.into_body().collect().await?.to_bytes().to_vec();
-                            let path = uri.split('?').next().unwrap_or("").to_string();
-                            let slow = method == "POST" && path == "/sink/slow";
-                            let (status, text) = {
-                                let mut state = state.lock().unwrap();
-                                let (status, text) = answer(&mut state, &method, &path);
-                                state.seen.push(Seen {
-                                    method,
-                                    uri,
-                                    headers,
-                                    body,
-                                    status,
-                                });
-                                (status, text)
-                            };
-                            if slow {
-                                tokio::time::sleep(SLOW).await;
-                            }
-                            Ok::<_, hyper::Error>(
-                                Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from(text)))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                let service = service_fn(move |req| serve(state.clone(), req));
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
             }
         });
-        Receiver { addr, state, task }
+        Ok(Receiver { addr, state, task })
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// URL of `path` on this receiver.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Answers 503 to everything while `down`.
     pub fn set_down(&self, down: bool) {
-        self.state.lock().unwrap().down = down;
+        self.state().down = down;
     }
 
+    /// Answers 503 to the next `n` requests.
     pub fn fail_next(&self, n: usize) {
-        self.state.lock().unwrap().fail_next = n;
+        self.state().fail_next = n;
     }
 
+    /// Every request so far, in arrival order.
     pub fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
+        self.state().seen.clone()
     }
 
-    /// Requests answered with success, for one path prefix.
-    pub fn accepted(&self, prefix: &str) -> Vec<Seen> {
+    /// Requests on paths starting with `prefix`, in arrival order.
+    pub fn received(&self, prefix: &str) -> Vec<Seen> {
         self.seen()
             .into_iter()
-            .filter(|s| s.path().starts_with(prefix) && (200..300).contains(&s.status))
+            .filter(|s| s.path().starts_with(prefix))
             .collect()
     }
-}
 
-/// A free TCP port on 127.0.0.1 (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    /// Requests answered with success on paths starting with `prefix`.
+    pub fn accepted(&self, prefix: &str) -> Vec<Seen> {
+        self.received(prefix)
+            .into_iter()
+            .filter(Seen::accepted)
+            .collect()
+    }
+
+    /// Notification kinds (see [`Seen::kind`]) of the accepted requests on `prefix`.
+    pub fn accepted_kinds(&self, prefix: &str) -> Vec<String> {
+        self.accepted(prefix)
+            .iter()
+            .map(|s| s.kind().to_string())
+            .collect()
+    }
+
+    /// Waits (at most 10 s) until `check` holds; panics with every request seen otherwise.
+    pub async fn wait(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        let ok = wait_until(Duration::from_secs(10), || {
+            let ok = check(self);
+            async move { ok }
+        })
+        .await;
+        assert!(ok, "{what}: {:#?}", self.seen());
+    }
 }
 
 /// Python's stdlib SMTP server (`smtpd`, Python ≤ 3.11) on 127.0.0.1, printing every received
 /// envelope and message as one JSON line. Killed when dropped.
 pub struct SmtpSink {
+    /// Where it listens.
     pub port: u16,
     child: Child,
 }
@@ -211,15 +260,18 @@ asyncore.loop()
 "#;
 
 impl SmtpSink {
-    pub fn start(port: u16) -> SmtpSink {
+    /// Starts the server on `port` and waits (at most 10 s) until it accepts connections.
+    pub fn start(port: u16) -> anyhow::Result<SmtpSink> {
         let child = Command::new("python3")
             .args(["-W", "ignore", "-c", SMTP_SERVER, &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!("python3 is needed for the SMTP test server (Python 3.11 with smtpd): {e}")
-            });
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "python3 is needed for the SMTP test server (Python 3.11 with smtpd): {e}"
+                )
+            })?;
         let mut sink = SmtpSink { port, child };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -228,14 +280,14 @@ impl SmtpSink {
                 if let Some(mut stderr) = sink.child.stderr.take() {
                     let _ = stderr.read_to_string(&mut err);
                 }
-                panic!(
+                anyhow::bail!(
                     "python3 SMTP server exited ({status}); Python 3.11's smtpd module is needed:\n{err}"
                 );
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return sink;
+                return Ok(sink);
             }
-            assert!(
+            anyhow::ensure!(
                 Instant::now() < deadline,
                 "SMTP server did not start in 10 s"
             );
@@ -243,7 +295,7 @@ impl SmtpSink {
         }
     }
 
-    /// Stops the server and returns the messages it received.
+    /// Stops the server and returns the messages it received (`from`, `to`, `data`).
     pub fn stop(mut self) -> Vec<serde_json::Value> {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -252,8 +304,7 @@ impl SmtpSink {
             let _ = stdout.read_to_string(&mut out);
         }
         out.lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap())
+            .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
 }

@@ -1,0 +1,245 @@
+//! Helpers for end-to-end tests of the collector's incident stage: start a collector with
+//! incidents on (an inventory, second-level ticket timers, API tokens), push crafted batches as
+//! agent `a1`, call the REST API and wait for tickets.
+
+use crate::{CollectorProcess, TOKEN, log_events};
+use faultline_wire::{AgentHealth, Batch, Sample, SampleKind, codec};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// API token with the engineer role in every [`IncidentSetup`] collector.
+pub const ENGINEER: &str = "alice-engineer-token-0123456789";
+/// API token with the viewer role.
+pub const VIEWER: &str = "victor-viewer-token-0123456789";
+/// One second in sample time (milliseconds).
+pub const S: i64 = 1000;
+
+/// What a collector with incidents runs on. Empty texts leave the file out.
+#[derive(Debug, Clone)]
+pub struct IncidentSetup<'a> {
+    /// Inventory file text (TOML).
+    pub inventory: &'a str,
+    /// Unacknowledged this long → escalate (when no on-call policy applies).
+    pub ack_timeout: &'a str,
+    /// Maintenance windows file text.
+    pub maintenance: &'a str,
+    /// On-call file text.
+    pub oncall: &'a str,
+    /// Appended to the collector config (`[notify]`, `[incidents.escalation]`, …).
+    pub tail: &'a str,
+}
+
+impl Default for IncidentSetup<'_> {
+    fn default() -> Self {
+        Self {
+            inventory: "",
+            ack_timeout: "1h",
+            maintenance: "",
+            oncall: "",
+            tail: "",
+        }
+    }
+}
+
+/// `[incidents] <key> = "<file>"` after writing `text` to `dir/name`; nothing for empty text.
+fn file_line(dir: &Path, key: &str, name: &str, text: &str) -> anyhow::Result<String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(format!("{key} = \"{}\"\n", path.display()))
+}
+
+impl IncidentSetup<'_> {
+    /// Starts the collector on `port` with its state in `dir`: the built-in rules, this setup's
+    /// files, second-level timers (progress every hour, re-open window 10 min, call-back after
+    /// an hour, P1/P2 respond within 1 h and resolve within 2 h) and the two API tokens.
+    pub async fn start(&self, dir: &Path, port: u16) -> anyhow::Result<CollectorProcess> {
+        let files = [
+            file_line(dir, "inventory_file", "inventory.toml", self.inventory)?,
+            file_line(
+                dir,
+                "maintenance_file",
+                "maintenance.toml",
+                self.maintenance,
+            )?,
+            file_line(dir, "oncall_file", "oncall.toml", self.oncall)?,
+        ]
+        .concat();
+        let extra = format!(
+            r#"[incidents]
+{files}
+[incidents.tickets]
+ack_timeout = "{ack_timeout}"
+progress_interval = "1h"
+reopen_window = "10m"
+callback_after = "1h"
+p1 = {{ respond = "1h", resolve = "2h" }}
+p2 = {{ respond = "1h", resolve = "2h" }}
+
+[[api.tokens]]
+name = "alice"
+role = "engineer"
+token = "{ENGINEER}"
+
+[[api.tokens]]
+name = "victor"
+role = "viewer"
+token = "{VIEWER}"
+
+{tail}
+"#,
+            ack_timeout = self.ack_timeout,
+            tail = self.tail,
+        );
+        CollectorProcess::start(dir, port, &extra).await
+    }
+}
+
+/// A sample of `metric` for `target`: a gauge for filesystem and sensor metrics, a state
+/// otherwise.
+pub fn sample(
+    metric: &str,
+    target: &str,
+    labels: &[(&str, &str)],
+    value: f64,
+    ts_ms: i64,
+) -> Sample {
+    let gauge = ["filesystem", "temperature", "humidity", "sessions", "cpu"]
+        .iter()
+        .any(|word| metric.contains(word));
+    Sample {
+        metric: metric.into(),
+        target: target.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        value,
+        ts_ms,
+        kind: if gauge {
+            SampleKind::Gauge
+        } else {
+            SampleKind::State
+        },
+    }
+}
+
+/// `faultline_snmp_device_up` of `target`.
+pub fn up(target: &str, value: f64, ts_ms: i64) -> Sample {
+    sample("faultline_snmp_device_up", target, &[], value, ts_ms)
+}
+
+/// RFC 3339 (UTC, whole seconds) of a time in milliseconds, as maintenance windows take it.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_second(ms.div_euclid(1000))
+        .map(|t| t.to_string())
+        .unwrap_or_else(|e| panic!("{ms} ms: {e}"))
+}
+
+/// Pushes `samples` as agent `a1` (epoch 7, batch `seq`) and asserts the collector took them.
+pub async fn push(collector: &CollectorProcess, seq: u64, samples: Vec<Sample>) {
+    let batch = Batch {
+        agent: "a1".into(),
+        epoch: 7,
+        seq,
+        health: AgentHealth::default(),
+        samples,
+    };
+    let status = reqwest::Client::new()
+        .post(format!("{}{}", collector.url, faultline_wire::PUSH_PATH))
+        .header("Content-Encoding", "zstd")
+        .bearer_auth(TOKEN)
+        .body(codec::encode(&batch))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert!(matches!(status, Ok(200)), "push {seq}: {status:?}");
+}
+
+/// Calls the REST API: `method` (GET or POST) on `path` (from `/api/v1`), with `token` and a
+/// JSON `body`; returns the status and the JSON answer (`Null` when none).
+pub async fn api(
+    collector: &CollectorProcess,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("{}/api/v1{path}", collector.url);
+    let client = reqwest::Client::new();
+    let mut req = match method {
+        "GET" => client.get(url),
+        _ => client.post(url),
+    };
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
+}
+
+/// The tickets `GET /api/v1/tickets<query>` lists (as the viewer).
+pub async fn tickets(collector: &CollectorProcess, query: &str) -> Vec<Value> {
+    let (status, body) = api(
+        collector,
+        Some(VIEWER),
+        "GET",
+        &format!("/tickets{query}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["tickets"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits (at most 10 s) until the ticket list for `query` satisfies `check`, returning it.
+pub async fn wait_tickets(
+    collector: &CollectorProcess,
+    query: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = tickets(collector, query).await;
+        if check(&last) {
+            return last;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tickets never matched; last: {last:#?}\nlog:\n{}",
+            collector.daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The change types of a ticket's timeline, in order.
+pub fn changes(ticket: &Value) -> Vec<String> {
+    ticket["timeline"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|e| e["change"]["type"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The collector's logged ticket events that page someone.
+pub fn page_events(collector: &CollectorProcess) -> Vec<Value> {
+    log_events(&collector.daemon.log(), "ticket event")
+        .into_iter()
+        .filter(|e| e["fields"]["pages"] == true)
+        .collect()
+}
