@@ -7,6 +7,7 @@
 use crate::Oid;
 use crate::counters::{CounterTracker, label_hash, series_key};
 use crate::profile::{IndexKind, IndexPart, Metric, Profile, Table};
+use crate::row_scale::{RowScaleError, scale_by_row};
 use crate::value::{DecodeError, Decoded, SnmpValue, decode};
 use faultline_wire::Sample;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,10 +29,12 @@ pub struct FetchPlan {
 }
 
 impl FetchPlan {
-    /// The plan for `profiles`; an OID needed twice is fetched once.
+    /// The plan for `profiles`; an OID needed twice on one schedule is fetched once. A table
+    /// walks its columns and the columns they are scaled by (`scale_by`), metrics or not.
     pub fn new(profiles: &[Arc<Profile>]) -> Self {
         let mut plan = Self::default();
-        let mut seen = BTreeSet::new();
+        // Each poll's data and the cached lookups are separate maps: dedupe within each.
+        let (mut seen, mut seen_lookups) = (BTreeSet::new(), BTreeSet::new());
         let mut fresh = |oid: &Oid| seen.insert(oid.clone());
         for profile in profiles {
             plan.scalars.extend(
@@ -42,12 +45,11 @@ impl FetchPlan {
                     .filter(&mut fresh),
             );
             for table in &profile.tables {
-                let columns: Vec<Oid> = table
-                    .columns
-                    .iter()
-                    .map(|m| m.oid.clone())
-                    .filter(&mut fresh)
-                    .collect();
+                let needed = table.columns.iter().flat_map(|m| {
+                    let factors = m.scale_by.iter().map(|f| &f.oid);
+                    std::iter::once(&m.oid).chain(factors)
+                });
+                let columns: Vec<Oid> = needed.filter(|oid| fresh(oid)).cloned().collect();
                 if !columns.is_empty() {
                     plan.tables.push((table.name.clone(), columns));
                 }
@@ -55,7 +57,7 @@ impl FetchPlan {
                     .lookups
                     .iter()
                     .map(|l| l.oid.clone())
-                    .filter(&mut fresh)
+                    .filter(|oid| seen_lookups.insert(oid.clone()))
                     .collect();
                 if !lookups.is_empty() {
                     plan.lookups.push((table.name.clone(), lookups));
@@ -90,6 +92,9 @@ pub enum CollectProblem {
     BadIndex,
     /// A scalar was not in the response at all.
     NotReturned,
+    /// The row's `scale_by` columns could not scale the value (missing, not a number, out of
+    /// range); the sample is skipped rather than sent unscaled.
+    RowScale(RowScaleError),
 }
 
 impl fmt::Display for CollectError {
@@ -103,6 +108,7 @@ impl fmt::Display for CollectError {
             CollectProblem::Decode(e) => write!(f, "{e}"),
             CollectProblem::BadIndex => f.write_str("index does not match the table's index parts"),
             CollectProblem::NotReturned => f.write_str("not in the device's response"),
+            CollectProblem::RowScale(e) => write!(f, "{e}"),
         }
     }
 }
@@ -140,8 +146,8 @@ pub fn build_samples(
         };
         match data.get(&metric.oid) {
             None => errors.push(error(CollectProblem::NotReturned)),
-            Some(value) => match sample(metric, value, &no_labels, stamp, counters) {
-                Ok(s) => out.push(s),
+            Some(value) => match decode(value, metric.kind, metric.scale, &metric.states) {
+                Ok(decoded) => out.push(sample(metric, decoded, &no_labels, stamp, counters)),
                 Err(e) => errors.push(error(CollectProblem::Decode(e))),
             },
         }
@@ -202,9 +208,9 @@ fn table_samples<'a>(
                 errors.push(error(CollectProblem::BadIndex));
                 continue;
             };
-            match sample(metric, value, row, stamp, counters) {
-                Ok(s) => out.push(s),
-                Err(e) => errors.push(error(CollectProblem::Decode(e))),
+            match cell_value(metric, value, data, index) {
+                Ok(decoded) => out.push(sample(metric, decoded, row, stamp, counters)),
+                Err(problem) => errors.push(error(problem)),
             }
         }
     }
@@ -235,15 +241,35 @@ fn row_labels(
     Some(labels)
 }
 
-/// One sample of `metric` in the row `row`; labels are cloned only for a value that decodes.
-fn sample(
+/// A table cell decoded as `metric` declares, then scaled by the row's `scale_by` columns.
+fn cell_value(
     metric: &Metric,
     value: &SnmpValue,
+    data: &VarbindMap,
+    index: &[u32],
+) -> Result<Decoded, CollectProblem> {
+    let decoded =
+        decode(value, metric.kind, metric.scale, &metric.states).map_err(CollectProblem::Decode)?;
+    match decoded {
+        // The profile check allows `scale_by` on gauges only: counters stay raw.
+        Decoded::Value(v) if !metric.scale_by.is_empty() => {
+            scale_by_row(v, &metric.scale_by, data, index)
+                .map(Decoded::Value)
+                .map_err(CollectProblem::RowScale)
+        }
+        other => Ok(other),
+    }
+}
+
+/// One sample of `metric` in the row `row`, from its decoded value; labels are cloned only
+/// here, for a value that decoded.
+fn sample(
+    metric: &Metric,
+    decoded: Decoded,
     row: &RowLabels,
     stamp: PollStamp<'_>,
     counters: &mut CounterTracker,
-) -> Result<Sample, DecodeError> {
-    let decoded = decode(value, metric.kind, metric.scale, &metric.states)?;
+) -> Sample {
     let mut labels = row.labels.clone();
     let label_hash = if metric.labels.is_empty() {
         row.hash
@@ -257,14 +283,14 @@ fn sample(
             counters.adjust(series_key(&metric.metric, label_hash), raw, bits)
         }
     };
-    Ok(Sample {
+    Sample {
         metric: metric.metric.clone(),
         target: stamp.target.to_string(),
         labels,
         value,
         ts_ms: stamp.ts_ms,
         kind: metric.kind.sample_kind(),
-    })
+    }
 }
 
 /// Splits a row index into labels; `None` when the arcs do not fit the parts exactly.
@@ -513,7 +539,9 @@ mod tests {
         let catalog = ProfileCatalog::builtin().unwrap();
         let sensors = catalog.get("entity-sensor").unwrap();
         let mut data = VarbindMap::new();
-        data.insert(oid("1.3.6.1.2.1.99.1.1.1.4.12"), SnmpValue::Integer(23));
+        data.insert(oid("1.3.6.1.2.1.99.1.1.1.4.12"), SnmpValue::Integer(235));
+        data.insert(oid("1.3.6.1.2.1.99.1.1.1.2.12"), SnmpValue::Integer(9));
+        data.insert(oid("1.3.6.1.2.1.99.1.1.1.3.12"), SnmpValue::Integer(1));
         let mut lookups = VarbindMap::new();
         lookups.insert(oid("1.3.6.1.2.1.99.1.1.1.1.12"), SnmpValue::Integer(8));
         lookups.insert(
@@ -534,12 +562,123 @@ mod tests {
             &mut out,
             &mut errors,
         );
+        assert!(errors.is_empty(), "{errors:#?}");
         assert_eq!(out[0].labels["sensor_type"], "celsius");
         assert_eq!(out[0].labels["sensor"], "Temperature @ 10G Phys");
+        assert_eq!(out[0].value, 23.5, "235 at precision 1");
 
         let plan = FetchPlan::new(&[sensors.clone(), sensors.clone()]);
         assert_eq!(plan.tables.len(), 1, "duplicates fetched once");
-        assert_eq!(plan.tables[0].1.len(), 4);
+        let columns: Vec<String> = plan.tables[0].1.iter().map(Oid::to_string).collect();
+        assert_eq!(
+            columns,
+            [
+                "1.3.6.1.2.1.99.1.1.1.4",
+                "1.3.6.1.2.1.99.1.1.1.2",
+                "1.3.6.1.2.1.99.1.1.1.3",
+                "1.3.6.1.2.1.99.1.1.1.5"
+            ],
+            "scale and precision walked with the values although not metrics"
+        );
         assert_eq!(plan.lookups[0].1.len(), 2);
+    }
+
+    /// A column one profile uses as a label and another as a factor is walked on both
+    /// schedules: the factor must be in every poll's data, the label in the lookups.
+    #[test]
+    fn factor_column_also_a_lookup_is_walked_for_both() {
+        let labels = Profile::parse(&faultline_wire::config_file::ConfigSource::from_text(
+            std::path::Path::new("units.toml"),
+            r#"
+name = "units-as-label"
+[[tables]]
+name = "hrStorageTable"
+index = [{ label = "storage", kind = "integer" }]
+lookups = [{ label = "unit", oid = "1.3.6.1.2.1.25.2.3.1.4" }]
+[[tables.columns]]
+metric = "faultline_snmp_t_storage_used_units"
+oid = "1.3.6.1.2.1.25.2.3.1.6"
+kind = "gauge"
+"#
+            .to_string(),
+        ))
+        .unwrap();
+        let catalog = ProfileCatalog::builtin().unwrap();
+        let host = catalog.get("host-resources").unwrap().clone();
+        let units = oid("1.3.6.1.2.1.25.2.3.1.4");
+        let plan = FetchPlan::new(&[Arc::new(labels), host]);
+        assert!(plan.lookups.iter().any(|(_, c)| c.contains(&units)));
+        assert!(plan.tables.iter().any(|(_, c)| c.contains(&units)));
+    }
+
+    /// hrStorageTable in bytes; a row without its allocation units is skipped with an error
+    /// naming the table and both OIDs, the other rows are unaffected.
+    #[test]
+    fn storage_bytes_and_missing_scale_column() {
+        let catalog = ProfileCatalog::builtin().unwrap();
+        let host = catalog.get("host-resources").unwrap();
+        let mut data = VarbindMap::new();
+        for (column, row, value) in [(4, 1, 1024), (5, 1, 3_956_120), (6, 1, 3_132_868)] {
+            data.insert(
+                oid(&format!("1.3.6.1.2.1.25.2.3.1.{column}.{row}")),
+                SnmpValue::Integer(value),
+            );
+        }
+        // Row 2: units missing; row 3: units not a number.
+        data.insert(oid("1.3.6.1.2.1.25.2.3.1.5.2"), SnmpValue::Integer(10));
+        data.insert(oid("1.3.6.1.2.1.25.2.3.1.4.3"), SnmpValue::Null);
+        data.insert(oid("1.3.6.1.2.1.25.2.3.1.6.3"), SnmpValue::Integer(10));
+        let plan = FetchPlan::new(std::slice::from_ref(host));
+        let storage = &plan
+            .tables
+            .iter()
+            .find(|t| t.0 == "hrStorageTable")
+            .unwrap()
+            .1;
+        assert!(
+            storage.contains(&oid("1.3.6.1.2.1.25.2.3.1.4")),
+            "{storage:?}"
+        );
+        assert_eq!(storage.len(), 3, "units walked once for both columns");
+        let (mut out, mut errors, mut counters) =
+            (Vec::new(), Vec::new(), CounterTracker::default());
+        build_samples(
+            host,
+            &data,
+            &VarbindMap::new(),
+            PollStamp {
+                target: "srv",
+                ts_ms: 1,
+            },
+            &mut counters,
+            &mut out,
+            &mut errors,
+        );
+        let bytes = |metric: &str| {
+            out.iter()
+                .filter(|s| s.metric == metric)
+                .map(|s| (s.labels["storage"].as_str(), s.value))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            bytes("faultline_snmp_host_storage_size_bytes"),
+            [("1", 3_956_120.0 * 1024.0)]
+        );
+        assert_eq!(
+            bytes("faultline_snmp_host_storage_used_bytes"),
+            [("1", 3_132_868.0 * 1024.0)]
+        );
+        let errors: Vec<String> = errors
+            .iter()
+            .filter(|e| e.table.is_some())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "profile host-resources table hrStorageTable metric faultline_snmp_host_storage_size_bytes OID 1.3.6.1.2.1.25.2.3.1.5.2: scale column 1.3.6.1.2.1.25.2.3.1.4.2 was not returned for this row",
+                "profile host-resources table hrStorageTable metric faultline_snmp_host_storage_used_bytes OID 1.3.6.1.2.1.25.2.3.1.6.3: scale column 1.3.6.1.2.1.25.2.3.1.4.3 is not a number: NULL",
+            ]
+        );
     }
 }

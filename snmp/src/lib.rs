@@ -7,6 +7,7 @@
 //!   file:line:field errors;
 //! - [`value`], [`collect`], [`counters`]: the pure core — decode values, build samples from
 //!   varbinds, keep counters continuous across wraps and reboots;
+//! - [`row_scale`]: scale a column by other columns of its row (storage bytes, sensor units);
 //! - [`config`]: the `[[snmp.devices]]` settings and their checks;
 //! - [`client`], [`poller`]: the thin async shell on `snmp2` — one task per device;
 //! - [`trap`]: the trap/inform listener.
@@ -18,6 +19,7 @@ pub mod counters;
 pub mod oid;
 pub mod poller;
 pub mod profile;
+pub mod row_scale;
 pub mod trap;
 pub mod value;
 

@@ -82,6 +82,12 @@ pub struct Metric {
     /// (some vendors do) is mapped to its number through these names.
     #[serde(default)]
     pub states: BTreeMap<String, i64>,
+    /// Table gauges only: factors read from other columns of the same row, applied after
+    /// `scale` (`hrStorageSize × hrStorageAllocationUnits`, an ENTITY-SENSOR reading × its SI
+    /// prefix ÷ its decimal places). The referenced columns are walked with the table even when
+    /// they are not metrics themselves.
+    #[serde(default)]
+    pub scale_by: Vec<RowFactor>,
     /// Fixed labels added to this metric's samples (`direction = "input"`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -92,6 +98,35 @@ pub struct Metric {
 
 fn one() -> f64 {
     1.0
+}
+
+/// One factor of [`Metric::scale_by`]: a column of the same table row whose value (at the same
+/// index) multiplies or divides the reading, directly or as a power. Device support stays data:
+/// `{ oid = "…25.2.3.1.4" }` is "× hrStorageAllocationUnits",
+/// `{ oid = "…99.1.1.1.2", power_of = 1000, offset = -9 }` is "× 1000^(entPhySensorScale − 9)".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowFactor {
+    /// Column OID (no index) of the same row; one of the MIB tables the profile table walks.
+    pub oid: Oid,
+    /// Absent: the factor is the column's value. Set: the factor is `power_of^(value + offset)`
+    /// and the column must hold an integer.
+    #[serde(default)]
+    pub power_of: Option<u32>,
+    /// Added to the column's value to get the exponent (`power_of` only).
+    #[serde(default)]
+    pub offset: i64,
+    /// Divide by the factor instead of multiplying (`÷ 10^entPhySensorPrecision`).
+    #[serde(default)]
+    pub divide: bool,
+    /// A negative column value counts as 0 (`power_of` only). RFC 3433: a negative
+    /// entPhySensorPrecision counts accurate digits; it does not move the decimal point.
+    #[serde(default)]
+    pub negative_as_zero: bool,
+    /// Inclusive range the column's value must lie in (the MIB's SYNTAX range); a row outside
+    /// it is skipped with an error instead of sending a wildly scaled value.
+    #[serde(default)]
+    pub range: Option<[i64; 2]>,
 }
 
 /// How a value is read and which sample kind it becomes.
@@ -214,6 +249,12 @@ impl Profile {
         }
         let mut seen = BTreeSet::new();
         for (i, metric) in self.scalars.iter().enumerate() {
+            if !metric.scale_by.is_empty() {
+                return Err((
+                    format!("scalars[{i}].scale_by"),
+                    "only table columns can be scaled by other columns of their row".into(),
+                ));
+            }
             metric
                 .check(&BTreeSet::new(), &mut seen)
                 .map_err(|(f, m)| (format!("scalars[{i}].{f}"), m))?;
@@ -277,6 +318,20 @@ impl Metric {
         if !self.scale.is_finite() || self.scale == 0.0 {
             return Err(("scale".into(), "must be a finite, non-zero number".into()));
         }
+        if !self.scale_by.is_empty() && self.kind != ValueKind::Gauge {
+            return Err((
+                "scale_by".into(),
+                format!(
+                    "only gauges are scaled by other columns; {} values are sent raw",
+                    self.kind.name()
+                ),
+            ));
+        }
+        for (i, factor) in self.scale_by.iter().enumerate() {
+            factor
+                .check()
+                .map_err(|(f, m)| (format!("scale_by[{i}].{f}"), m))?;
+        }
         match (self.kind, self.states.is_empty()) {
             (ValueKind::State, true) => {
                 return Err((
@@ -314,7 +369,89 @@ impl Metric {
     }
 }
 
+impl RowFactor {
+    /// The rules of one factor on its own; [`Table::check_row_references`] checks the column.
+    fn check(&self) -> Result<(), Problem> {
+        match self.power_of {
+            Some(base) if base < 2 => {
+                return Err(("power_of".into(), "must be 2 or more".into()));
+            }
+            Some(_) => {}
+            None if self.offset != 0 => {
+                return Err(("offset".into(), "only with `power_of`".into()));
+            }
+            None if self.negative_as_zero => {
+                return Err(("negative_as_zero".into(), "only with `power_of`".into()));
+            }
+            None => {}
+        }
+        if let Some([min, max]) = self.range
+            && min > max
+        {
+            return Err((
+                "range".into(),
+                format!("[{min}, {max}]: the first bound must not exceed the second"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The conceptual row (`…Entry`) OID of a column OID: the column without its last arc.
+fn entry_of(column: &Oid) -> &[u32] {
+    let arcs = column.arcs();
+    &arcs[..arcs.len().saturating_sub(1)]
+}
+
 impl Table {
+    /// Each `scale_by` column must be a column of one of the MIB tables (entries) this table
+    /// walks, not the scaled column itself and not a counter.
+    fn check_row_references(&self) -> Result<(), Problem> {
+        let entries: BTreeSet<&[u32]> = self
+            .columns
+            .iter()
+            .map(|c| &c.oid)
+            .chain(self.lookups.iter().map(|l| &l.oid))
+            .map(entry_of)
+            .collect();
+        for (c, column) in self.columns.iter().enumerate() {
+            for (f, factor) in column.scale_by.iter().enumerate() {
+                let field = format!("columns[{c}].scale_by[{f}].oid");
+                if !entries.contains(entry_of(&factor.oid)) {
+                    return Err((
+                        field,
+                        format!(
+                            "{} is not a column of a table `{}` walks (its entries: {})",
+                            factor.oid,
+                            self.name,
+                            entries
+                                .iter()
+                                .map(|e| Oid::new(e.to_vec()).to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                if factor.oid == column.oid {
+                    return Err((field, "a column cannot scale itself".into()));
+                }
+                if let Some(counter) = self.columns.iter().find(|m| {
+                    m.oid == factor.oid
+                        && matches!(m.kind, ValueKind::Counter32 | ValueKind::Counter64)
+                }) {
+                    return Err((
+                        field,
+                        format!(
+                            "{} is the counter `{}`: counters cannot scale other columns",
+                            factor.oid, counter.metric
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self, seen: &mut BTreeSet<(String, Vec<(String, String)>)>) -> Result<(), Problem> {
         if self.name.is_empty() {
             return Err(("name".into(), "must not be empty".into()));
@@ -358,7 +495,7 @@ impl Table {
                 .check(&labels, seen)
                 .map_err(|(f, m)| (format!("columns[{i}].{f}"), m))?;
         }
-        Ok(())
+        self.check_row_references()
     }
 }
 
@@ -572,6 +709,126 @@ kind = "counter64"
             assert_eq!(err.field, field, "{to}: {err}");
             assert_eq!(err.position.map(|p| p.0), Some(line), "{to}: {err}");
         }
+    }
+
+    /// `GOOD` plus a gauge column scaled by another column of its row (line 25).
+    fn scaled(factor: &str) -> String {
+        format!(
+            "{GOOD}\n[[tables.columns]]\nmetric = \"faultline_snmp_t_if_speed_bits_per_second\"\n\
+             oid = \"1.3.6.1.2.1.31.1.1.1.15\"\nkind = \"gauge\"\nscale_by = [{factor}]\n"
+        )
+    }
+
+    #[test]
+    fn scale_by_parses() {
+        let p = parse(&scaled(
+            "{ oid = \"1.3.6.1.2.1.31.1.1.1.14\", power_of = 10, offset = 6, range = [0, 3] }",
+        ))
+        .unwrap();
+        let factor = &p.tables[0].columns[1].scale_by[0];
+        assert_eq!(
+            (factor.power_of, factor.offset, factor.range, factor.divide),
+            (Some(10), 6, Some([0, 3]), false)
+        );
+        // A lookup column's entry (ifXEntry) counts, and so does a plain multiplier.
+        parse(&scaled(
+            "{ oid = \"1.3.6.1.2.1.31.1.1.1.1\", divide = true }",
+        ))
+        .unwrap();
+    }
+
+    /// Each bad `scale_by` must fail at the named field and line.
+    #[test]
+    fn scale_by_errors_name_field_and_line() {
+        let at = "tables[0].columns[1].scale_by[0]";
+        let cases: [(String, String, &str); 10] = [
+            // Not a column of the entries the table walks (hrStorageAllocationUnits).
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.25.2.3.1.4\" }"),
+                format!("{at}.oid"),
+                "not a column of a table `ifTable` walks (its entries: 1.3.6.1.2.1.31.1.1.1)",
+            ),
+            // A scalar instance, not a column.
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.1.3.0\" }"),
+                format!("{at}.oid"),
+                "not a column",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.6\" }"),
+                format!("{at}.oid"),
+                "the counter `faultline_snmp_t_if_in_octets`",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.15\" }"),
+                format!("{at}.oid"),
+                "cannot scale itself",
+            ),
+            (
+                scaled("{ power_of = 10 }"),
+                at.to_string(),
+                "missing field `oid`",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.14\", times = 2 }"),
+                format!("{at}.times"),
+                "unknown field `times`",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.14\", power_of = 1 }"),
+                format!("{at}.power_of"),
+                "must be 2 or more",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.14\", offset = -9 }"),
+                format!("{at}.offset"),
+                "only with `power_of`",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.14\", range = [9, 1] }"),
+                format!("{at}.range"),
+                "must not exceed",
+            ),
+            (
+                scaled("{ oid = \"1.3.6.1.2.1.31.1.1.1.14\" }").replacen(
+                    "kind = \"gauge\"\nscale_by",
+                    "kind = \"counter64\"\nscale_by",
+                    1,
+                ),
+                "tables[0].columns[1].scale_by".to_string(),
+                "counter64 values are sent raw",
+            ),
+        ];
+        for (text, field, message) in cases {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.position.map(|p| p.0), Some(25), "{err}");
+            assert!(err.message.contains(message), "{err}");
+        }
+        let scalar = GOOD.replacen(
+            "scale = 0.01",
+            "scale = 0.01\nscale_by = [{ oid = \"1.3.6.1.2.1.1.3\" }]",
+            1,
+        );
+        let err = parse(&scalar).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.position.map(|p| p.0)),
+            ("scalars[0].scale_by", Some(10)),
+            "{err}"
+        );
+    }
+
+    /// The profile example in the crate README is a valid profile.
+    #[test]
+    fn readme_profile_example_parses() {
+        let readme = include_str!("../README.md");
+        let example = readme
+            .split("```toml\n")
+            .filter_map(|block| block.split("```").next())
+            .find(|block| block.contains("name = \"my-pdu\""))
+            .unwrap();
+        let p = parse(example).unwrap();
+        assert_eq!(p.tables[0].columns[1].scale_by.len(), 2);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use faultline_snmp::{
 };
 use faultline_wire::{Limits, Sample, SampleKind};
 use harness::{Recording, V3_AUTH, V3_PRIV, V3_USER};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,12 +70,15 @@ async fn snmpd_v2c_v3_restart_and_run_device() {
     let peer = harness::snmpd(dir.path(), port);
     harness::wait_ready(&peer, "public", Duration::from_secs(15)).await;
 
-    // v2c: profiles detected from net-snmp's sysObjectID.
+    // v2c: profiles detected from net-snmp's sysObjectID. hrStorageTable's raw columns are
+    // walked with net-snmp's own snmpbulkwalk just before and just after the poll.
     let mut poller = DevicePoller::new(
         fast(DeviceConfig::v2c("snmpd", &peer.address(), "public")),
         catalog(),
     );
+    let storage_before = walked(&peer.address(), HR_STORAGE_ENTRY).await;
     let out = poller.poll().await;
+    let storage_after = walked(&peer.address(), HR_STORAGE_ENTRY).await;
     assert!(out.request_errors.is_empty(), "{:#?}", out.request_errors);
     assert!(out.value_errors.is_empty(), "{:#?}", out.value_errors);
     assert_valid(&out);
@@ -105,16 +110,7 @@ async fn snmpd_v2c_v3_restart_and_run_device() {
     let loads = values(s, "faultline_snmp_ucd_load_average");
     let periods: Vec<&str> = loads.iter().map(|x| x.labels["period"].as_str()).collect();
     assert_eq!(periods, ["Load-1", "Load-5", "Load-15"]);
-    // hrProcessorLoad appears only after snmpd has a minute of CPU history: checked against the
-    // Palo Alto recording instead.
-    assert!(
-        values(s, "faultline_snmp_host_storage_size_units")
-            .iter()
-            .any(|x| x
-                .labels
-                .get("storage_descr")
-                .is_some_and(|d| d == "Physical memory"))
-    );
+    storage_bytes_match_snmpd(s, &storage_before, &storage_after);
     assert_eq!(values(s, "faultline_snmp_ucd_cpu_ticks").len(), 4);
     assert!(one(s, "faultline_snmp_device_uptime_seconds") >= 0.0);
 
@@ -438,6 +434,120 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9 * b.abs().max(1.0)
 }
 
+/// The recording `community` as the harness copied it into `dir` for snmpsim.
+fn served(dir: &Path, community: &str) -> std::path::PathBuf {
+    dir.join("data").join(format!("{community}.snmprec"))
+}
+
+/// hrStorageEntry: columns 4 allocation units, 5 size, 6 used.
+const HR_STORAGE_ENTRY: &str = "1.3.6.1.2.1.25.2.3.1";
+/// entPhySensorEntry: columns 2 scale, 3 precision, 4 value.
+const ENT_SENSOR_ENTRY: &str = "1.3.6.1.2.1.99.1.1.1";
+
+/// Integer cells of one table: (column, row index) → value.
+type Cells = BTreeMap<(u32, String), i64>;
+
+/// The cells under `entry` (a table's `…Entry` OID) among `(oid, value)` text pairs; values
+/// that are not integers are left out.
+fn integer_cells<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, entry: &str) -> Cells {
+    let prefix = format!("{entry}.");
+    pairs
+        .filter_map(|(oid, value)| {
+            let rest = oid.trim_start_matches('.').strip_prefix(&prefix)?;
+            let (column, index) = rest.split_once('.')?;
+            Some((
+                (column.parse().ok()?, index.to_string()),
+                value.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The INTEGER cells (type 2) under `entry` in an snmprec recording as snmpsim serves it.
+fn recorded(snmprec: &Path, entry: &str) -> Cells {
+    let text = std::fs::read_to_string(snmprec).unwrap();
+    let pairs = text.lines().filter_map(|line| {
+        let mut parts = line.splitn(3, '|');
+        let oid = parts.next()?;
+        (parts.next()? == "2").then_some(())?;
+        Some((oid, parts.next()?))
+    });
+    integer_cells(pairs, entry)
+}
+
+/// The cells under `entry` as net-snmp's `snmpbulkwalk` reads them from `address` (v2c public).
+async fn walked(address: &str, entry: &str) -> Cells {
+    let args = [
+        "snmpbulkwalk",
+        "-v2c",
+        "-c",
+        "public",
+        "-On",
+        "-Oq",
+        address,
+        entry,
+    ];
+    let text = net_snmp_output(args.iter().map(ToString::to_string).collect()).await;
+    let cells = integer_cells(text.lines().filter_map(|l| l.split_once(' ')), entry);
+    assert!(!cells.is_empty(), "snmpbulkwalk {entry}: {text}");
+    cells
+}
+
+/// `metric`'s samples by their `label` value.
+fn by_label(samples: &[Sample], metric: &str, label: &str) -> BTreeMap<String, f64> {
+    values(samples, metric)
+        .into_iter()
+        .map(|x| (x.labels[label].clone(), x.value))
+        .collect()
+}
+
+/// Storage size and used in bytes against snmpd's raw columns walked `before` and `after` the
+/// poll: exact for rows that did not change meanwhile, within 5 % of the row's size for rows
+/// that did (memory in use moves); Physical memory's size is `/proc/meminfo`'s MemTotal.
+fn storage_bytes_match_snmpd(samples: &[Sample], before: &Cells, after: &Cells) {
+    let size = by_label(samples, "faultline_snmp_host_storage_size_bytes", "storage");
+    let used = by_label(samples, "faultline_snmp_host_storage_used_bytes", "storage");
+    let rows: BTreeSet<&String> = after.keys().filter(|k| k.0 == 4).map(|k| &k.1).collect();
+    assert_eq!(size.keys().collect::<BTreeSet<_>>(), rows, "{size:?}");
+    assert_eq!(used.keys().collect::<BTreeSet<_>>(), rows, "{used:?}");
+    let bytes = |cells: &Cells, column: u32, row: &String| {
+        let key = |c: u32| (c, row.clone());
+        cells
+            .get(&key(4))
+            .zip(cells.get(&key(column)))
+            .map(|(units, n)| (units * n) as f64)
+    };
+    let mut exact = 0;
+    for row in rows {
+        for (column, ours) in [(5, size[row]), (6, used[row])] {
+            let late = bytes(after, column, row).unwrap();
+            let early = bytes(before, column, row).unwrap_or(late);
+            let slack = if early == late {
+                exact += 1;
+                0.0
+            } else {
+                0.05 * bytes(after, 5, row).unwrap()
+            };
+            assert!(
+                ours >= early.min(late) - slack && ours <= early.max(late) + slack,
+                "storage {row} column {column}: {ours} bytes, snmpd says {early}..{late}"
+            );
+        }
+    }
+    assert!(exact >= 2, "no stable storage row to compare exactly");
+    let physical = values(samples, "faultline_snmp_host_storage_size_bytes")
+        .into_iter()
+        .find(|x| x.labels.get("storage_descr").map(String::as_str) == Some("Physical memory"))
+        .expect("Physical memory row");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kb: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert_eq!(physical.value, total_kb * 1024.0);
+}
+
 #[tokio::test]
 async fn recordings_of_real_devices_match_profiles() {
     let dir = tempfile::tempdir().unwrap();
@@ -465,6 +575,12 @@ async fn recordings_of_real_devices_match_profiles() {
         Recording {
             source: "UPS/phoenixtec-power.snmprec.bz2",
             community: "phoenixtec",
+            drop_prefixes: &[],
+        },
+        // ENTITY-SENSOR readings in milli units and with 1, 2 and 4 decimal places.
+        Recording {
+            source: "cloud/arista-dcs-7150s-52-cl.snmprec.bz2",
+            community: "arista",
             drop_prefixes: &[],
         },
     ];
@@ -556,6 +672,92 @@ async fn recordings_of_real_devices_match_profiles() {
         .labels["sensor_type"],
         "rpm"
     );
+    // Storage in bytes, allocation units of 128, 1024, 2048, 7173 and 7759 bytes.
+    let storage = recorded(&served(dir.path(), "paloalto"), HR_STORAGE_ENTRY);
+    for (metric, column) in [
+        ("faultline_snmp_host_storage_size_bytes", 5),
+        ("faultline_snmp_host_storage_used_bytes", 6),
+    ] {
+        let want: BTreeMap<String, f64> = storage
+            .iter()
+            .filter(|(k, _)| k.0 == 4)
+            .map(|((_, row), units)| {
+                let n = storage[&(column, row.clone())];
+                (row.clone(), (units * n) as f64)
+            })
+            .collect();
+        assert_eq!(want.len(), 11);
+        assert_eq!(by_label(s, metric, "storage"), want, "{metric}");
+    }
+    assert_eq!(
+        labelled(
+            s,
+            "faultline_snmp_host_storage_size_bytes",
+            "storage_descr",
+            "Slot-1 Data Processor-0 Software Packet Buffers"
+        )
+        .value,
+        123_184.0 * 7759.0
+    );
+
+    // Arista DCS-7150S: ENTITY-SENSOR readings in base units, computed here from the
+    // recording's own raw value, scale and precision (RFC 3433; a negative precision counts
+    // accurate digits and does not shift).
+    let (profiles, out) = poll("arista", &[]).await;
+    assert_eq!(profiles, ["entity-sensor", "if-mib"]);
+    let s = &out.samples;
+    assert_eq!(coverage("entity-sensor", s), Vec::<String>::new());
+    let sensor_errors: Vec<_> = out
+        .value_errors
+        .iter()
+        .filter(|e| e.profile == "entity-sensor")
+        .collect();
+    assert!(sensor_errors.is_empty(), "{sensor_errors:#?}");
+    let raw = recorded(&served(dir.path(), "arista"), ENT_SENSOR_ENTRY);
+    let got = by_label(s, "faultline_snmp_entity_sensor_value", "entity");
+    let mut shifted = 0;
+    for ((column, row), value) in &raw {
+        if *column != 4 {
+            continue;
+        }
+        let scale = raw[&(2, row.clone())];
+        let precision = raw[&(3, row.clone())];
+        let exponent = 3 * (scale - 9) - precision.max(0);
+        let want = *value as f64 * 10f64.powi(exponent as i32);
+        shifted += usize::from(exponent != 0 && *value != 0);
+        assert!(
+            close(got[row], want),
+            "entity {row}: {} != {want} (raw {value}, scale {scale}, precision {precision})",
+            got[row]
+        );
+    }
+    assert_eq!(got.len(), raw.keys().filter(|k| k.0 == 4).count());
+    assert!(
+        shifted > 50,
+        "only {shifted} readings with a scale or precision"
+    );
+    let sensor = |entity: &str| {
+        let x = labelled(s, "faultline_snmp_entity_sensor_value", "entity", entity);
+        (x.labels["sensor_type"].as_str(), x.value)
+    };
+    let (kind, celsius) = sensor("100006001");
+    assert_eq!(kind, "celsius");
+    assert!(close(celsius, 28.2), "282 at precision 1: {celsius}");
+    let (kind, volts) = sensor("100006007");
+    assert_eq!(kind, "voltsAC", "as the device types its 12 V rail");
+    assert!(close(volts, 12.42), "1242 at precision 2: {volts}");
+    let (kind, amperes) = sensor("100305211");
+    assert_eq!(kind, "amperes");
+    assert!(
+        close(amperes, 0.005_09),
+        "509 milli at precision 2: {amperes}"
+    );
+    let (kind, watts) = sensor("100305212");
+    assert_eq!(kind, "watts");
+    assert!(
+        close(watts, 0.000_601_5),
+        "6015 milli at precision 4: {watts}"
+    );
 
     // FortiGate 3000D: CPU, memory, sessions, HA mode and per-member sync.
     let (profiles, out) = poll("fortinet", &[]).await;
@@ -646,20 +848,48 @@ async fn recordings_of_real_devices_match_profiles() {
     ));
 }
 
-/// Runs a net-snmp command-line tool (snmptrap, snmpinform) off the async runtime.
+/// A net-snmp command-line tool (snmptrap, snmpinform, snmpbulkwalk) with `args[1..]`.
+fn net_snmp_command(args: &[String]) -> std::process::Command {
+    let mut command = std::process::Command::new(&args[0]);
+    command
+        .args(&args[1..])
+        .env("MIBS", "")
+        // net-snmp tools keep engine boots in their persistent dir: keep ours private.
+        .env(
+            "SNMP_PERSISTENT_DIR",
+            std::env::temp_dir().join("faultline-snmp-tools"),
+        );
+    command
+}
+
+fn cannot_run(tool: &str, e: &std::io::Error) -> String {
+    format!("cannot run {tool}: {e}; run scripts/snmp-peers.sh")
+}
+
+/// Runs a net-snmp tool off the async runtime; its exit status.
 async fn net_snmp_tool(args: Vec<String>) -> std::process::ExitStatus {
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&args[0])
-            .args(&args[1..])
-            .env("MIBS", "")
-            // net-snmp tools keep engine boots in their persistent dir: keep ours private.
-            .env(
-                "SNMP_PERSISTENT_DIR",
-                std::env::temp_dir().join("faultline-snmp-tools"),
-            )
+        net_snmp_command(&args)
             .stdout(std::process::Stdio::null())
             .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}; run scripts/snmp-peers.sh", args[0]))
+            .unwrap_or_else(|e| panic!("{}", cannot_run(&args[0], &e)))
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs a net-snmp tool off the async runtime; its standard output (it must succeed).
+async fn net_snmp_output(args: Vec<String>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let out = net_snmp_command(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{}", cannot_run(&args[0], &e)));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     })
     .await
     .unwrap()
