@@ -37,6 +37,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -580,9 +581,13 @@ impl Stage {
     }
 
     /// Judges one applied batch: each series in its own time order (a backlog replays in the
-    /// samples' time, so tickets carry the original fault times).
+    /// samples' time, so tickets carry the original fault times), as the inventory resolves it
+    /// (a device's port sample becomes its interface target's, target labels added).
     fn on_batch(&mut self, agent: &str, samples: &[Sample]) {
-        let mut ordered: Vec<&Sample> = samples.iter().collect();
+        let mut ordered: Vec<Cow<'_, Sample>> = samples
+            .iter()
+            .map(|s| self.setup.inventory.resolve(s))
+            .collect();
         ordered.sort_by_key(|s| s.ts_ms);
         let out_of_order = self.eval.out_of_order();
         let now = faultline_wire::now_ms();
@@ -593,7 +598,7 @@ impl Stage {
                     self.last_seen.insert(sample.target.clone(), sample.ts_ms);
                 }
             }
-            for event in self.eval.observe(agent, sample) {
+            for event in self.eval.observe(agent, &sample) {
                 self.on_rule_event(&event, now, None);
             }
         }

@@ -345,16 +345,16 @@ mod tests {
     #[test]
     fn carrier_uplink_down_with_customer_vms_behind_it_pages_once() {
         let mut w = World::new();
-        let wan = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
+        let wan = [("ifname", "Te0/0/0"), ("link_role", "carrier")];
         for ts in [0, MIN] {
-            w.sample("faultline_snmp_device_up", "edge1", &[], 1.0, ts);
+            w.sample("faultline_snmp_up", "edge1", &[], 1.0, ts);
             w.sample("faultline_snmp_if_oper_status", "edge1-wan", &wan, 1.0, ts);
             for vm in ["vm-1", "vm-2"] {
-                w.sample("faultline_snmp_device_up", vm, &[], 1.0, ts);
+                w.sample("faultline_snmp_up", vm, &[], 1.0, ts);
             }
         }
         // The carrier drops the line at 2m; our edge router keeps answering.
-        w.sample("faultline_snmp_device_up", "edge1", &[], 1.0, 2 * MIN);
+        w.sample("faultline_snmp_up", "edge1", &[], 1.0, 2 * MIN);
         w.sample(
             "faultline_snmp_if_oper_status",
             "edge1-wan",
@@ -364,7 +364,7 @@ mod tests {
         );
         for ts in [2 * MIN, 3 * MIN, 4 * MIN] {
             for vm in ["vm-1", "vm-2"] {
-                w.sample("faultline_snmp_device_up", vm, &[], 0.0, ts);
+                w.sample("faultline_snmp_up", vm, &[], 0.0, ts);
             }
         }
         // The line comes back at 5m, the VMs right after.
@@ -376,7 +376,7 @@ mod tests {
             5 * MIN,
         );
         for vm in ["vm-1", "vm-2"] {
-            w.sample("faultline_snmp_device_up", vm, &[], 1.0, 5 * MIN + 1);
+            w.sample("faultline_snmp_up", vm, &[], 1.0, 5 * MIN + 1);
         }
         assert_eq!(
             w.log,
@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn flapping_interface_reopens_one_ticket() {
         let mut w = World::new();
-        let port = [("ifName", "Gi1/0/1")];
+        let port = [("ifname", "Gi1/0/1")];
         for (i, value) in [1.0, 2.0, 1.0, 2.0, 1.0, 2.0].into_iter().enumerate() {
             w.sample(
                 "faultline_snmp_if_oper_status",
@@ -432,14 +432,14 @@ mod tests {
     #[test]
     fn adoption_turns_an_earlier_root_into_a_symptom() {
         let mut w = World::new();
-        let wan = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
+        let wan = [("ifname", "Te0/0/0"), ("link_role", "carrier")];
         w.sample("faultline_snmp_if_oper_status", "edge1-wan", &wan, 1.0, 0);
         for ts in [0, MIN, 2 * MIN] {
-            w.sample("faultline_snmp_device_up", "edge1", &[], 1.0, ts);
+            w.sample("faultline_snmp_up", "edge1", &[], 1.0, ts);
         }
         // vm-1's poll notices first; the uplink's port status arrives a minute later.
         for (value, ts) in [(1.0, 0), (0.0, MIN), (0.0, 2 * MIN)] {
-            w.sample("faultline_snmp_device_up", "vm-1", &[], value, ts);
+            w.sample("faultline_snmp_up", "vm-1", &[], value, ts);
         }
         w.sample(
             "faultline_snmp_if_oper_status",
@@ -448,7 +448,7 @@ mod tests {
             2.0,
             2 * MIN + 1,
         );
-        w.sample("faultline_snmp_device_up", "vm-1", &[], 1.0, 3 * MIN);
+        w.sample("faultline_snmp_up", "vm-1", &[], 1.0, 3 * MIN);
         assert_eq!(
             w.log,
             [

@@ -29,11 +29,23 @@
 //! kind = "interface"
 //! room = "dc1-r1"
 //! owner = "platform"
+//! device = "edge1"             # the device target whose samples carry this interface …
+//! ifname = "Te0/0/0"           # … as the `ifname` label (IF-MIB ifName)
+//! labels = { link_role = "carrier" }
 //! depends_on = ["edge1", "acme-circuit"]
 //! ```
+//!
+//! Samples meet the inventory through [`Inventory::resolve`]: an agent polls a device and sends
+//! its interfaces' samples with the device's target id and an `ifname` label; an interface target
+//! naming that device and ifname takes them over, so a port has its own owner, dependencies and
+//! tickets. A target's `labels` are added to its samples before rules see them, which is how a
+//! rule tells carrier-facing ports from the others.
 
+use faultline_wire::Sample;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
+use faultline_wire::validate::{RESERVED_LABELS, is_label_name};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
@@ -161,6 +173,16 @@ pub struct Target {
     /// Targets it cannot work without.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Interface targets only: the device target whose samples carry this interface.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Interface targets only: the interface's `ifname` label value on the device's samples.
+    #[serde(default)]
+    pub ifname: Option<String>,
+    /// Labels added to this target's samples before rules see them (`link_role = "carrier"`);
+    /// a label the sample already has is kept.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,7 +212,14 @@ pub struct Inventory {
     vip: BTreeSet<String>,
     /// Reverse edges: who depends on a target.
     dependents: BTreeMap<String, Vec<String>>,
+    /// Interface targets by device target and `ifname`.
+    interfaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// Whether [`Inventory::resolve`] can change any sample (interfaces or target labels).
+    resolves: bool,
 }
+
+/// The label that names an interface on a device's samples (IF-MIB profile).
+pub const IFNAME_LABEL: &str = "ifname";
 
 impl Inventory {
     /// Parses and validates an inventory file.
@@ -234,6 +263,35 @@ impl Inventory {
     /// Whether a department is VIP (by hand, or more than [`AUTO_VIP_CLOUD_HOSTS`] cloud hosts).
     pub fn is_vip(&self, department: &str) -> bool {
         self.vip.contains(department)
+    }
+
+    /// The sample as the rules see it: re-targeted to the interface target that claims its device
+    /// and `ifname` label, with the (new) target's `labels` added. Borrowed when nothing applies.
+    pub fn resolve<'a>(&self, sample: &'a Sample) -> Cow<'a, Sample> {
+        if !self.resolves {
+            return Cow::Borrowed(sample);
+        }
+        let interface = sample
+            .labels
+            .get(IFNAME_LABEL)
+            .and_then(|ifname| self.interfaces.get(&sample.target)?.get(ifname));
+        let target = interface.map_or(sample.target.as_str(), String::as_str);
+        let labels = self.target(target).map(|t| &t.labels);
+        let adds_labels = labels.is_some_and(|l| l.keys().any(|k| !sample.labels.contains_key(k)));
+        if interface.is_none() && !adds_labels {
+            return Cow::Borrowed(sample);
+        }
+        let mut resolved = sample.clone();
+        if let Some(id) = interface {
+            resolved.target.clone_from(id);
+        }
+        for (name, value) in labels.into_iter().flatten() {
+            resolved
+                .labels
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+        Cow::Owned(resolved)
     }
 
     /// Targets that list `id` in their `depends_on`.
@@ -351,8 +409,18 @@ fn validate(source: &ConfigSource, file: InventoryFile) -> Result<Inventory, Con
             }
             _ => {}
         }
+        check_interface(source, i, target, &file.targets, &mut inv.interfaces)?;
+        for name in target.labels.keys() {
+            if !is_label_name(name) || RESERVED_LABELS.contains(&name.as_str()) {
+                return Err(source.error(
+                    &field("labels"),
+                    format!("`{name}` is not a label name a target can add (letters, digits, `_`; not `agent` or `target`)"),
+                ));
+            }
+        }
         inv.targets.insert(target.id.clone(), target.clone());
     }
+    inv.resolves = !inv.interfaces.is_empty() || inv.targets.values().any(|t| !t.labels.is_empty());
     for (i, target) in file.targets.iter().enumerate() {
         for (j, dep) in target.depends_on.iter().enumerate() {
             let field = format!("targets[{i}].depends_on[{j}]");
@@ -392,6 +460,50 @@ fn validate(source: &ConfigSource, file: InventoryFile) -> Result<Inventory, Con
         }
     }
     Ok(inv)
+}
+
+/// Checks `device` and `ifname` of target `i` (both or neither, interface targets only, the
+/// device a known non-interface target, one target per device and ifname) and records the pair.
+fn check_interface(
+    source: &ConfigSource,
+    i: usize,
+    target: &Target,
+    all: &[Target],
+    interfaces: &mut BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<(), ConfigError> {
+    let field = |f: &str| format!("targets[{i}].{f}");
+    let (device, ifname) = match (&target.device, &target.ifname) {
+        (None, None) => return Ok(()),
+        (Some(d), Some(n)) => (d, n),
+        (Some(_), None) => return Err(source.error(&field("device"), "`device` needs `ifname`")),
+        (None, Some(_)) => return Err(source.error(&field("ifname"), "`ifname` needs `device`")),
+    };
+    if target.kind != TargetKind::Interface {
+        return Err(source.error(
+            &field("device"),
+            "only targets with kind = \"interface\" take it",
+        ));
+    }
+    if !all
+        .iter()
+        .any(|t| t.id == *device && t.kind != TargetKind::Interface)
+    {
+        return Err(source.error(
+            &field("device"),
+            format!("unknown device target `{device}`"),
+        ));
+    }
+    if ifname.trim().is_empty() {
+        return Err(source.error(&field("ifname"), "must not be empty"));
+    }
+    let by_name = interfaces.entry(device.clone()).or_default();
+    if let Some(other) = by_name.insert(ifname.clone(), target.id.clone()) {
+        return Err(source.error(
+            &field("ifname"),
+            format!("`{device}` `{ifname}` is already target `{other}`"),
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects an empty or duplicate id at `field` (shared by every config file of this crate).
@@ -534,6 +646,153 @@ depends_on = ["host-1"]
         assert!(load(&five).unwrap().is_vip("research"));
         let by_hand = SAMPLE.replace("id = \"research\"", "id = \"research\"\nvip = true");
         assert!(load(&by_hand).unwrap().is_vip("research"));
+    }
+
+    const PORTS: &str = r#"
+[[targets]]
+id = "edge1"
+kind = "device"
+owner = "platform"
+
+[[targets]]
+id = "edge1-wan"
+kind = "interface"
+owner = "platform"
+device = "edge1"
+ifname = "Te0/0/0"
+labels = { link_role = "carrier" }
+depends_on = ["edge1"]
+"#;
+
+    #[test]
+    fn resolve_table() {
+        let inv = load(&(SAMPLE.to_string() + PORTS)).unwrap();
+        let sample = |target: &str, labels: &[(&str, &str)]| Sample {
+            metric: "faultline_snmp_if_oper_status".into(),
+            target: target.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value: 2.0,
+            ts_ms: 1,
+            kind: faultline_wire::SampleKind::State,
+        };
+        // (what, sample, expected target, expected link_role, borrowed)
+        let cases = [
+            (
+                "the device's WAN port becomes the interface target, with its labels",
+                sample("edge1", &[("ifname", "Te0/0/0")]),
+                "edge1-wan",
+                Some("carrier"),
+                false,
+            ),
+            (
+                "another port stays on the device",
+                sample("edge1", &[("ifname", "Gi0/1")]),
+                "edge1",
+                None,
+                true,
+            ),
+            (
+                "the same ifname on another device is not the WAN port",
+                sample("host-1", &[("ifname", "Te0/0/0")]),
+                "host-1",
+                None,
+                true,
+            ),
+            (
+                "a sample sent for the interface target itself gets its labels",
+                sample("edge1-wan", &[]),
+                "edge1-wan",
+                Some("carrier"),
+                false,
+            ),
+            (
+                "the sample's own label wins",
+                sample("edge1-wan", &[("link_role", "core")]),
+                "edge1-wan",
+                Some("core"),
+                true,
+            ),
+            (
+                "no ifname label: the device's own sample",
+                sample("edge1", &[]),
+                "edge1",
+                None,
+                true,
+            ),
+        ];
+        for (what, input, target, role, borrowed) in cases {
+            let out = inv.resolve(&input);
+            assert_eq!(out.target, target, "{what}");
+            assert_eq!(
+                out.labels.get("link_role").map(String::as_str),
+                role,
+                "{what}"
+            );
+            assert_eq!(matches!(out, Cow::Borrowed(_)), borrowed, "{what}");
+        }
+        let plain = load(SAMPLE).unwrap();
+        let input = sample("edge1", &[("ifname", "Te0/0/0")]);
+        assert!(matches!(plain.resolve(&input), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn invalid_interface_targets_table() {
+        // (replace, with, expected field, fragment of the message)
+        let cases: &[(&str, &str, &str, &str)] = &[
+            (
+                "device = \"edge1\"\n",
+                "",
+                "targets[3].ifname",
+                "needs `device`",
+            ),
+            (
+                "ifname = \"Te0/0/0\"\n",
+                "",
+                "targets[3].device",
+                "needs `ifname`",
+            ),
+            (
+                "device = \"edge1\"",
+                "device = \"edge9\"",
+                "targets[3].device",
+                "unknown device target `edge9`",
+            ),
+            (
+                "device = \"edge1\"",
+                "device = \"edge1-wan\"",
+                "targets[3].device",
+                "unknown device target `edge1-wan`",
+            ),
+            (
+                "kind = \"interface\"",
+                "kind = \"link\"",
+                "targets[3].device",
+                "kind = \"interface\"",
+            ),
+            (
+                "ifname = \"Te0/0/0\"",
+                "ifname = \" \"",
+                "targets[3].ifname",
+                "must not be empty",
+            ),
+            ("link_role", "target", "targets[3].labels", "`target`"),
+            ("link_role", "link-role", "targets[3].labels", "`link-role`"),
+        ];
+        let text = SAMPLE.to_string() + PORTS;
+        for (from, to, field, fragment) in cases {
+            assert!(text.contains(from), "{from}");
+            let err = load(&text.replacen(from, to, 1)).unwrap_err();
+            assert_eq!(err.field, *field, "{to}: {err}");
+            assert!(err.message.contains(fragment), "{to}: {err}");
+        }
+        let twice = text.clone()
+            + "\n[[targets]]\nid = \"edge1-wan2\"\nkind = \"interface\"\nowner = \"platform\"\ndevice = \"edge1\"\nifname = \"Te0/0/0\"\n";
+        let err = load(&twice).unwrap_err();
+        assert_eq!(err.field, "targets[4].ifname", "{err}");
+        assert!(err.message.contains("already target `edge1-wan`"), "{err}");
     }
 
     #[test]

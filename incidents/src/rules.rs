@@ -8,7 +8,7 @@
 //! ```toml
 //! [[rules]]
 //! name = "RoomTemperatureHigh"
-//! metric = "faultline_snmp_temperature_celsius"
+//! metric = "faultline_snmp_env_temperature_celsius"
 //! match = ['sensor=~"inlet.*"']
 //! condition = "above"          # above | below | equal | changed_to | absent | rate_above | rate_below
 //! threshold = 30.0
@@ -422,7 +422,7 @@ mod tests {
     const GOOD: &str = r#"
 [[rules]]
 name = "Hot"
-metric = "faultline_snmp_temperature_celsius"
+metric = "faultline_snmp_env_temperature_celsius"
 match = ['sensor=~"inlet.*"']
 condition = "above"
 threshold = 30.0
@@ -492,7 +492,7 @@ summary = "{{ target }} at {{ value }}"
             ),
             ("for = \"2m\"", "for = \"2 parsecs\"", "rules[0].for", 9, ""),
             (
-                "metric = \"faultline_snmp_temperature_celsius\"",
+                "metric = \"faultline_snmp_env_temperature_celsius\"",
                 "metric = \"9bad\"",
                 "rules[0].metric",
                 4,
@@ -514,7 +514,7 @@ summary = "{{ target }} at {{ value }}"
             ),
             (
                 "clear = 28.0",
-                "divide_by = \"faultline_snmp_temperature_celsius\"",
+                "divide_by = \"faultline_snmp_env_temperature_celsius\"",
                 "rules[0].divide_by",
                 8,
                 "another",

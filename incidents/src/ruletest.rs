@@ -11,7 +11,7 @@
 //! end = "15m"                        # default: the last sample plus one evaluation interval
 //!
 //! [[tests.series]]
-//! metric = "faultline_snmp_temperature_celsius"
+//! metric = "faultline_snmp_env_temperature_celsius"
 //! target = "temp-1"
 //! labels = { sensor = "inlet" }
 //! kind = "gauge"                     # gauge | counter | state (default gauge)

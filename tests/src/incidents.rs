@@ -127,9 +127,9 @@ pub fn sample(
     }
 }
 
-/// `faultline_snmp_device_up` of `target`.
+/// `faultline_snmp_up` of `target`: 1 when its poll answered.
 pub fn up(target: &str, value: f64, ts_ms: i64) -> Sample {
-    sample("faultline_snmp_device_up", target, &[], value, ts_ms)
+    sample("faultline_snmp_up", target, &[], value, ts_ms)
 }
 
 /// RFC 3339 (UTC, whole seconds) of a time in milliseconds, as maintenance windows take it.

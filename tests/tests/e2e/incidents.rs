@@ -46,6 +46,9 @@ id = "edge1-wan"
 kind = "interface"
 room = "r1"
 owner = "platform"
+device = "edge1"
+ifname = "Te0/0/0"
+labels = { link_role = "carrier" }
 depends_on = ["edge1", "acme-circuit"]
 
 [[targets]]
@@ -114,13 +117,13 @@ async fn start(dir: &Path, port: u16, ack_timeout: &str) -> CollectorProcess {
     start_with(dir, port, ack_timeout, "", "", "").await
 }
 
-const WAN: [(&str, &str); 2] = [("ifName", "Te0/0/0"), ("link_role", "carrier")];
-
+/// edge1's carrier-facing port as the agent's IF-MIB profile sends it: the device's target id
+/// and the port's `ifname`; the inventory turns it into `edge1-wan` with `link_role`.
 fn wan(value: f64, ts_ms: i64) -> Sample {
     sample(
         "faultline_snmp_if_oper_status",
-        "edge1-wan",
-        &WAN,
+        "edge1",
+        &[("ifname", "Te0/0/0")],
         value,
         ts_ms,
     )
@@ -293,7 +296,7 @@ async fn customer_vm_disk_filling_on_a_healthy_host_is_the_customers() {
 async fn flapping_interface_reopens_one_ticket() {
     let dir = tempfile::tempdir().unwrap();
     let collector = start(dir.path(), free_port(), "1h").await;
-    let port = [("ifName", "Gi1/0/1")];
+    let port = [("ifname", "Gi1/0/1")];
     let t0 = now_ms() - 60 * S;
     // Up, down, up, down, up, down: pushed as separate batches, as an agent would.
     for (i, value) in [1.0, 2.0, 1.0, 2.0, 1.0, 2.0].into_iter().enumerate() {

@@ -72,6 +72,24 @@ async fn host_metrics_reach_metrics_endpoint() {
             "{metric} missing:\n{text}"
         );
     }
+    // Every host metric a built-in rule reads is one the real agent sends.
+    let rules = include_str!("../../../incidents/rules/default.toml");
+    let read: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            let name = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+            (["metric", "divide_by"].contains(&key.trim()) && name.starts_with("faultline_host_"))
+                .then_some(name)
+        })
+        .collect();
+    assert!(!read.is_empty(), "the default rules read host metrics");
+    for metric in read {
+        assert!(
+            metric_value(&text, metric, &[]).is_some(),
+            "a default rule reads {metric}, which the agent does not send:\n{text}"
+        );
+    }
     assert!(
         metric_value(
             &text,
