@@ -294,6 +294,19 @@ dir = "/tmp/x"
     }
 
     #[test]
+    fn trap_listener_engine_id() {
+        let c = parse(&format!(
+            "{GOOD}\n[snmp.traps]\nengine_id = \"0x80001F8805A1B2C3D4E5F60718\"\n"
+        ))
+        .unwrap();
+        let traps = c.snmp.traps.unwrap();
+        assert_eq!(
+            traps.engine_id.map(|id| id.to_string()).as_deref(),
+            Some("80001f8805a1b2c3d4e5f60718")
+        );
+    }
+
+    #[test]
     fn errors_name_line_and_field() {
         let cases = [
             (GOOD.replace("http://127", "ftp://127"), "push.url", 7),
@@ -307,6 +320,18 @@ dir = "/tmp/x"
             (
                 format!("{GOOD}\n[batch]\nmax_samples = 0\n"),
                 "batch.max_samples",
+                14,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[snmp.traps]\nlisten = \"127.0.0.1:1162\"\nengine_id = \"80001f88zz\"\n"
+                ),
+                "snmp.traps.engine_id",
+                15,
+            ),
+            (
+                format!("{GOOD}\n[snmp.traps]\nengine_id = \"8000\"\n"),
+                "snmp.traps.engine_id",
                 14,
             ),
         ];

@@ -11,6 +11,7 @@
 //! - [`config`]: the `[[snmp.devices]]` settings and their checks;
 //! - [`client`], [`poller`]: the thin async shell on `snmp2` — one task per device;
 //! - [`trap`]: the trap/inform listener.
+//! - [`usm_responder`]: the listener's SNMPv3 USM as authoritative engine (v3 INFORMs).
 
 pub mod client;
 pub mod collect;
@@ -21,6 +22,7 @@ pub mod poller;
 pub mod profile;
 pub mod row_scale;
 pub mod trap;
+pub mod usm_responder;
 pub mod value;
 
 pub use client::{Client, ErrorKind, SnmpError};

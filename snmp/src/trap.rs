@@ -1,13 +1,19 @@
-//! The trap and inform listener: receives SNMPv1/v2c traps and informs and SNMPv3 traps (USM)
-//! on a UDP socket, acknowledges v1/v2c informs, and turns each notification into samples (a per-sender, per-trap
-//! counter, and for linkDown/linkUp the interface's new state) sent straight to the batcher.
+//! The trap and inform listener: receives SNMPv1/v2c traps and informs and SNMPv3 traps and
+//! informs (USM) on a UDP socket, acknowledges informs, and turns each notification into
+//! samples (a per-sender, per-trap counter, and for linkDown/linkUp the interface's new state)
+//! sent straight to the batcher.
 //!
 //! Flow: UDP → [`TrapDecoder::decode`] (pure) → [`notification_samples`] (pure) → `mpsc` →
-//! batcher. A malformed, unknown or unauthorised packet is counted and logged with its sender;
+//! batcher. For a v3 trap the sender is the authoritative engine (keys localized to its engine
+//! id, learnt per packet); for a v3 INFORM the listener is, with its own engine id
+//! ([`TrapConfig::engine_id`]): discovery probes, time synchronisation and the acknowledgement
+//! go through [`crate::usm_responder`]. A malformed, unknown or unauthorised packet is counted
+//! and logged with its sender (and answered with a USM Report when the sender asked for one);
 //! it never stops the listener.
 
 use crate::Oid;
 use crate::config::{Secret, UsmConfig};
+use crate::usm_responder::{self, EngineId, LocalEngine, UsmError, UsmResponder, UsmStat};
 use crate::value::SnmpValue;
 use faultline_wire::{Sample, SampleKind};
 use serde::Deserialize;
@@ -21,8 +27,12 @@ use tokio::sync::mpsc;
 pub const METRIC_TRAPS: &str = "faultline_snmp_traps";
 /// Interface state announced by linkDown/linkUp (ifOperStatus numbers).
 pub const METRIC_TRAP_IF_OPER_STATUS: &str = "faultline_snmp_trap_if_oper_status";
-/// Listener health: packets by `result` (accepted, malformed, rejected, unsupported).
+/// Listener health: packets by `result` (accepted, discovery — a v3 sender's engine discovery
+/// or time synchronisation step —, malformed, rejected, unsupported).
 pub const METRIC_TRAP_PACKETS: &str = "faultline_snmp_trap_packets";
+/// The listener's RFC 3414 usmStats counters by `stat` (`unknown_engine_ids`, `wrong_digests`,
+/// …), once non-zero: why v3 messages to its engine were dropped.
+pub const METRIC_TRAP_USM_STATS: &str = "faultline_snmp_trap_usm_stats";
 
 const SNMP_TRAP_OID: [u32; 11] = [1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0];
 const STANDARD_TRAPS: [u32; 9] = [1, 3, 6, 1, 6, 3, 1, 1, 5];
@@ -42,10 +52,19 @@ pub struct TrapConfig {
     /// Target id carried by the listener's own health samples. Default `snmp-traps`.
     #[serde(default = "default_id")]
     pub id: String,
-    /// SNMPv3 users whose traps are accepted (the sender's engine id is learnt per packet).
-    /// v3 INFORMs are not supported yet.
+    /// SNMPv3 users whose traps and informs are accepted, at exactly their configured `level`.
+    /// Traps: the sender is the authoritative engine, its engine id is learnt per packet (give
+    /// the sender a fixed one, e.g. `snmptrap -e`). Informs: this listener is, with
+    /// [`engine_id`](Self::engine_id); senders discover it (`snmpinform` needs no `-e`).
     #[serde(default)]
     pub v3_users: Vec<UsmConfig>,
+    /// The listener's own SNMPv3 engine id (hex, 5–32 octets, e.g. `"80001f8805a1b2c3d4e5f60718"`),
+    /// authoritative for v3 INFORMs. Default: derived from `/etc/machine-id` (or the host name)
+    /// and `listen`, stable across restarts ([`EngineId::derived`]). Engine boots are the
+    /// seconds from 2020-01-01 to the listener's start ([`usm_responder::boots_at`]), so they
+    /// grow at every restart without a state file.
+    #[serde(default)]
+    pub engine_id: Option<EngineId>,
 }
 
 impl Default for TrapConfig {
@@ -55,6 +74,7 @@ impl Default for TrapConfig {
             communities: Vec::new(),
             id: default_id(),
             v3_users: Vec::new(),
+            engine_id: None,
         }
     }
 }
@@ -91,14 +111,33 @@ pub enum TrapError {
     /// Community not in the configured list, or unknown v3 user.
     #[error("community or user not accepted")]
     Rejected,
+    /// An SNMPv3 message to the listener's own engine that its USM did not accept.
+    #[error(transparent)]
+    Usm(#[from] UsmError),
 }
 
 impl TrapError {
     fn result_label(&self) -> &'static str {
         match self {
-            Self::Malformed(_) => "malformed",
+            Self::Malformed(_) | Self::Usm(UsmError::Malformed(_)) => "malformed",
             Self::Unsupported(_) => "unsupported",
             Self::Rejected => "rejected",
+            Self::Usm(UsmError::Dropped { stat, .. }) => match stat {
+                s if s.is_discovery() => "discovery",
+                UsmStat::DecryptionErrors => "malformed",
+                _ => "rejected",
+            },
+        }
+    }
+
+    /// The USM Report to send back to the sender, if any.
+    pub fn report(&self) -> Option<&[u8]> {
+        match self {
+            Self::Usm(UsmError::Dropped {
+                report: Some(report),
+                ..
+            }) => Some(report),
+            _ => None,
         }
     }
 }
@@ -106,22 +145,56 @@ impl TrapError {
 /// Most (user, sender engine) keys kept; a flood of spoofed engine ids cannot grow it further.
 const MAX_V3_KEYS: usize = 1024;
 
-/// Decodes notifications: community check for v1/v2c, USM (authentication, privacy) for v3
-/// with keys localized per sender engine id and cached.
+/// Decodes notifications: community check for v1/v2c, USM (authentication, privacy) for v3:
+/// traps with keys localized per sender engine id and cached, messages to the listener's own
+/// engine (informs, discovery) through its [`UsmResponder`].
 pub struct TrapDecoder {
     communities: Vec<Secret>,
     users: Vec<UsmConfig>,
     keys: HashMap<(Vec<u8>, Vec<u8>), snmp2::v3::Security>,
+    responder: UsmResponder,
 }
 
 impl TrapDecoder {
-    /// A decoder for `config`'s communities and v3 users.
+    /// A decoder for `config`'s communities and v3 users, with the local engine `config` names
+    /// (or the derived default, see [`TrapConfig::engine_id`]) booted now.
     pub fn new(config: &TrapConfig) -> Self {
+        let id = config.engine_id.clone().unwrap_or_else(|| {
+            let host = ["/etc/machine-id", "/proc/sys/kernel/hostname"]
+                .iter()
+                .find_map(|f| std::fs::read(f).ok())
+                .unwrap_or_default();
+            EngineId::derived(&host, &config.listen)
+        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let engine = LocalEngine {
+            id,
+            boots: usm_responder::boots_at(now.as_secs()),
+            started: std::time::Instant::now(),
+        };
+        Self::with_engine(config, engine, u64::from(now.subsec_nanos()))
+    }
+
+    /// A decoder with a given local engine; `salt` seeds the privacy salt counter.
+    pub fn with_engine(config: &TrapConfig, engine: LocalEngine, salt: u64) -> Self {
         Self {
             communities: config.communities.clone(),
             users: config.v3_users.clone(),
             keys: HashMap::new(),
+            responder: UsmResponder::new(engine, &config.v3_users, salt),
         }
+    }
+
+    /// The local engine informs are sent to.
+    pub fn engine(&self) -> &LocalEngine {
+        self.responder.engine()
+    }
+
+    /// The usmStats counters that are not zero.
+    pub fn usm_stats(&self) -> impl Iterator<Item = (UsmStat, u32)> + '_ {
+        self.responder.stats().nonzero()
     }
 
     /// Decodes one datagram. No communities configured accepts any community.
@@ -136,7 +209,19 @@ impl TrapDecoder {
                 {
                     return Err(TrapError::Rejected);
                 }
-                notification(&pdu)
+                let mut n = notification(&pdu)?;
+                if pdu.message_type == snmp2::MessageType::InformRequest {
+                    let mut response = pdu.clone();
+                    response.message_type = snmp2::MessageType::Response;
+                    response.error_status = 0;
+                    response.error_index = 0;
+                    n.ack = Some(
+                        response
+                            .to_bytes()
+                            .map_err(|e| TrapError::Malformed(e.to_string()))?,
+                    );
+                }
+                Ok(n)
             }
             Err(snmp2::Error::AuthFailure(snmp2::v3::AuthErrorKind::SecurityNotProvided)) => {
                 self.decode_v3(bytes)
@@ -146,19 +231,16 @@ impl TrapDecoder {
     }
 
     fn decode_v3(&mut self, bytes: &[u8]) -> Result<Notification, TrapError> {
-        let (engine, user) =
-            usm_header(bytes).ok_or_else(|| TrapError::Malformed("bad SNMPv3 header".into()))?;
+        let msg = usm_responder::parse_message(bytes)?;
+        if msg.engine_id.is_empty() || msg.engine_id == self.engine().id.as_bytes() {
+            return self.decode_authoritative(bytes, &msg);
+        }
         let usm = self
             .users
             .iter()
-            .find(|u| u.user.as_bytes() == user)
+            .find(|u| u.user.as_bytes() == msg.user)
             .ok_or(TrapError::Rejected)?;
-        if engine.is_empty() {
-            return Err(TrapError::Unsupported(
-                "SNMPv3 engine discovery (v3 INFORM)".into(),
-            ));
-        }
-        let key = (user, engine);
+        let key = (msg.user.to_vec(), msg.engine_id.to_vec());
         if !self.keys.contains_key(&key) {
             if self.keys.len() >= MAX_V3_KEYS {
                 self.keys.clear();
@@ -186,32 +268,39 @@ impl TrapDecoder {
         }
         notification(&pdu)
     }
+
+    /// A v3 message to the listener's own engine: discovery probe, time synchronisation, or an
+    /// INFORM (acknowledged) or trap sent with our engine id.
+    fn decode_authoritative(
+        &mut self,
+        bytes: &[u8],
+        msg: &usm_responder::V3Message<'_>,
+    ) -> Result<Notification, TrapError> {
+        let clock = self.engine().clock();
+        let incoming = self.responder.process(bytes, msg, clock)?;
+        let user = self
+            .responder
+            .user(incoming.user)
+            .map(|u| u.name().to_vec())
+            .unwrap_or_default();
+        let wrapped = usm_responder::as_v2c_message(&user, &incoming.scoped.pdu);
+        let pdu =
+            snmp2::Pdu::from_bytes(&wrapped).map_err(|e| TrapError::Malformed(e.to_string()))?;
+        let mut n = notification(&pdu)?;
+        if pdu.message_type == snmp2::MessageType::InformRequest {
+            n.ack = Some(self.responder.response(&incoming, clock)?);
+        }
+        Ok(n)
+    }
 }
 
-/// The authoritative engine id and user name of an SNMPv3 message (RFC 3412/3414 headers).
-fn usm_header(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    use snmp2::asn1::{AsnReader, CLASS_UNIVERSAL, CONSTRUCTED};
-    const SEQUENCE: u8 = CLASS_UNIVERSAL | CONSTRUCTED | 0x10;
-    let message = AsnReader::from_bytes(bytes).read_raw(SEQUENCE).ok()?;
-    let mut rdr = AsnReader::from_bytes(message);
-    rdr.read_asn_integer().ok()?; // msgVersion
-    rdr.read_raw(SEQUENCE).ok()?; // msgGlobalData
-    let params = rdr.read_asn_octetstring().ok()?;
-    let usm = AsnReader::from_bytes(params).read_raw(SEQUENCE).ok()?;
-    let mut usm = AsnReader::from_bytes(usm);
-    let engine = usm.read_asn_octetstring().ok()?;
-    usm.read_asn_integer().ok()?; // boots
-    usm.read_asn_integer().ok()?; // time
-    let user = usm.read_asn_octetstring().ok()?;
-    Some((engine.to_vec(), user.to_vec()))
-}
-
-/// The notification a decoded trap/inform PDU carries.
+/// The notification a decoded trap/inform PDU carries (without the acknowledgement, which
+/// depends on the SNMP version).
 fn notification(pdu: &snmp2::Pdu<'_>) -> Result<Notification, TrapError> {
     let community = String::from_utf8_lossy(pdu.community).into_owned();
     let mut varbinds = SnmpValue::varbinds(pdu)
         .ok_or_else(|| TrapError::Malformed("OID arc beyond 32 bits".into()))?;
-    let (trap_oid, ack) = match pdu.message_type {
+    let trap_oid = match pdu.message_type {
         snmp2::MessageType::TrapV1 => {
             let info = pdu
                 .v1_trap_info
@@ -219,30 +308,13 @@ fn notification(pdu: &snmp2::Pdu<'_>) -> Result<Notification, TrapError> {
                 .ok_or_else(|| TrapError::Malformed("v1 trap without header".into()))?;
             let enterprise = Oid::from_snmp2(&info.enterprise)
                 .ok_or_else(|| TrapError::Malformed("bad enterprise OID".into()))?;
-            (
-                v1_trap_oid(&enterprise, info.generic_trap, info.specific_trap)?,
-                None,
-            )
+            v1_trap_oid(&enterprise, info.generic_trap, info.specific_trap)?
         }
         snmp2::MessageType::Trap | snmp2::MessageType::InformRequest => {
-            let trap_oid = match varbinds.iter().find(|(oid, _)| oid.arcs() == SNMP_TRAP_OID) {
+            match varbinds.iter().find(|(oid, _)| oid.arcs() == SNMP_TRAP_OID) {
                 Some((_, SnmpValue::ObjectId(oid))) => oid.clone(),
                 _ => return Err(TrapError::Malformed("no snmpTrapOID.0 varbind".into())),
-            };
-            let ack = if pdu.message_type == snmp2::MessageType::InformRequest {
-                let mut response = pdu.clone();
-                response.message_type = snmp2::MessageType::Response;
-                response.error_status = 0;
-                response.error_index = 0;
-                Some(
-                    response
-                        .to_bytes()
-                        .map_err(|e| TrapError::Malformed(e.to_string()))?,
-                )
-            } else {
-                None
-            };
-            (trap_oid, ack)
+            }
         }
         other => return Err(TrapError::Unsupported(format!("{other:?} PDU"))),
     };
@@ -253,7 +325,7 @@ fn notification(pdu: &snmp2::Pdu<'_>) -> Result<Notification, TrapError> {
         community,
         trap_oid,
         varbinds,
-        ack,
+        ack: None,
     })
 }
 
@@ -379,6 +451,11 @@ pub async fn run_trap_listener(
     let mut buf = vec![0u8; 65_535];
     let mut counts = TrapCounts::new();
     let mut decoder = TrapDecoder::new(&config);
+    tracing::info!(
+        engine_id = %decoder.engine().id,
+        boots = decoder.engine().boots,
+        "SNMPv3 engine of the trap listener (authoritative for v3 informs)"
+    );
     // Packets by result, reported as samples after every packet.
     let mut packets: BTreeMap<&'static str, u64> = BTreeMap::new();
     loop {
@@ -406,8 +483,18 @@ pub async fn run_trap_listener(
                 notification_samples(&notification, &target, ts_ms, &mut counts)
             }
             Err(e) => {
-                tracing::warn!(sender = %from, bytes = n, error = %e, "SNMP notification dropped");
-                *packets.entry(e.result_label()).or_default() += 1;
+                let result = e.result_label();
+                if result == "discovery" {
+                    tracing::debug!(sender = %from, step = %e, "SNMPv3 engine discovery");
+                } else {
+                    tracing::warn!(sender = %from, bytes = n, error = %e, "SNMP notification dropped");
+                }
+                if let Some(report) = e.report()
+                    && let Err(e) = socket.send_to(report, from).await
+                {
+                    tracing::warn!(sender = %from, error = %e, "cannot send SNMPv3 report");
+                }
+                *packets.entry(result).or_default() += 1;
                 Vec::new()
             }
         };
@@ -417,6 +504,14 @@ pub async fn run_trap_listener(
             target: config.id.clone(),
             labels: BTreeMap::from([("result".to_string(), (*result).to_string())]),
             value: *count as f64,
+            ts_ms,
+            kind: SampleKind::Counter,
+        }));
+        samples.extend(decoder.usm_stats().map(|(stat, count)| Sample {
+            metric: METRIC_TRAP_USM_STATS.into(),
+            target: config.id.clone(),
+            labels: BTreeMap::from([("stat".to_string(), stat.label().to_string())]),
+            value: f64::from(count),
             ts_ms,
             kind: SampleKind::Counter,
         }));
@@ -478,6 +573,99 @@ mod tests {
                 ),
                 "{bytes:?}"
             );
+        }
+    }
+
+    #[test]
+    fn v3_probe_is_discovery_answered_with_a_report() {
+        // net-snmp's engine discovery probe (captured with `snmpinform -d`): noAuthNoPriv,
+        // reportable, no engine id, empty GET.
+        let probe = include_bytes!("../fuzz/seeds/v3-probe");
+        let config = TrapConfig {
+            engine_id: Some(EngineId::from_hex("80001f8805a1b2c3d4e5f60718").unwrap()),
+            ..TrapConfig::default()
+        };
+        let mut decoder = TrapDecoder::new(&config);
+        let err = decoder.decode(probe).unwrap_err();
+        assert_eq!(err.result_label(), "discovery", "{err}");
+        let report = usm_responder::parse_message(err.report().unwrap()).unwrap();
+        assert_eq!(
+            (report.msg_id, report.engine_id, report.boots),
+            (
+                0x6b4a_e8b6,
+                config.engine_id.as_ref().unwrap().as_bytes(),
+                decoder.engine().boots
+            )
+        );
+        assert_eq!(
+            decoder.usm_stats().collect::<Vec<_>>(),
+            [(UsmStat::UnknownEngineIds, 1)]
+        );
+    }
+
+    #[test]
+    fn captured_net_snmp_v3_informs_are_acknowledged() {
+        // `snmpinform -e 0x80001f8805f0f1f2f3f4f5f6f7` (boots/time 0/0): the fuzz seeds.
+        let users = [
+            UsmConfig {
+                user: "faultline".into(),
+                level: crate::config::SecurityLevel::AuthPriv,
+                auth_protocol: crate::config::AuthProtocol::Sha256,
+                auth_password: Secret::new("authpass-256"),
+                priv_protocol: crate::config::PrivProtocol::Aes128,
+                priv_password: Secret::new("privpass-aes"),
+                context: String::new(),
+            },
+            UsmConfig {
+                user: "fuzz-noauth".into(),
+                level: crate::config::SecurityLevel::NoAuthNoPriv,
+                auth_protocol: crate::config::AuthProtocol::Sha256,
+                auth_password: Secret::new(""),
+                priv_protocol: crate::config::PrivProtocol::Aes128,
+                priv_password: Secret::new(""),
+                context: String::new(),
+            },
+        ];
+        let config = TrapConfig {
+            v3_users: users.to_vec(),
+            ..TrapConfig::default()
+        };
+        let engine = |boots| LocalEngine {
+            id: EngineId::from_hex("80001f8805f0f1f2f3f4f5f6f7").unwrap(),
+            boots,
+            started: std::time::Instant::now(),
+        };
+        let cases: [(&[u8], &str, bool); 2] = [
+            (
+                include_bytes!("../fuzz/seeds/v3-inform-authpriv"),
+                "linkUp",
+                true,
+            ),
+            (
+                include_bytes!("../fuzz/seeds/v3-inform-noauth"),
+                "linkDown",
+                false,
+            ),
+        ];
+        for (bytes, trap, authenticated) in cases {
+            let mut decoder = TrapDecoder::with_engine(&config, engine(0), 1);
+            let n = decoder.decode(bytes).unwrap();
+            assert_eq!(trap_name(&n.trap_oid), Some(trap));
+            let ack = usm_responder::parse_message(n.ack.as_deref().unwrap()).unwrap();
+            assert_eq!(
+                ack.msg_id,
+                usm_responder::parse_message(bytes).unwrap().msg_id
+            );
+            // After our engine rebooted, an authenticated message is outside the time window.
+            let rebooted = TrapDecoder::with_engine(&config, engine(5), 1).decode(bytes);
+            match rebooted {
+                Err(e) if authenticated => {
+                    assert_eq!(e.result_label(), "discovery", "{e}");
+                    assert!(e.report().is_some());
+                }
+                Ok(_) if !authenticated => {}
+                other => panic!("{trap}: {other:?}"),
+            }
         }
     }
 
