@@ -1,6 +1,7 @@
-//! The ticket REST API (`/api/v1/tickets…`, JSON): the engineers' door into the incidents stage
-//! (ingest → rules → **incidents** → notifications). A customer-reported fault entered here joins
-//! the same queue as the automatic ones.
+//! The ticket REST API (`/api/v1/tickets…` and `/api/v1/followups…`, JSON): the engineers' door
+//! into the incidents stage (ingest → rules → **incidents** → notifications). A customer-reported
+//! fault entered here joins the same queue as the automatic ones; customer follow-up tasks are
+//! listed and recorded as done here.
 //!
 //! A thin shell: authenticates the bearer token (constant-time, against every configured token),
 //! checks the role (viewer reads; engineer and admin also change tickets), turns the request into
@@ -21,10 +22,16 @@
 //! POST /api/v1/tickets/{id}/resolve             {note?}
 //! POST /api/v1/tickets/{id}/callback            {note}      (records the call-back and closes)
 //! POST /api/v1/tickets/{id}/close               {note?}     (tickets without a call-back)
+//! GET  /api/v1/followups?state=&department=&limit=  follow-up tasks, oldest due first
+//! POST /api/v1/followups/{key}/done             {note}      (who and when are recorded)
 //! ```
+//!
+//! A follow-up `key` (`followup:finance:new:3days`) goes into the path as listed, `%`-escaped
+//! where it holds characters a path cannot (a department id with a space or a slash).
 
 use crate::config::{ApiConfig, Role};
 use bytes::Bytes;
+use faultline_incidents::followup::{FollowUpTask, TaskState};
 use faultline_incidents::{Command, Millis, Owner, Severity, Ticket, TicketState};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -37,7 +44,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 /// Path prefix of every API route.
-pub const PREFIX: &str = "/api/v1/tickets";
+pub const PREFIX: &str = "/api/v1";
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 * 1024;
 /// Tickets listed when `limit` is not given, and the most a list returns.
@@ -77,6 +84,35 @@ pub enum Request {
         /// Answer: the new ticket.
         reply: oneshot::Sender<Result<Ticket, Refusal>>,
     },
+    /// Follow-up tasks matching a query.
+    FollowUps {
+        /// The filters.
+        query: FollowUpQuery,
+        /// Answer.
+        reply: oneshot::Sender<Result<Vec<FollowUpTask>, Refusal>>,
+    },
+    /// A follow-up task recorded as done.
+    CompleteFollowUp {
+        /// Task key.
+        key: String,
+        /// Who did it.
+        by: String,
+        /// How it went.
+        note: String,
+        /// Answer: the task, done.
+        reply: oneshot::Sender<Result<FollowUpTask, Refusal>>,
+    },
+}
+
+/// Follow-up list filters; all given ones must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUpQuery {
+    /// Pending or done.
+    pub state: Option<TaskState>,
+    /// Customer department.
+    pub department: Option<String>,
+    /// Most tasks returned.
+    pub limit: usize,
 }
 
 /// List filters; all given ones must match.
@@ -123,6 +159,9 @@ pub enum Refusal {
     /// No such ticket (404).
     #[error("ticket #{0} not found")]
     NotFound(u64),
+    /// No such follow-up task (404).
+    #[error("follow-up {0} not found")]
+    UnknownFollowUp(String),
     /// The ticket cannot take this change in its state (409).
     #[error("{0}")]
     Conflict(String),
@@ -149,7 +188,7 @@ impl Refusal {
 
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::NotFound(_) => StatusCode::NOT_FOUND,
+            Refusal::NotFound(_) | Refusal::UnknownFollowUp(_) => StatusCode::NOT_FOUND,
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -222,10 +261,11 @@ impl Api {
             .map(str::to_string)
             .collect();
         let method = req.method().clone();
-        let needs = match (&method, segments.len()) {
-            (&Method::GET, 0 | 1) => Role::Viewer,
-            (&Method::POST, 0 | 2) => Role::Engineer,
-            (_, 0..=2) => {
+        let resource = segments.first().map_or("", String::as_str);
+        let needs = match (resource, &method, segments.len()) {
+            ("tickets", &Method::GET, 1 | 2) | ("followups", &Method::GET, 1) => Role::Viewer,
+            ("tickets", &Method::POST, 1 | 3) | ("followups", &Method::POST, 3) => Role::Engineer,
+            ("tickets", _, 1..=3) | ("followups", _, 1 | 3) => {
                 return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", None);
             }
             _ => return error(StatusCode::NOT_FOUND, "not found", None),
@@ -248,7 +288,7 @@ impl Api {
         if user.role < needs {
             return error(
                 StatusCode::FORBIDDEN,
-                &format!("{} may only read tickets", user.name),
+                &format!("{} may only read", user.name),
                 None,
             );
         }
@@ -299,13 +339,35 @@ impl Api {
         body: &[u8],
     ) -> Result<(StatusCode, serde_json::Value), Refusal> {
         let by = user.name.clone();
-        match (method, segments) {
-            (&Method::GET, []) => {
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        match (method, segments.as_slice()) {
+            (&Method::GET, ["followups"]) => {
+                let query = parse_followup_query(query)?;
+                let tasks = ask(requests, |reply| Request::FollowUps { query, reply }).await?;
+                Ok((StatusCode::OK, serde_json::json!({ "followups": tasks })))
+            }
+            (&Method::POST, ["followups", key, "done"]) => {
+                let key = decode_segment(key)?;
+                let note = required("note", parse_body::<NoteBody>(body)?.note)?;
+                let task = ask(requests, |reply| Request::CompleteFollowUp {
+                    key: key.clone(),
+                    by,
+                    note,
+                    reply,
+                })
+                .await?;
+                tracing::info!(user = %user.name, followup = %key, "follow-up done");
+                Ok((
+                    StatusCode::OK,
+                    serde_json::to_value(&task).unwrap_or_default(),
+                ))
+            }
+            (&Method::GET, ["tickets"]) => {
                 let query = parse_query(query)?;
                 let tickets = ask(requests, |reply| Request::List { query, reply }).await?;
                 Ok((StatusCode::OK, serde_json::json!({ "tickets": tickets })))
             }
-            (&Method::POST, []) => {
+            (&Method::POST, ["tickets"]) => {
                 let r: ReportBody = parse_body(body)?;
                 let report = ManualReport {
                     target: required("target", r.target)?,
@@ -321,12 +383,12 @@ impl Api {
                 tracing::info!(user = %user.name, ticket = ticket.id, "ticket created by hand");
                 Ok((StatusCode::CREATED, to_json(&ticket)))
             }
-            (&Method::GET, [id]) => {
+            (&Method::GET, ["tickets", id]) => {
                 let id = ticket_id(id)?;
                 let ticket = ask(requests, |reply| Request::Get { id, reply }).await?;
                 Ok((StatusCode::OK, to_json(&ticket)))
             }
-            (&Method::POST, [id, action]) => {
+            (&Method::POST, ["tickets", id, action]) => {
                 let id = ticket_id(id)?;
                 let command = command(action, body, by)?;
                 let ticket = ask(requests, |reply| Request::Change { id, command, reply }).await?;
@@ -347,6 +409,27 @@ async fn ask<T>(
     let gone = || Refusal::Unavailable("the incidents stage is not running".into());
     requests.send(make(reply)).await.map_err(|_| gone())?;
     answer.await.map_err(|_| gone())?
+}
+
+/// A path segment with its `%XX` escapes decoded.
+fn decode_segment(segment: &str) -> Result<String, Refusal> {
+    let mut out = Vec::with_capacity(segment.len());
+    let mut rest = segment.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let escaped = tail
+                .get(..2)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| Refusal::invalid("key", "bad %-escape in the path"))?;
+            out.push(escaped);
+            rest = &tail[2..];
+        } else {
+            out.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(out).map_err(|_| Refusal::invalid("key", "not UTF-8 once decoded"))
 }
 
 fn ticket_id(text: &str) -> Result<u64, Refusal> {
@@ -520,19 +603,37 @@ fn parse_query(query: &str) -> Result<TicketQuery, Refusal> {
             "severity" => q.severity = Some(enum_value("severity", &value)?),
             "customer" => q.customer = Some(value.into_owned()),
             "site" => q.site = Some(value.into_owned()),
-            "limit" => {
-                q.limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        Refusal::invalid("limit", format!("must be 1 to {MAX_LIMIT}"))
-                    })?;
-            }
+            "limit" => q.limit = limit(&value)?,
             other => return Err(Refusal::invalid(other, "unknown filter")),
         }
     }
     Ok(q)
+}
+
+fn parse_followup_query(query: &str) -> Result<FollowUpQuery, Refusal> {
+    let mut q = FollowUpQuery {
+        state: None,
+        department: None,
+        limit: DEFAULT_LIMIT,
+    };
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "state" => q.state = Some(enum_value("state", &value)?),
+            "department" => q.department = Some(value.into_owned()),
+            "limit" => q.limit = limit(&value)?,
+            other => return Err(Refusal::invalid(other, "unknown filter")),
+        }
+    }
+    Ok(q)
+}
+
+/// The `limit` of a list: 1 to [`MAX_LIMIT`].
+fn limit(value: &str) -> Result<usize, Refusal> {
+    value
+        .parse()
+        .ok()
+        .filter(|l| (1..=MAX_LIMIT).contains(l))
+        .ok_or_else(|| Refusal::invalid("limit", format!("must be 1 to {MAX_LIMIT}")))
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -593,6 +694,40 @@ mod tests {
                 Err(Refusal::Invalid { field: got, .. }) => assert_eq!(got, field),
                 other => panic!("{query}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn followup_queries_and_keys() {
+        let q = parse_followup_query("state=pending&department=finance%20dept&limit=7")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (q.state, q.department.as_deref(), q.limit),
+            (Some(TaskState::Pending), Some("finance dept"), 7)
+        );
+        // (query, bad field)
+        for (query, field) in [
+            ("state=open", "state"),
+            ("limit=5000", "limit"),
+            ("tag=x", "tag"),
+        ] {
+            match parse_followup_query(query) {
+                Err(Refusal::Invalid { field: got, .. }) => assert_eq!(got, field, "{query}"),
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+        // (path segment, decoded key)
+        let cases = [
+            ("followup:fin:new:3days", Some("followup:fin:new:3days")),
+            ("followup:fin%20dept:vip:2", Some("followup:fin dept:vip:2")),
+            ("followup:a%2Fb:new:2s", Some("followup:a/b:new:2s")),
+            ("followup:%E8%B4%A2:new:2s", Some("followup:财:new:2s")),
+            ("bad%2", None),
+            ("bad%zz", None),
+            ("%FF", None),
+        ];
+        for (segment, want) in cases {
+            assert_eq!(decode_segment(segment).ok().as_deref(), want, "{segment}");
         }
     }
 }

@@ -33,7 +33,7 @@ pub struct CollectorConfig {
     /// Rules, attribution and tickets; absent: the collector only ingests and exports.
     #[serde(default)]
     pub incidents: Option<IncidentsConfig>,
-    /// The ticket REST API (`/api/v1/tickets`).
+    /// The ticket REST API (`/api/v1/tickets`, `/api/v1/followups`).
     #[serde(default)]
     pub api: ApiConfig,
     /// Outgoing notifications of ticket events (`[notify]`: retry policy and
@@ -71,10 +71,30 @@ pub struct IncidentsConfig {
     /// Ticket timers: SLA per severity, ack timeout, progress interval, re-open window, call-back.
     #[serde(default)]
     pub tickets: faultline_incidents::TicketPolicy,
-    /// Which escalation policy of `oncall_file` pages for a ticket, by its tag.
+    /// Which escalation policy of `oncall_file` pages for a ticket, by its tag; its levels' `after`
+    /// also time the ticket's escalations (`tickets.ack_timeout` only for tags without a policy).
     #[serde(default)]
     pub escalation: EscalationConfig,
+    /// Customer follow-ups, created as tasks when due and sent to the notification channels.
+    #[serde(default)]
+    pub followups: FollowUpsConfig,
 }
+
+/// `[incidents.followups]`: scheduled customer follow-ups. A department's clock starts when a
+/// sample of one of its inventory targets (`department = …`) first reaches the collector; then a
+/// new-customer follow-up task is created at each `new_customer_after`, and one every `vip_every`
+/// while the department is VIP (by hand, or automatically with more than 4 cloud hosts). Each
+/// task is stored once in the ticket database (a restart never duplicates it), announced to the
+/// `[[notify.channels]]` (kind `follow_up`: the department, the kind and the due time, with the
+/// department's contacts), listed by `GET /api/v1/followups?state=pending` and closed by
+/// `POST /api/v1/followups/{key}/done` with a note. Durations go down to seconds:
+///
+/// ```toml
+/// [incidents.followups]
+/// new_customer_after = ["3 days", "8 days", "15 days"]   # the default; [] for none
+/// vip_every = "30 days"                                   # the default
+/// ```
+pub type FollowUpsConfig = faultline_incidents::followup::FollowUpPolicy;
 
 /// `[incidents.escalation]`: the escalation policy (an `[[escalations]]` id of `oncall_file`)
 /// whose on-call people a ticket's pages go to, by the ticket's responsibility tag. A tag without
@@ -321,6 +341,9 @@ impl CollectorConfig {
                 ));
             }
             incidents.tickets.validate(source, "incidents.tickets")?;
+            incidents
+                .followups
+                .validate(source, "incidents.followups")?;
             if incidents.oncall_file.is_none()
                 && let Some((field, _)) = incidents.escalation.named().next()
             {
@@ -417,6 +440,21 @@ token = "0123456789abcdef"
             Path::new("/tmp/tickets.db")
         );
         assert!(incidents.rule_files.is_empty(), "built-in rules by default");
+        assert_eq!(
+            incidents.followups,
+            FollowUpsConfig::default(),
+            "days 3, 8 and 15; VIP every 30 days"
+        );
+        let seconds = parse(&format!(
+            "{GOOD}\n[incidents.followups]\nnew_customer_after = [\"2s\", \"4s\"]\nvip_every = \"1m\"\n"
+        ))
+        .unwrap();
+        let followups = seconds.incidents.unwrap().followups;
+        assert_eq!(
+            followups.new_customer_after,
+            [Duration::from_secs(2), Duration::from_secs(4)]
+        );
+        assert_eq!(followups.vip_every, Duration::from_secs(60));
         assert!(
             !format!("{c:?}").contains("0123456789abcdef"),
             "token leaked into Debug"
@@ -478,6 +516,16 @@ token = "0123456789abcdef"
             (
                 format!("{GOOD}\n[incidents.escalation]\ncarrier = \"noc\"\n"),
                 "incidents.escalation.carrier",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[incidents.followups]\nnew_customer_after = [\"0s\"]\n"),
+                "incidents.followups.new_customer_after[0]",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[incidents.followups]\nvip_every = \"monthly\"\n"),
+                "incidents.followups.vip_every",
                 13,
             ),
             (

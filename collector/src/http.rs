@@ -36,7 +36,7 @@ pub struct App {
     pub ingest: Ingest,
     /// What `/metrics` encodes.
     pub registry: Registry,
-    /// The ticket API under `/api/v1/tickets`.
+    /// The ticket and follow-up API under `/api/v1`.
     pub api: crate::api::Api,
 }
 

@@ -6,12 +6,24 @@
 //! applied one at a time, in the store before it is announced. The stage receives applied batches
 //! from ingest ([`Accepted`]) and requests from the API ([`Request`]) over bounded channels; every
 //! second it judges absence, re-evaluates incidents held back by a maintenance window that ended,
-//! and fires the ticket timers that are due. Every timeline entry goes downstream as a
-//! [`TicketEvent`] over a bounded channel to the notifier stage ([`crate::notifications`]).
+//! fires the ticket timers that are due and creates the customer follow-up tasks that came due.
+//! Every timeline entry and every new follow-up task goes downstream as a [`StageEvent`] over a
+//! bounded channel to the notifier stage ([`crate::notifications`]).
 //!
-//! Restart: tickets, timelines and every timer deadline are in SQLite; on start the stage marks
-//! the rules of active tickets (and of their active symptoms) as firing in the evaluator, so a
-//! restart neither duplicates a ticket nor loses the resolution that comes while it was down.
+//! Escalation: the ticket state machine escalates on the `after` times of the escalation policy
+//! `[incidents.escalation]` names for the ticket's tag (the same times the notifier pages each
+//! level on), derived once at load into the ticket policy; `ack_timeout` is the fallback.
+//!
+//! Follow-ups (`[incidents.followups]`): the first sample of a customer department's target
+//! starts that department's clock (stored once); each tick plans only the departments whose next
+//! follow-up is due ([`followup::plan`]) and stores every due task under its unique key before
+//! announcing it. Done is recorded through the API (who, when, note); nothing is deleted.
+//!
+//! Restart: tickets, timelines, every timer deadline, the departments' clocks and the follow-up
+//! tasks are in SQLite; on start the stage marks the rules of active tickets (and of their active
+//! symptoms) as firing in the evaluator, so a restart neither duplicates a ticket nor loses the
+//! resolution that comes while it was down, and it announces the pending follow-up tasks again
+//! (the notification outbox keeps one per key, so none is sent twice).
 //!
 //! The ticket store is its own SQLite file (`incidents.database`, default `tickets.db` next to
 //! `storage.path`): the cursor store and the ticket store each version their schema with
@@ -22,6 +34,7 @@ use crate::config::{IncidentsConfig, StorageConfig};
 use crate::ingest::Accepted;
 use anyhow::Context;
 use faultline_incidents::desk::{Action, Desk, adopt_actions};
+use faultline_incidents::followup::{self, FollowUpKind, FollowUpPolicy, FollowUpTask};
 use faultline_incidents::maintenance::{Maintenance, Screened, Suppression};
 use faultline_incidents::oncall::OnCall;
 use faultline_incidents::ticket::{Customer, SlaKind};
@@ -38,7 +51,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +72,7 @@ const EVENT_DEPTH: usize = 1024;
 const TICK: Duration = Duration::from_secs(1);
 /// Rule name of tickets created by hand (a customer-reported fault).
 pub const MANUAL_RULE: &str = "CustomerReported";
-/// Most tickets a list request reads from the store before filtering.
+/// Most tickets (or follow-up tasks) a list request reads from the store before filtering.
 const LIST_SCAN: usize = 10_000;
 
 /// What the stage runs on, loaded and validated from the files `[incidents]` names.
@@ -69,6 +82,8 @@ pub struct Setup {
     inventory: Inventory,
     maintenance: Maintenance,
     oncall: Option<OnCall>,
+    /// `[incidents.tickets]` with the escalation times of each tag's on-call policy.
+    policy: TicketPolicy,
 }
 
 fn read_optional<T>(
@@ -81,7 +96,8 @@ fn read_optional<T>(
 impl Setup {
     /// Reads and validates the rule, inventory, on-call and maintenance files; errors name the
     /// file, line and field. The on-call file must define every policy `[incidents.escalation]`
-    /// names; paging by schedule is the notifier stage's.
+    /// names; their levels' `after` become the ticket policy's escalation times per tag (paging
+    /// by schedule is the notifier stage's).
     pub fn load(config: &IncidentsConfig) -> Result<Self, ConfigError> {
         let sources = if config.rule_files.is_empty() {
             vec![ConfigSource::from_text(
@@ -118,11 +134,23 @@ impl Setup {
                 None => Ok(oncall),
             }
         })?;
+        let mut policy = config.tickets.clone();
+        if let Some(oncall) = &oncall {
+            // Every policy named exists (checked above).
+            policy.escalation = TAGS
+                .into_iter()
+                .filter_map(|tag| {
+                    let id = config.escalation.policy(tag)?;
+                    Some((tag, oncall.escalation_offsets(id).ok()?))
+                })
+                .collect();
+        }
         Ok(Self {
             rules,
             inventory,
             maintenance,
             oncall,
+            policy,
         })
     }
 
@@ -130,6 +158,16 @@ impl Setup {
     pub fn rule_count(&self) -> usize {
         self.rules.rules().len()
     }
+}
+
+/// What the incident stage sends to the notifier stage (incidents → **notifications**), in order.
+#[derive(Debug, Clone)]
+pub enum StageEvent {
+    /// A ticket's new timeline entry.
+    Ticket(TicketEvent),
+    /// A customer follow-up task that came due (announced again after a restart while pending;
+    /// the notification outbox keeps one per task key).
+    FollowUp(FollowUpTask),
 }
 
 /// One timeline entry of a ticket, sent to the notifier stage (incidents → **notifications**).
@@ -219,14 +257,17 @@ fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 2.0, 18))
 }
 
-/// The incident and ticket metrics on `/metrics` (names `faultline_incident_…` and
-/// `faultline_ticket_…`, base units). Gauges are recomputed from the unclosed tickets after every
-/// change; counters and histograms count what the stage sees.
+/// The incident, ticket and follow-up metrics on `/metrics` (names `faultline_incident_…`,
+/// `faultline_ticket_…` and `faultline_followups_…`, base units). Gauges are recomputed from the
+/// unclosed tickets and pending follow-ups after every change; counters and histograms count what
+/// the stage sees.
 #[derive(Debug)]
 pub struct IncidentMetrics {
     open: Family<Labels2, Gauge>,
     unclosed: Family<Labels1, Gauge>,
     callbacks_pending: Gauge,
+    followups_pending: Family<Labels1, Gauge>,
+    followups_done: Family<Labels1, Counter>,
     held: Gauge,
     sla_breaches: Family<Labels2, Counter>,
     evaluation_errors: Family<Labels1, Counter>,
@@ -246,6 +287,8 @@ impl IncidentMetrics {
             open: Family::default(),
             unclosed: Family::default(),
             callbacks_pending: Gauge::default(),
+            followups_pending: Family::default(),
+            followups_done: Family::default(),
             held: Gauge::default(),
             sla_breaches: Family::default(),
             evaluation_errors: Family::default(),
@@ -277,6 +320,10 @@ impl IncidentMetrics {
         for reason in ERROR_REASONS {
             drop(m.evaluation_errors.get_or_create(&[("reason", reason)]));
         }
+        for kind in FollowUpKind::LABELS {
+            drop(m.followups_pending.get_or_create(&[("kind", kind)]));
+            drop(m.followups_done.get_or_create(&[("kind", kind)]));
+        }
         registry.register(
             "faultline_incident_open",
             "Active (open or acknowledged) tickets, by responsibility tag and severity",
@@ -291,6 +338,16 @@ impl IncidentMetrics {
             "faultline_ticket_callbacks_pending",
             "Resolved customer-affecting tickets whose call-back is not recorded yet",
             m.callbacks_pending.clone(),
+        );
+        registry.register(
+            "faultline_followups_pending",
+            "Customer follow-up tasks that came due and are not done yet, by kind (new_customer, vip)",
+            m.followups_pending.clone(),
+        );
+        registry.register(
+            "faultline_followups_done",
+            "Customer follow-up tasks recorded as done, by kind (new_customer, vip)",
+            m.followups_done.clone(),
         );
         registry.register(
             "faultline_incident_held",
@@ -366,8 +423,17 @@ impl IncidentMetrics {
         }
     }
 
-    /// Recomputes the gauges from the unclosed tickets.
-    fn refresh(&self, tickets: &[Ticket], held: usize) {
+    /// Recomputes the gauges from the unclosed tickets and the pending follow-up tasks.
+    fn refresh(&self, tickets: &[Ticket], held: usize, followups: &BTreeMap<String, FollowUpTask>) {
+        for kind in FollowUpKind::LABELS {
+            let pending = followups
+                .values()
+                .filter(|t| t.followup.kind.label() == kind)
+                .count();
+            self.followups_pending
+                .get_or_create(&[("kind", kind)])
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        }
         let mut open: BTreeMap<(Owner, Severity), i64> = BTreeMap::new();
         let mut states: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut callbacks = 0;
@@ -407,10 +473,65 @@ struct Held {
     suppression: Suppression,
 }
 
+/// A customer department's follow-up clock.
+#[derive(Debug)]
+struct Clock {
+    /// When its first target appeared.
+    first_seen_ms: Millis,
+    /// Keys of the tasks created so far.
+    created: BTreeSet<String>,
+    /// When a follow-up next comes due (`None`: never again).
+    next_ms: Option<Millis>,
+}
+
+impl Clock {
+    /// A clock planned at the next tick.
+    fn new(first_seen_ms: Millis) -> Self {
+        Self {
+            first_seen_ms,
+            created: BTreeSet::new(),
+            next_ms: Some(first_seen_ms),
+        }
+    }
+}
+
+/// Customer follow-ups: the policy, each department's clock and the tasks not done yet.
+#[derive(Debug)]
+struct FollowUps {
+    policy: FollowUpPolicy,
+    clocks: BTreeMap<String, Clock>,
+    /// Pending tasks by key.
+    pending: BTreeMap<String, FollowUpTask>,
+}
+
+impl FollowUps {
+    /// The clocks and tasks stored in `store`; every clock is planned at the first tick.
+    fn load(policy: FollowUpPolicy, store: &SqliteStore) -> Result<Self, StoreError> {
+        let mut clocks: BTreeMap<String, Clock> = store
+            .first_seen()?
+            .into_iter()
+            .map(|(department, first_seen_ms)| (department, Clock::new(first_seen_ms)))
+            .collect();
+        let mut pending = BTreeMap::new();
+        for task in store.followups(None, usize::MAX)? {
+            if let Some(clock) = clocks.get_mut(&task.followup.department) {
+                clock.created.insert(task.key.clone());
+            }
+            if task.done.is_none() {
+                pending.insert(task.key.clone(), task);
+            }
+        }
+        Ok(Self {
+            policy,
+            clocks,
+            pending,
+        })
+    }
+}
+
 /// The stage's state; lives on its own thread.
 struct Stage {
     setup: Setup,
-    policy: TicketPolicy,
     correlation_window_ms: Millis,
     eval: Evaluator,
     store: SqliteStore,
@@ -419,8 +540,9 @@ struct Stage {
     /// Newest sample time per target.
     last_seen: BTreeMap<String, Millis>,
     held: Vec<Held>,
+    followups: FollowUps,
     /// Events of the message being handled, sent when it is done.
-    outbox: Vec<TicketEvent>,
+    outbox: Vec<StageEvent>,
     metrics: Arc<IncidentMetrics>,
 }
 
@@ -436,8 +558,8 @@ pub struct Handles {
 
 /// The stage's output, for the notifier stage ([`crate::notifications::start`]).
 pub struct Downstream {
-    /// Every timeline entry, in order.
-    pub events: mpsc::Receiver<TicketEvent>,
+    /// Every timeline entry and follow-up task, in order.
+    pub events: mpsc::Receiver<StageEvent>,
     /// The on-call file, if `incidents.oncall_file` is set.
     pub oncall: Option<OnCall>,
     /// Where events and pages are counted ([`account`]).
@@ -463,6 +585,8 @@ pub fn start(
     let tickets = store
         .unclosed()
         .with_context(|| format!("incidents.database {}", database.display()))?;
+    let followups = FollowUps::load(config.followups.clone(), &store)
+        .with_context(|| format!("incidents.database {}", database.display()))?;
     let mut eval = Evaluator::new(setup.rules.clone());
     // Roots of active tickets, and symptoms not yet cleared (also of resolved roots: a symptom
     // clears on its own), were firing before the restart.
@@ -479,14 +603,23 @@ pub fn start(
         targets = setup.inventory.targets().len(),
         maintenance_windows = setup.maintenance.windows().len(),
         unclosed_tickets = tickets.len(),
+        departments_seen = followups.clocks.len(),
+        pending_followups = followups.pending.len(),
         database = %database.display(),
         "incident stage ready"
     );
     let metrics = IncidentMetrics::register(registry);
-    metrics.refresh(&tickets, 0);
+    metrics.refresh(&tickets, 0, &followups.pending);
+    // Pending tasks go out again: one lost to a crash before its notification was persisted is
+    // sent now, one already persisted is ignored by the outbox.
+    let outbox = followups
+        .pending
+        .values()
+        .cloned()
+        .map(StageEvent::FollowUp)
+        .collect();
     let stage = Stage {
         setup,
-        policy: config.tickets.clone(),
         correlation_window_ms: i64::try_from(config.correlation_window.as_millis())
             .unwrap_or(i64::MAX),
         eval,
@@ -494,7 +627,8 @@ pub fn start(
         tickets,
         last_seen: BTreeMap::new(),
         held: Vec::new(),
-        outbox: Vec::new(),
+        followups,
+        outbox,
         metrics: metrics.clone(),
     };
     let (accepted, accepted_rx) = mpsc::channel(ACCEPTED_DEPTH);
@@ -552,6 +686,7 @@ fn store_refusal(e: StoreError) -> Refusal {
     match e {
         StoreError::DuplicateActive { .. } => Refusal::Conflict(e.to_string()),
         StoreError::NotFound(id) => Refusal::NotFound(id),
+        StoreError::FollowUpNotPending(_) => Refusal::Conflict(e.to_string()),
         other => Refusal::Unavailable(other.to_string()),
     }
 }
@@ -561,7 +696,7 @@ impl Stage {
         mut self,
         mut accepted: mpsc::Receiver<Accepted>,
         mut requests: mpsc::Receiver<Request>,
-        events: mpsc::Sender<TicketEvent>,
+        events: mpsc::Sender<StageEvent>,
     ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -571,10 +706,11 @@ impl Stage {
                 Some(request) = requests.recv() => self.on_request(request),
                 _ = tick.tick() => self.on_tick(faultline_wire::now_ms()),
             }
-            self.metrics.refresh(&self.tickets, self.held.len());
+            self.metrics
+                .refresh(&self.tickets, self.held.len(), &self.followups.pending);
             for event in self.outbox.drain(..) {
                 if events.send(event).await.is_err() {
-                    tracing::error!("notifier stage is gone; ticket event dropped");
+                    tracing::error!("notifier stage is gone; event dropped");
                 }
             }
         }
@@ -596,6 +732,7 @@ impl Stage {
                 Some(seen) => *seen = (*seen).max(sample.ts_ms),
                 None => {
                     self.last_seen.insert(sample.target.clone(), sample.ts_ms);
+                    self.first_sighting(&sample.target, now);
                 }
             }
             for event in self.eval.observe(agent, &sample) {
@@ -608,7 +745,108 @@ impl Stage {
         );
     }
 
-    /// Absence, ended maintenance windows and due ticket timers.
+    /// Starts the follow-up clock of `target`'s customer department when this is the first time
+    /// (ever, as stored) one of its targets is seen. Called once per target and process.
+    fn first_sighting(&mut self, target: &str, now: Millis) {
+        let inventory = &self.setup.inventory;
+        let Some(department) = inventory
+            .target(target)
+            .filter(|t| t.owner == Owner::Customer)
+            .and_then(|_| inventory.department_of(target))
+        else {
+            return;
+        };
+        if self.followups.clocks.contains_key(&department.id) {
+            return;
+        }
+        match self.store.record_first_seen(&department.id, now) {
+            Ok(first_seen_ms) => {
+                tracing::info!(department = %department.id, target, first_seen_ms, "first target of a customer department: follow-ups scheduled");
+                self.followups
+                    .clocks
+                    .insert(department.id.clone(), Clock::new(first_seen_ms));
+            }
+            Err(e) => {
+                self.metrics.error("store", 1);
+                tracing::error!(department = %department.id, error = %e, "cannot record the department's first target");
+            }
+        }
+    }
+
+    /// Creates the follow-up tasks that came due, for the departments whose clock says so.
+    fn plan_followups(&mut self, now: Millis) {
+        let inventory = &self.setup.inventory;
+        for (department, clock) in &mut self.followups.clocks {
+            if clock.next_ms.is_none_or(|next| next > now) {
+                continue;
+            }
+            let Some(entry) = inventory.department(department) else {
+                clock.next_ms = None; // No longer in the inventory.
+                continue;
+            };
+            let plan = followup::plan(
+                &self.followups.policy,
+                department,
+                clock.first_seen_ms,
+                inventory.is_vip(department),
+                &clock.created,
+                now,
+            );
+            clock.next_ms = plan.next_ms;
+            for due in plan.due {
+                let task = FollowUpTask::new(due, entry.contacts.clone(), now);
+                match self.store.create_followup(&task) {
+                    Ok(created) => {
+                        clock.created.insert(task.key.clone());
+                        if created {
+                            tracing::info!(key = %task.key, department = %department, due_at_ms = task.followup.due_at_ms, "follow-up due");
+                            self.followups
+                                .pending
+                                .insert(task.key.clone(), task.clone());
+                            self.outbox.push(StageEvent::FollowUp(task));
+                        }
+                    }
+                    Err(e) => {
+                        // Tried again at the next tick.
+                        clock.next_ms = Some(now);
+                        self.metrics.error("store", 1);
+                        tracing::error!(key = %task.key, error = %e, "cannot store a follow-up task");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records follow-up task `key` as done by `by` with `note`.
+    fn complete_followup(
+        &mut self,
+        key: &str,
+        by: &str,
+        note: &str,
+        now: Millis,
+    ) -> Result<FollowUpTask, Refusal> {
+        let task = match self.followups.pending.get(key) {
+            Some(task) => task.clone(),
+            None => self
+                .store
+                .followup(key)
+                .map_err(store_refusal)?
+                .ok_or_else(|| Refusal::UnknownFollowUp(key.to_string()))?,
+        };
+        let done = task
+            .complete(by, note, now)
+            .map_err(|e| Refusal::Conflict(e.to_string()))?;
+        self.store.complete_followup(&done).map_err(store_refusal)?;
+        self.followups.pending.remove(key);
+        self.metrics
+            .followups_done
+            .get_or_create(&[("kind", done.followup.kind.label())])
+            .inc();
+        tracing::info!(key, by, "follow-up done");
+        Ok(done)
+    }
+
+    /// Absence, ended maintenance windows, due ticket timers and due follow-ups.
     fn on_tick(&mut self, now: Millis) {
         for event in self.eval.tick(now) {
             self.on_rule_event(&event, now, None);
@@ -640,6 +878,7 @@ impl Stage {
                 }
             }
         }
+        self.plan_followups(now);
     }
 
     /// Runs the desk on a rule event and carries its action out. `ended` is the suppression of
@@ -655,7 +894,7 @@ impl Stage {
             tickets: &self.tickets,
             last_seen_ms: &self.last_seen,
             correlation_window_ms: self.correlation_window_ms,
-            policy: &self.policy,
+            policy: &self.setup.policy,
         };
         let action = desk.on_event(event, now);
         let action = match event {
@@ -740,7 +979,7 @@ impl Stage {
 
     /// Opens and stores a ticket, announcing its first entry.
     fn create(&mut self, new: NewTicket, now: Millis) -> Result<Ticket, Refusal> {
-        let (ticket, _) = Ticket::open(0, new, &self.policy, now);
+        let (ticket, _) = Ticket::open(0, new, &self.setup.policy, now);
         let ticket = self.store.create(ticket).map_err(store_refusal)?;
         tracing::info!(
             ticket = ticket.id,
@@ -771,7 +1010,7 @@ impl Stage {
             }
         };
         let (next, entries) = current
-            .apply(command, &self.policy, now)
+            .apply(command, &self.setup.policy, now)
             .map_err(|e| Refusal::Conflict(e.to_string()))?;
         self.store.update(&next).map_err(store_refusal)?;
         self.announce(&next, entries);
@@ -796,12 +1035,12 @@ impl Stage {
                 .maintenance
                 .screen_page(&self.setup.inventory, ticket, &entry)
                 .map(|s| s.window);
-            self.outbox.push(TicketEvent {
+            self.outbox.push(StageEvent::Ticket(TicketEvent {
                 ticket: shared.clone(),
                 entry,
                 index,
                 held_by,
-            });
+            }));
         }
     }
 
@@ -828,6 +1067,29 @@ impl Stage {
             }
             Request::Create { report, reply } => {
                 let _ = reply.send(self.report(report, now));
+            }
+            Request::FollowUps { query, reply } => {
+                let found = self.store.followups(query.state, LIST_SCAN).map(|tasks| {
+                    tasks
+                        .into_iter()
+                        .filter(|t| {
+                            query
+                                .department
+                                .as_deref()
+                                .is_none_or(|d| t.followup.department == d)
+                        })
+                        .take(query.limit)
+                        .collect()
+                });
+                let _ = reply.send(found.map_err(store_refusal));
+            }
+            Request::CompleteFollowUp {
+                key,
+                by,
+                note,
+                reply,
+            } => {
+                let _ = reply.send(self.complete_followup(&key, &by, &note, now));
             }
         }
     }
@@ -936,12 +1198,19 @@ mod tests {
         let oncall = dir.path().join("oncall.toml");
         std::fs::write(
             &oncall,
-            "[[people]]\nid = \"ana\"\n\n[[escalations]]\nid = \"ops\"\nlevels = [{ person = \"ana\" }]\n",
+            "[[people]]\nid = \"ana\"\n\n[[escalations]]\nid = \"ops\"\nlevels = [{ person = \"ana\" }, { person = \"ana\", after = \"10s\" }]\n",
         )
         .unwrap();
         config.oncall_file = Some(oncall);
         config.escalation.default = Some("ops".into());
-        assert!(Setup::load(&config).unwrap().oncall.is_some());
+        let setup = Setup::load(&config).unwrap();
+        assert!(setup.oncall.is_some());
+        // The ticket escalates on the policy's times, for every tag (all take the default).
+        let times = vec![Duration::ZERO, Duration::from_secs(10)];
+        assert_eq!(
+            setup.policy.escalation,
+            BTreeMap::from(TAGS.map(|tag| (tag, times.clone())))
+        );
         config.escalation.carrier = Some("noc".into());
         let err = Setup::load(&config).unwrap_err();
         assert_eq!(

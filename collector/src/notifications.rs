@@ -7,6 +7,7 @@
 //! ticket's tag), and persisted in the notification outbox ([`Notifier::enqueue`]) before the
 //! event is counted or logged. A page held back by a maintenance window (opened, re-opened or
 //! escalated while covered) is not sent; every other entry — resolutions above all — goes out.
+//! A customer follow-up task that came due is one notification ([`from_ticket::follow_up`]).
 //! [`Notifier::run`] delivers from the outbox until the collector shuts down, with retries and
 //! backoff; [`DeliveryMetrics`] reads its counters and backlog at scrape time.
 //!
@@ -17,8 +18,9 @@
 //! ticket store's `PRAGMA user_version`.
 
 use crate::config::{EscalationConfig, IncidentsConfig};
-use crate::incidents::{Downstream, IncidentMetrics, TicketEvent, account};
+use crate::incidents::{Downstream, IncidentMetrics, StageEvent, TicketEvent, account};
 use anyhow::Context;
+use faultline_incidents::followup::FollowUpTask;
 use faultline_incidents::inventory::Contact;
 use faultline_incidents::oncall::{EscalationClock, OnCall, Person};
 use faultline_incidents::{Change, Millis, Ticket};
@@ -151,6 +153,17 @@ impl Stage {
         }
         account(event, &self.metrics);
     }
+
+    /// Persists the notification of a follow-up task that came due (again after a restart: the
+    /// outbox keeps one per task key).
+    fn follow_up(&self, task: &FollowUpTask) {
+        if let Some(notifier) = &self.notifier {
+            let notification = from_ticket::follow_up(task);
+            if let Err(e) = notifier.enqueue(&notification) {
+                tracing::error!(notification = %notification.label(), error = %e, "cannot persist notification: it is not sent");
+            }
+        }
+    }
 }
 
 /// The running notifier stage; [`Notifications::stop`] ends delivery at shutdown.
@@ -210,9 +223,12 @@ pub fn start(
 }
 
 /// Handles events until the incident stage is gone. On its own thread: enqueueing writes SQLite.
-fn consume(stage: Stage, mut events: mpsc::Receiver<TicketEvent>) {
+fn consume(stage: Stage, mut events: mpsc::Receiver<StageEvent>) {
     while let Some(event) = events.blocking_recv() {
-        stage.handle(&event);
+        match event {
+            StageEvent::Ticket(event) => stage.handle(&event),
+            StageEvent::FollowUp(task) => stage.follow_up(&task),
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! and the active incidents: a root opens a [`ticket::Ticket`], a symptom joins its root's ticket and
 //! never pages. Tickets then move only through [`ticket::Ticket::apply`], whose events feed the
 //! notifiers; [`ticket::Ticket::due_timers`] tells the collector which SLA, escalation, progress and
-//! call-back timers are due. [`store`] persists tickets and timelines in SQLite.
+//! call-back timers are due, and [`followup::plan`] which customer follow-ups. [`store`] persists
+//! tickets, timelines and follow-up tasks in SQLite.
 //!
 //! Nothing here owns a task, a socket or a clock: time is always passed in as milliseconds since the
 //! Unix epoch, so every behaviour is covered by table tests.

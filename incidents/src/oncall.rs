@@ -10,9 +10,10 @@
 //! Tickets: [`EscalationClock::of_ticket`] reads when a ticket last (re-)opened and when it was
 //! acknowledged or resolved since; [`OnCall::escalation_chain`] gives every level's page time,
 //! person and status from it, and `next_page_ms` for the notifier's timer. The ticket's own
-//! [`Timer::Escalate`](crate::ticket::Timer::Escalate) still runs every uniform
-//! `TicketPolicy::ack_timeout`; driving it from the chain instead is a pending change to
-//! `ticket.rs`.
+//! [`Timer::Escalate`](crate::ticket::Timer::Escalate) comes due on the same times: the collector
+//! hands the state machine each tag's [`OnCall::escalation_offsets`] once at load
+//! ([`TicketPolicy::escalation`](crate::ticket::TicketPolicy::escalation)), so the ticket's
+//! escalation `n` and the chain's level `n + 1` fall in the same millisecond.
 //!
 //! Time zones: `jiff` with its bundled tz database (`tzdb-bundle-always`). It is maintained by
 //! the author of `regex`, builds from crates.io alone (no build script, no network, no system
@@ -55,7 +56,7 @@
 //! ```
 
 use crate::inventory::check_id;
-use crate::ticket::{Change, Ticket};
+use crate::ticket::Ticket;
 use crate::{Millis, duration_ms, format_time};
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use humantime_serde::re::humantime;
@@ -546,12 +547,7 @@ impl EscalationClock {
     /// The clock of a ticket: from its last `Opened`/`Reopened` entry to its acknowledgement or
     /// resolution since.
     pub fn of_ticket(ticket: &Ticket) -> Self {
-        let since_ms = ticket
-            .timeline
-            .iter()
-            .rev()
-            .find(|e| matches!(e.change, Change::Opened { .. } | Change::Reopened { .. }))
-            .map_or(ticket.opened_at_ms, |e| e.at_ms);
+        let since_ms = ticket.escalation_since_ms();
         let stopped_at_ms = [ticket.acknowledged_at_ms, ticket.resolved_at_ms]
             .into_iter()
             .flatten()
@@ -789,6 +785,15 @@ impl OnCall {
     /// An escalation policy by id.
     pub fn escalation(&self, id: &str) -> Option<&EscalationPolicy> {
         self.escalations.get(id)
+    }
+
+    /// Every level's `after` of escalation policy `id`, level 1 first: how long after a ticket's
+    /// (re-)open each level is paged, for the ticket state machine's escalation timer.
+    pub fn escalation_offsets(&self, id: &str) -> Result<Vec<Duration>, OnCallError> {
+        self.escalations
+            .get(id)
+            .map(|p| p.levels.iter().map(|l| l.after).collect())
+            .ok_or_else(|| OnCallError::UnknownEscalation(id.to_string()))
     }
 
     /// Who is on call in schedule `schedule` at `t` (`Ok(None)`: nobody).
@@ -1164,6 +1169,12 @@ mod tests {
             oncall.escalation_chain("nope", &clock(None), since),
             Err(OnCallError::UnknownEscalation("nope".into()))
         );
+        // The ticket's escalation timer runs on the same offsets.
+        assert_eq!(
+            oncall.escalation_offsets("platform"),
+            Ok([0, 600, 1_800].map(Duration::from_secs).to_vec())
+        );
+        assert!(oncall.escalation_offsets("nope").is_err());
     }
 
     #[test]

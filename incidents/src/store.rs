@@ -1,14 +1,20 @@
 //! Durable tickets and timelines (rules → **incidents** → notifications): the [`TicketStore`]
 //! trait the collector's incident task writes through, and its embedded SQLite implementation
 //! ([`SqliteStore`]: one file, WAL, schema migrations versioned with `PRAGMA user_version`).
+//! Customer follow-ups live here too: when each department's first target appeared, and the
+//! follow-up tasks, one row per key ([`crate::followup`]), moved from pending to done but never
+//! deleted.
 //!
 //! The ticket body is kept as JSON next to the columns that are queried (fingerprint, state, tag,
 //! severity, next timer deadline); the timeline is a separate append-only table, so nothing is ever
 //! rewritten or deleted. A partial unique index allows one active ticket per fingerprint, so a
 //! restarted collector can never duplicate one. A PostgreSQL store can implement the same trait.
 
+use crate::Millis;
+use crate::followup::{FollowUpTask, TaskState};
 use crate::ticket::{Ticket, TicketState, TimelineEntry};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
@@ -43,6 +49,10 @@ pub enum StoreError {
     /// The ticket to update does not exist.
     #[error("ticket store: no ticket #{0}")]
     NotFound(u64),
+    /// The follow-up task to complete does not exist or is not pending (or the change given is
+    /// not its completion).
+    #[error("ticket store: no pending follow-up {0}")]
+    FollowUpNotPending(String),
     /// An update would drop timeline entries.
     #[error(
         "ticket store: ticket #{id} would lose timeline entries ({stored} stored, {given} given)"
@@ -73,10 +83,29 @@ pub trait TicketStore {
     /// Tickets in `state` (every state when `None`), newest first, at most `limit`: what the
     /// ticket API lists, closed tickets included.
     fn list(&self, state: Option<TicketState>, limit: usize) -> Result<Vec<Ticket>, StoreError>;
+    /// Records that a target of `department` appeared at `at_ms`, unless one appeared before;
+    /// returns the first time recorded (new-customer follow-ups count from it).
+    fn record_first_seen(&mut self, department: &str, at_ms: Millis) -> Result<Millis, StoreError>;
+    /// When each department's first target appeared.
+    fn first_seen(&self) -> Result<BTreeMap<String, Millis>, StoreError>;
+    /// Stores a new follow-up task; `false` (and nothing changes) when a task with its key exists,
+    /// so a restart or a repeated plan never duplicates one.
+    fn create_followup(&mut self, task: &FollowUpTask) -> Result<bool, StoreError>;
+    /// Saves a pending task as done ([`FollowUpTask::complete`]); a done task is never changed.
+    fn complete_followup(&mut self, task: &FollowUpTask) -> Result<(), StoreError>;
+    /// One follow-up task by key.
+    fn followup(&self, key: &str) -> Result<Option<FollowUpTask>, StoreError>;
+    /// Follow-up tasks in `state` (every state when `None`), oldest due first, at most `limit`.
+    fn followups(
+        &self,
+        state: Option<TaskState>,
+        limit: usize,
+    ) -> Result<Vec<FollowUpTask>, StoreError>;
 }
 
 /// Schema migrations; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tickets (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     rule          TEXT    NOT NULL,
@@ -101,7 +130,23 @@ CREATE TABLE timeline (
     change    TEXT    NOT NULL,
     PRIMARY KEY (ticket_id, seq)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE departments_seen (
+    department    TEXT    PRIMARY KEY,
+    first_seen_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE followups (
+    key        TEXT    PRIMARY KEY,
+    department TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    due_at_ms  INTEGER NOT NULL,
+    state      TEXT    NOT NULL,
+    body       TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX followups_state ON followups (state, due_at_ms);
+"#,
+];
 
 /// The embedded SQLite ticket store.
 #[derive(Debug)]
@@ -183,6 +228,21 @@ impl SqliteStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.iter().map(|(id, body)| self.load(*id, body)).collect()
+    }
+
+    fn query_followups(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<FollowUpTask>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let bodies = stmt
+            .query_map(params, |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(bodies
+            .iter()
+            .map(|body| serde_json::from_str(body))
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -334,6 +394,82 @@ impl TicketStore for SqliteStore {
             ],
         )
     }
+
+    fn record_first_seen(&mut self, department: &str, at_ms: Millis) -> Result<Millis, StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO departments_seen (department, first_seen_ms) VALUES (?1, ?2)",
+            params![department, at_ms],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT first_seen_ms FROM departments_seen WHERE department = ?1",
+            [department],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn first_seen(&self) -> Result<BTreeMap<String, Millis>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT department, first_seen_ms FROM departments_seen")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn create_followup(&mut self, task: &FollowUpTask) -> Result<bool, StoreError> {
+        let added = self.conn.execute(
+            "INSERT OR IGNORE INTO followups (key, department, kind, due_at_ms, state, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                task.key,
+                task.followup.department,
+                task.followup.kind.label(),
+                task.followup.due_at_ms,
+                task.state.as_str(),
+                serde_json::to_string(task)?,
+            ],
+        )?;
+        Ok(added == 1)
+    }
+
+    fn complete_followup(&mut self, task: &FollowUpTask) -> Result<(), StoreError> {
+        if task.state != TaskState::Done {
+            return Err(StoreError::FollowUpNotPending(task.key.clone()));
+        }
+        let changed = self.conn.execute(
+            "UPDATE followups SET state = ?2, body = ?3 WHERE key = ?1 AND state = ?4",
+            params![
+                task.key,
+                task.state.as_str(),
+                serde_json::to_string(task)?,
+                TaskState::Pending.as_str(),
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::FollowUpNotPending(task.key.clone()));
+        }
+        Ok(())
+    }
+
+    fn followup(&self, key: &str) -> Result<Option<FollowUpTask>, StoreError> {
+        Ok(self
+            .query_followups("SELECT body FROM followups WHERE key = ?1", [key])?
+            .pop())
+    }
+
+    fn followups(
+        &self,
+        state: Option<TaskState>,
+        limit: usize,
+    ) -> Result<Vec<FollowUpTask>, StoreError> {
+        self.query_followups(
+            "SELECT body FROM followups WHERE ?1 IS NULL OR state = ?1
+             ORDER BY due_at_ms, key LIMIT ?2",
+            params![
+                state.map(TaskState::as_str),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -368,7 +504,7 @@ mod tests {
         let ack_timeout = crate::duration_ms(policy.ack_timeout);
         let id = {
             let mut store = SqliteStore::open(&path).unwrap();
-            assert_eq!(store.schema_version().unwrap(), 1);
+            assert_eq!(store.schema_version().unwrap(), 2);
             let ticket = store.create(new_ticket("edge1-wan")).unwrap();
             assert_eq!(ticket.id, 1);
             let dup = store.create(new_ticket("edge1-wan")).unwrap_err();
@@ -388,7 +524,7 @@ mod tests {
         };
         // "Restart": a new connection on the same file.
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1, "migrations run once");
+        assert_eq!(store.schema_version().unwrap(), 2, "migrations run once");
         let ticket = store
             .latest("CarrierLinkLoss", "edge1-wan")
             .unwrap()
@@ -452,6 +588,82 @@ mod tests {
     }
 
     #[test]
+    fn followups_persist_once_and_complete_once() {
+        use crate::followup::{FollowUp, FollowUpKind};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        let task = |department: &str, after: u64, due: Millis| {
+            let followup = FollowUp {
+                department: department.into(),
+                kind: FollowUpKind::NewCustomer {
+                    after: Duration::from_secs(after),
+                },
+                due_at_ms: due,
+            };
+            FollowUpTask::new(followup, Vec::new(), due + 500)
+        };
+        {
+            let mut store = SqliteStore::open(&path).unwrap();
+            assert_eq!(store.record_first_seen("fin", 1_000).unwrap(), 1_000);
+            assert_eq!(
+                store.record_first_seen("fin", 5_000).unwrap(),
+                1_000,
+                "the first sighting stays"
+            );
+            assert!(store.create_followup(&task("fin", 4, 5_000)).unwrap());
+            assert!(store.create_followup(&task("fin", 2, 3_000)).unwrap());
+            assert!(
+                !store.create_followup(&task("fin", 2, 3_000)).unwrap(),
+                "same key: no duplicate"
+            );
+        }
+        // "Restart": the same rows, and a repeated plan still adds nothing.
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.first_seen().unwrap(),
+            BTreeMap::from([("fin".to_string(), 1_000)])
+        );
+        assert!(!store.create_followup(&task("fin", 2, 3_000)).unwrap());
+        let keys = |store: &SqliteStore, state| {
+            store
+                .followups(state, 10)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&store, Some(TaskState::Pending)),
+            ["followup:fin:new:2s", "followup:fin:new:4s"],
+            "oldest due first"
+        );
+        let pending = store.followup("followup:fin:new:2s").unwrap().unwrap();
+        assert!(
+            matches!(
+                store.complete_followup(&pending),
+                Err(StoreError::FollowUpNotPending(_))
+            ),
+            "a pending task is no completion"
+        );
+        let done = pending.complete("ana", "called, all fine", 9_000).unwrap();
+        store.complete_followup(&done).unwrap();
+        assert!(
+            store.complete_followup(&done).is_err(),
+            "done is final: never rewritten"
+        );
+        assert_eq!(keys(&store, Some(TaskState::Done)), ["followup:fin:new:2s"]);
+        assert_eq!(keys(&store, None).len(), 2, "nothing deleted");
+        assert_eq!(
+            store.followup("followup:fin:new:2s").unwrap(),
+            Some(done),
+            "who, when and the note are kept"
+        );
+        let mut unknown = task("hr", 2, 3_000).complete("ana", "", 1).unwrap();
+        unknown.key = "followup:nobody".into();
+        assert!(store.complete_followup(&unknown).is_err());
+    }
+
+    #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
@@ -465,7 +677,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 7,
-                    supported: 1
+                    supported: 2
                 }
             ),
             "{err}"

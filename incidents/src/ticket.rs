@@ -14,6 +14,11 @@
 //!
 //! All timer deadlines are fields of the ticket, so a restarted collector recomputes exactly what is
 //! due from the stored tickets.
+//!
+//! Escalation: an unacknowledged ticket escalates to on-call level `n` at its last (re-)open plus
+//! the `after` of level `n + 1` of its tag's escalation policy ([`TicketPolicy::escalation`], the
+//! offsets the collector derives from the on-call file), and never after the policy's last level;
+//! a tag without a policy escalates every `ack_timeout` up to `max_escalation_level`.
 
 use crate::attribution::Evidence;
 use crate::inventory::{Contact, Inventory, Owner};
@@ -21,6 +26,7 @@ use crate::rules::Severity;
 use crate::{Millis, duration_ms};
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -51,10 +57,12 @@ pub struct TicketPolicy {
     pub p3: Sla,
     /// SLA for P4.
     pub p4: Sla,
-    /// Unacknowledged this long → escalate one on-call level (and again after each further period).
+    /// Unacknowledged this long → escalate one on-call level (and again after each further
+    /// period). Only for tickets whose tag has no on-call escalation policy
+    /// (`[incidents.escalation]`): those escalate on the policy's level times.
     #[serde(with = "humantime_serde")]
     pub ack_timeout: Duration,
-    /// Highest escalation level (level 0 is the primary on-call).
+    /// Highest escalation level with `ack_timeout` (level 0 is the primary on-call).
     pub max_escalation_level: u32,
     /// Progress update to the customer contacts this often while a customer-affecting ticket is open.
     #[serde(with = "humantime_serde")]
@@ -65,6 +73,11 @@ pub struct TicketPolicy {
     /// Call-back to the customer due this long after resolution.
     #[serde(with = "humantime_serde")]
     pub callback_after: Duration,
+    /// Escalation times by tag, not read from the file: every level's `after` of the escalation
+    /// policy `[incidents.escalation]` names for the tag (level 1, paged at the (re-)open, first),
+    /// derived once when the on-call file is loaded. A tag without an entry uses `ack_timeout`.
+    #[serde(skip)]
+    pub escalation: BTreeMap<Owner, Vec<Duration>>,
 }
 
 const MINUTE: u64 = 60;
@@ -85,6 +98,7 @@ impl Default for TicketPolicy {
             progress_interval: Duration::from_secs(30 * MINUTE),
             reopen_window: Duration::from_secs(60 * MINUTE),
             callback_after: Duration::from_secs(24 * 60 * MINUTE),
+            escalation: BTreeMap::new(),
         }
     }
 }
@@ -124,6 +138,19 @@ impl TicketPolicy {
             }
         }
         Ok(())
+    }
+
+    /// How long after its last (re-)open an unacknowledged ticket tagged `tag` escalates to
+    /// on-call `level` (0 is paged at the (re-)open): the `after` of level `level + 1` of the tag's
+    /// escalation policy, else `level` ack timeouts up to `max_escalation_level`. `None`: there is
+    /// no such level, so escalation ends before it.
+    pub fn escalation_offset(&self, tag: Owner, level: u32) -> Option<Duration> {
+        match self.escalation.get(&tag) {
+            Some(levels) => levels.get(usize::try_from(level).ok()?).copied(),
+            None => {
+                (level <= self.max_escalation_level).then(|| self.ack_timeout.saturating_mul(level))
+            }
+        }
     }
 
     /// The SLA of a severity.
@@ -638,7 +665,7 @@ impl Ticket {
             respond_breached: false,
             resolve_breached: false,
             escalation_level: 0,
-            escalate_at_ms: Some(now.saturating_add(duration_ms(policy.ack_timeout))),
+            escalate_at_ms: None,
             progress_due_ms: None,
             callback_due_ms: None,
             callback_announced: false,
@@ -646,6 +673,7 @@ impl Ticket {
             symptoms: Vec::new(),
             timeline: Vec::new(),
         };
+        ticket.escalate_at_ms = ticket.next_escalation_ms(policy, now);
         for customer in new.customers {
             ticket.add_customer(customer, policy, now);
         }
@@ -678,6 +706,23 @@ impl Ticket {
             && self
                 .resolved_at_ms
                 .is_some_and(|r| now.saturating_sub(r) <= duration_ms(policy.reopen_window))
+    }
+
+    /// When the ticket last (re-)opened (its last `Opened` or `Reopened` entry): escalation
+    /// counts from here.
+    pub fn escalation_since_ms(&self) -> Millis {
+        self.timeline
+            .iter()
+            .rev()
+            .find(|e| matches!(e.change, Change::Opened { .. } | Change::Reopened { .. }))
+            .map_or(self.opened_at_ms, |e| e.at_ms)
+    }
+
+    /// When the ticket, (re-)opened at `since`, escalates past its current level; `None` after
+    /// the last level.
+    fn next_escalation_ms(&self, policy: &TicketPolicy, since: Millis) -> Option<Millis> {
+        let offset = policy.escalation_offset(self.tag, self.escalation_level.checked_add(1)?)?;
+        Some(since.saturating_add(duration_ms(offset)))
     }
 
     fn contacts(&self) -> Vec<Contact> {
@@ -848,6 +893,10 @@ impl Ticket {
                 }
                 t.tag = *tag;
                 t.reason = reason.clone();
+                if state == TicketState::Open {
+                    // The next escalation follows the new tag's policy.
+                    t.escalate_at_ms = t.next_escalation_ms(policy, self.escalation_since_ms());
+                }
                 out.push((
                     by.clone(),
                     Change::Retagged {
@@ -888,7 +937,7 @@ impl Ticket {
                     t.resolved_at_ms = None;
                     t.callback_due_ms = None;
                     t.escalation_level = 0;
-                    t.escalate_at_ms = Some(now.saturating_add(duration_ms(policy.ack_timeout)));
+                    t.escalate_at_ms = t.next_escalation_ms(policy, now);
                     if t.customer_affecting() {
                         t.progress_due_ms =
                             Some(now.saturating_add(duration_ms(policy.progress_interval)));
@@ -1001,8 +1050,7 @@ impl Ticket {
                     }
                     Timer::Escalate => {
                         t.escalation_level += 1;
-                        t.escalate_at_ms = (t.escalation_level < policy.max_escalation_level)
-                            .then(|| now.saturating_add(duration_ms(policy.ack_timeout)));
+                        t.escalate_at_ms = t.next_escalation_ms(policy, self.escalation_since_ms());
                         Change::Escalated {
                             level: t.escalation_level,
                         }
@@ -1060,6 +1108,7 @@ mod tests {
             progress_interval: Duration::from_secs(100),
             reopen_window: Duration::from_secs(300),
             callback_after: Duration::from_secs(50),
+            escalation: BTreeMap::new(),
         }
     }
 
@@ -1076,20 +1125,25 @@ mod tests {
     }
 
     fn open(customers: Vec<Customer>) -> Ticket {
+        open_with(&policy(), Owner::Customer, customers)
+    }
+
+    /// A ticket tagged `tag` opened at 0 under `policy`.
+    fn open_with(policy: &TicketPolicy, tag: Owner, customers: Vec<Customer>) -> Ticket {
         let new = NewTicket {
             rule: "DiskFull".into(),
             target: "vm-1".into(),
             summary: "vm-1 / has 3 % free".into(),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Customer,
+            tag,
             reason: "customer-owned target".into(),
             evidence: None,
             customers,
             started_at_ms: -60 * S,
             opened_by: SYSTEM.into(),
         };
-        let (ticket, entries) = Ticket::open(1, new, &policy(), 0);
+        let (ticket, entries) = Ticket::open(1, new, policy, 0);
         assert_eq!(entries.len(), 1);
         ticket
     }
@@ -1100,11 +1154,20 @@ mod tests {
 
     /// Applies commands in order, each expected to succeed; returns the ticket and the names of the
     /// changes (serde tag) in timeline order.
-    fn run(mut ticket: Ticket, steps: &[(Millis, Command)]) -> (Ticket, Vec<String>) {
+    fn run(ticket: Ticket, steps: &[(Millis, Command)]) -> (Ticket, Vec<String>) {
+        run_with(&policy(), ticket, steps)
+    }
+
+    /// [`run`] under `policy`.
+    fn run_with(
+        policy: &TicketPolicy,
+        mut ticket: Ticket,
+        steps: &[(Millis, Command)],
+    ) -> (Ticket, Vec<String>) {
         let mut names = Vec::new();
         for (at, command) in steps {
             let (next, entries) = ticket
-                .apply(command.clone(), &policy(), *at)
+                .apply(command.clone(), policy, *at)
                 .unwrap_or_else(|e| panic!("{command:?} at {at}: {e}"));
             for entry in entries {
                 assert_eq!(entry.at_ms, *at);
@@ -1470,6 +1533,146 @@ mod tests {
         };
         assert_eq!((contacts.len(), assignee.as_deref()), (1, None));
         assert_eq!(t.state, TicketState::Open, "timers never change the state");
+    }
+
+    #[test]
+    fn escalation_follows_the_tags_policy_table() {
+        // Customer tickets follow an on-call policy with levels at 0 s, 10 s and 30 s; platform
+        // tickets have none and fall back to the 30 s ack timeout up to level 2.
+        let mut policy = policy();
+        policy.escalation.insert(
+            Owner::Customer,
+            [0, 10, 30].map(Duration::from_secs).to_vec(),
+        );
+        let escalate = || Command::Fire(Timer::Escalate);
+        let retag = |tag| Command::Retag {
+            by: by("ana"),
+            tag,
+            reason: "moved".into(),
+        };
+        // (what, tag, steps, expected level and next escalation)
+        type Case = (
+            &'static str,
+            Owner,
+            Vec<(Millis, Command)>,
+            u32,
+            Option<Millis>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "policy: first at 10 s",
+                Owner::Customer,
+                vec![],
+                0,
+                Some(10 * S),
+            ),
+            (
+                "policy: then at 30 s",
+                Owner::Customer,
+                vec![(10 * S, escalate())],
+                1,
+                Some(30 * S),
+            ),
+            (
+                "policy: a late timer keeps the schedule",
+                Owner::Customer,
+                vec![(25 * S, escalate())],
+                1,
+                Some(30 * S),
+            ),
+            (
+                "policy: never after the last level",
+                Owner::Customer,
+                vec![(10 * S, escalate()), (30 * S, escalate())],
+                2,
+                None,
+            ),
+            (
+                "policy: an acknowledgement stops it",
+                Owner::Customer,
+                vec![(5 * S, Command::Acknowledge { by: by("ana") })],
+                0,
+                None,
+            ),
+            (
+                "policy: a re-open restarts from level 0",
+                Owner::Customer,
+                vec![
+                    (10 * S, escalate()),
+                    (12 * S, Command::ConditionCleared),
+                    (100 * S, Command::Refire),
+                ],
+                0,
+                Some(110 * S),
+            ),
+            (
+                "policy: the second level after a re-open",
+                Owner::Customer,
+                vec![
+                    (12 * S, Command::ConditionCleared),
+                    (100 * S, Command::Refire),
+                    (110 * S, escalate()),
+                ],
+                1,
+                Some(130 * S),
+            ),
+            (
+                "fallback: ack timeout",
+                Owner::Platform,
+                vec![],
+                0,
+                Some(30 * S),
+            ),
+            (
+                "fallback: every ack timeout",
+                Owner::Platform,
+                vec![(30 * S, escalate())],
+                1,
+                Some(60 * S),
+            ),
+            (
+                "fallback: up to the highest level",
+                Owner::Platform,
+                vec![(30 * S, escalate()), (60 * S, escalate())],
+                2,
+                None,
+            ),
+            (
+                "re-tag onto a policy: its times from the open",
+                Owner::Platform,
+                vec![(5 * S, retag(Owner::Customer))],
+                0,
+                Some(10 * S),
+            ),
+            (
+                "re-tag off a policy: the fallback",
+                Owner::Customer,
+                vec![(5 * S, retag(Owner::Carrier))],
+                0,
+                Some(30 * S),
+            ),
+        ];
+        for (what, tag, steps, level, next) in cases {
+            let (t, _) = run_with(&policy, open_with(&policy, tag, Vec::new()), &steps);
+            assert_eq!(
+                (t.escalation_level, t.escalate_at_ms),
+                (level, next),
+                "{what}"
+            );
+            if let Some(next) = next {
+                assert!(!t.due_timers(next - 1).contains(&Timer::Escalate), "{what}");
+                assert!(t.due_timers(next).contains(&Timer::Escalate), "{what}");
+                assert!(
+                    t.apply(escalate(), &policy, next - 1).is_err(),
+                    "{what}: not due yet"
+                );
+            } else {
+                assert!(
+                    !t.due_timers(Millis::MAX).contains(&Timer::Escalate),
+                    "{what}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -85,9 +85,10 @@ pub struct ChannelConfig {
     /// Unique name: in logs, counters and the outbox. Letters, digits, `-`, `_` and `.`.
     pub name: String,
     /// Kinds of notification to send: `trigger`, `acknowledge`, `resolve`, `progress`,
-    /// `reminder`, `breach`, `escalation`, `callback_due`. Empty (the default) means what the type
+    /// `reminder`, `breach`, `escalation`, `callback_due`, `follow_up` (a customer follow-up task
+    /// came due: tagged `customer`, severity P4). Empty (the default) means what the type
     /// supports: all kinds, except PagerDuty (trigger, acknowledge, resolve) and Alertmanager
-    /// (trigger, resolve).
+    /// (trigger, resolve); a ticket sink skips follow-ups.
     #[serde(default)]
     pub kinds: Vec<Kind>,
     /// Responsibility tags to send (`platform`, `carrier`, `customer`); empty means all.

@@ -4,11 +4,18 @@
 //! [`Ticket::open`]) with the index of the first new timeline entry, and enqueues the result. The
 //! timeline is append-only, so an entry's index is a stable [`Notification::occurrence`]: after a
 //! crash the collector may enqueue the same entries again and the outbox ignores them.
+//!
+//! A customer follow-up task that came due becomes one notification too ([`follow_up`]), keyed by
+//! the task's own unique key, so announcing it again after a restart sends nothing twice.
 
 use crate::model::{Kind, Link, Notification};
-use faultline_incidents::inventory::Contact;
-use faultline_incidents::ticket::SlaKind;
-use faultline_incidents::{Change, Ticket};
+use faultline_incidents::followup::FollowUpTask;
+use faultline_incidents::inventory::{Contact, Owner};
+use faultline_incidents::ticket::{SYSTEM, SlaKind};
+use faultline_incidents::{Change, Severity, Ticket};
+
+/// The `rule` of follow-up notifications (they come from no rule).
+pub const FOLLOW_UP_RULE: &str = "CustomerFollowUp";
 
 /// The dedup key receivers see for one ticket.
 pub fn dedup_key(ticket_id: u64) -> String {
@@ -108,10 +115,43 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 contacts: contacts.cloned().unwrap_or_else(|| all_contacts.clone()),
                 paged: Vec::new(),
                 links: links.to_vec(),
+                followup: None,
             });
         }
     }
     out
+}
+
+/// The notification of a follow-up task that came due: kind `follow_up`, dedup key the task's
+/// key, the department as `target`, its contacts, and `followup` naming the department, which
+/// follow-up and its due time. Tagged `customer`, severity P4 (channels filter on both).
+pub fn follow_up(task: &FollowUpTask) -> Notification {
+    let f = &task.followup;
+    Notification {
+        dedup_key: task.key.clone(),
+        occurrence: 0,
+        kind: Kind::FollowUp,
+        ticket_id: 0,
+        severity: Severity::P4,
+        tag: Owner::Customer,
+        reason: f.describe(),
+        summary: format!("Follow up with {} ({})", f.department, f.describe()),
+        details: format!(
+            "Call the department's contacts, then record it: POST /api/v1/followups/{}/done with a note.",
+            task.key
+        ),
+        rule: FOLLOW_UP_RULE.to_string(),
+        target: f.department.clone(),
+        started_at_ms: f.due_at_ms,
+        at_ms: task.created_at_ms,
+        actor: SYSTEM.to_string(),
+        assignee: None,
+        escalation_level: 0,
+        contacts: task.contacts.clone(),
+        paged: Vec::new(),
+        links: Vec::new(),
+        followup: Some(f.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -217,5 +257,70 @@ mod tests {
         let tail = notifications(&t, 7, &[]);
         assert_eq!(tail.len(), 1);
         assert_eq!(tail[0].kind, Kind::Resolve);
+    }
+
+    #[test]
+    fn a_follow_up_renders_on_every_channel_that_takes_it() {
+        use crate::channel::{Prepared, prepare};
+        use crate::config::ChannelConfig;
+        use faultline_incidents::followup::{FollowUp, FollowUpKind};
+        let followup = FollowUp {
+            department: "finance".into(),
+            kind: FollowUpKind::NewCustomer {
+                after: std::time::Duration::from_secs(3 * 86_400),
+            },
+            due_at_ms: 1_795_850_000_000,
+        };
+        let task = FollowUpTask::new(followup, vec![contact()], 1_795_850_000_500);
+        let n = follow_up(&task);
+        assert_eq!(
+            (n.dedup_key.as_str(), n.kind, n.target.as_str()),
+            ("followup:finance:new:3days", Kind::FollowUp, "finance")
+        );
+        let channel = |text: &str| -> ChannelConfig { toml::from_str(text).unwrap() };
+        // (channel, what must be in the request)
+        let cases = [
+            (
+                "name = \"hook\"\n[webhook]\nurl = \"http://127.0.0.1:9/in\"\n",
+                "\"department\":\"finance\"",
+            ),
+            (
+                "name = \"ding\"\n[dingtalk]\nurl = \"http://127.0.0.1:9/robot\"\n",
+                "Follow up with finance (new customer, 3days after the first target)",
+            ),
+            (
+                "name = \"sink\"\n[ticket_sink]\nid_pointer = \"/key\"\n[ticket_sink.create]\nurl = \"http://127.0.0.1:9/issue\"\nbody = '{}'\n[ticket_sink.update]\nurl = \"http://127.0.0.1:9/issue\"\nbody = '{}'\n",
+                "skip",
+            ),
+        ];
+        for (text, want) in cases {
+            let c = channel(text);
+            assert!(c.accepts(&n), "{text}");
+            let rendered = match prepare(&c, &n, None, 0, 0) {
+                Ok(Prepared::Http { request, .. }) => String::from_utf8(request.body).unwrap(),
+                Ok(Prepared::Skip(why)) => format!("skip: {why}"),
+                other => panic!("{text}: {other:?}"),
+            };
+            assert!(rendered.contains(want), "{want} missing in {rendered}");
+        }
+        let hook = prepare(&channel(cases[0].0), &n, None, 0, 0).unwrap();
+        let Prepared::Http { request, .. } = hook else {
+            panic!("{hook:?}")
+        };
+        let body = request.json().unwrap();
+        let f = &body["notification"]["followup"];
+        assert_eq!(
+            (&f["department"], &f["kind"], &f["after"], &f["due_at_ms"]),
+            (
+                &"finance".into(),
+                &"new_customer".into(),
+                &"3days".into(),
+                &1_795_850_000_000_i64.into()
+            )
+        );
+        assert_eq!(body["notification"]["kind"], "follow_up");
+        assert_eq!(body["notification"]["contacts"][0]["name"], "Li");
+        // Ticket events carry no follow-up.
+        assert_eq!(notifications(&open(), 0, &[])[0].followup, None);
     }
 }

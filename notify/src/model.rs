@@ -2,9 +2,12 @@
 //!
 //! A [`Notification`] is one event of one ticket, worth telling someone about: the ticket opened
 //! (or re-opened), was acknowledged or resolved, a progress update or reminder is due, an SLA was
-//! breached, the page escalated, or a call-back is due. [`crate::from_ticket`] builds them from the
-//! ticket's timeline entries; the [`crate::Outbox`] stores them per channel until delivered.
+//! breached, the page escalated, or a call-back is due — or a customer follow-up task that came
+//! due, which belongs to no ticket. [`crate::from_ticket`] builds them from the ticket's timeline
+//! entries and from follow-up tasks; the [`crate::Outbox`] stores them per channel until
+//! delivered.
 
+use faultline_incidents::followup::FollowUp;
 use faultline_incidents::inventory::{Contact, Owner};
 use faultline_incidents::{Millis, Severity};
 use serde::{Deserialize, Serialize};
@@ -30,11 +33,13 @@ pub enum Kind {
     Escalation,
     /// The call-back (return visit) to the customer is due.
     CallbackDue,
+    /// A scheduled customer follow-up (new customer, VIP) is due; not a ticket event.
+    FollowUp,
 }
 
 impl Kind {
     /// Every kind, in lifecycle order.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Trigger,
         Kind::Acknowledge,
         Kind::Resolve,
@@ -43,6 +48,7 @@ impl Kind {
         Kind::Breach,
         Kind::Escalation,
         Kind::CallbackDue,
+        Kind::FollowUp,
     ];
 
     /// Name as written in config files and stored in the outbox.
@@ -56,6 +62,7 @@ impl Kind {
             Kind::Breach => "breach",
             Kind::Escalation => "escalation",
             Kind::CallbackDue => "callback_due",
+            Kind::FollowUp => "follow_up",
         }
     }
 
@@ -70,6 +77,7 @@ impl Kind {
             Kind::Breach => "SLA breached",
             Kind::Escalation => "Escalated",
             Kind::CallbackDue => "Call-back due",
+            Kind::FollowUp => "Customer follow-up due",
         }
     }
 
@@ -106,7 +114,7 @@ pub struct Notification {
     pub occurrence: u64,
     /// What happened.
     pub kind: Kind,
-    /// Faultline's ticket id.
+    /// Faultline's ticket id (0 for a follow-up, which belongs to no ticket).
     pub ticket_id: u64,
     /// Severity.
     pub severity: Severity,
@@ -141,6 +149,10 @@ pub struct Notification {
     pub paged: Vec<Contact>,
     /// Links to show.
     pub links: Vec<Link>,
+    /// For [`Kind::FollowUp`]: the department, which follow-up (`kind` `new_customer` with its
+    /// `after`, or `vip` with its `period`) and when it came due (`due_at_ms`); `null` otherwise.
+    #[serde(default)]
+    pub followup: Option<FollowUp>,
 }
 
 impl Notification {

@@ -117,6 +117,7 @@ pub fn sample() -> Notification {
             title: "ticket".into(),
             url: "https://faultline.example/tickets/1".into(),
         }],
+        followup: None,
     }
 }
 

@@ -56,11 +56,11 @@ impl Seen {
     }
 
     /// The notification kind of a Faultline HTTP delivery, from its `Idempotency-Key`
-    /// (`<channel>:<dedup key>:<kind>:<occurrence>`).
+    /// (`<channel>:<dedup key>:<kind>:<occurrence>`; a dedup key may hold colons itself).
     pub fn kind(&self) -> &str {
         self.header("idempotency-key")
-            .split(':')
-            .nth(2)
+            .rsplit(':')
+            .nth(1)
             .unwrap_or("")
     }
 }

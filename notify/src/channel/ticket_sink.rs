@@ -200,6 +200,9 @@ impl TicketSinkConfig {
             expect: Expect::Status,
         };
         match (remote_id, notification.kind) {
+            (_, Kind::FollowUp) => Ok(Prepared::Skip(
+                "a customer follow-up is no ticket event: nothing to create or update".into(),
+            )),
             (None, Kind::Trigger) => {
                 let create = self.create.build(&self.headers, context, key)?;
                 match &self.find {

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cli;
+mod followups;
 mod incidents;
 mod outage;
 mod packaging;
