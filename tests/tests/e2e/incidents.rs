@@ -750,4 +750,11 @@ url = "{1}"
     .await;
     assert!(settled, "{}", collector.scrape().await);
     assert_eq!(page_events(&collector).len(), 1, "one page");
+
+    // The incidents dashboard asks only for series this collector exports.
+    let missing = missing_dashboard_series("faultline-incidents.json", &collector.scrape().await);
+    assert!(
+        missing.is_empty(),
+        "dashboard series not exported: {missing:?}"
+    );
 }
