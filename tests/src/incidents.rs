@@ -52,12 +52,53 @@ fn file_line(dir: &Path, key: &str, name: &str, text: &str) -> anyhow::Result<St
     Ok(format!("{key} = \"{}\"\n", path.display()))
 }
 
+/// The built-in default rule set (`incidents/rules/default.toml`, read when called) with every
+/// `for` and `stale_after` of minutes made seconds (`"2m"` → `"2s"`), metrics and thresholds
+/// kept: for tests driven by real agents in real time rather than by pushed sample times.
+pub fn fast_default_rules() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../incidents/rules/default.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .map(|line| {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            if key == "for" || key == "stale_after" {
+                line.replace("m\"", "s\"")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl IncidentSetup<'_> {
     /// Starts the collector on `port` with its state in `dir`: the built-in rules, this setup's
     /// files, second-level timers (progress every hour, re-open window 10 min, call-back after
     /// an hour, P1/P2 respond within 1 h and resolve within 2 h) and the two API tokens.
     pub async fn start(&self, dir: &Path, port: u16) -> anyhow::Result<CollectorProcess> {
+        self.start_with_rules(dir, port, "").await
+    }
+
+    /// [`IncidentSetup::start`] with the rule file text `rules` (written to `dir/rules.toml`)
+    /// instead of the built-in rules; empty `rules` keeps the built-in ones.
+    pub async fn start_with_rules(
+        &self,
+        dir: &Path,
+        port: u16,
+        rules: &str,
+    ) -> anyhow::Result<CollectorProcess> {
+        let rule_files = if rules.is_empty() {
+            String::new()
+        } else {
+            let path = dir.join("rules.toml");
+            std::fs::write(&path, rules)?;
+            format!("rule_files = [\"{}\"]\n", path.display())
+        };
         let files = [
+            rule_files,
             file_line(dir, "inventory_file", "inventory.toml", self.inventory)?,
             file_line(
                 dir,

@@ -11,5 +11,6 @@ mod outage;
 mod packaging;
 mod pipeline;
 mod prometheus;
+mod scenarios;
 mod snmp;
 mod tls;

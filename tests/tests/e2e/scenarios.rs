@@ -1,0 +1,644 @@
+//! Issue 4's machine-room scenarios end to end, through the real agent and the real device
+//! profiles: snmpsim serves recordings of real devices (a Geist environmental monitor, a Palo Alto
+//! firewall) whose values the test changes with `snmpset` (snmpsim's `writecache` module), the
+//! real `faultline-agent` polls them, and the real `faultline-collector` turns the samples into
+//! tickets with the built-in default rules (their `for` durations made seconds, see
+//! [`fast_default_rules`]) and delivers the notifications to real receivers on loopback. A last
+//! scenario delivers one incident to every paging channel: PagerDuty Events v2, the WeCom,
+//! DingTalk and Feishu group robots and e-mail over SMTP.
+
+use faultline_tests::incidents::*;
+use faultline_tests::receivers::{Receiver, SmtpSink};
+use faultline_tests::snmp_peers::{self, Peer, Recording, Writable};
+use faultline_tests::*;
+use faultline_wire::now_ms;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+/// The room of the scenarios, with three temperature sensors and a firewall in it.
+const INVENTORY: &str = r#"
+[[sites]]
+id = "dc1"
+
+[[rooms]]
+id = "hall-a"
+site = "dc1"
+
+[[targets]]
+id = "env-a1"
+kind = "sensor"
+room = "hall-a"
+owner = "platform"
+
+[[targets]]
+id = "env-a2"
+kind = "sensor"
+room = "hall-a"
+owner = "platform"
+
+[[targets]]
+id = "env-a3"
+kind = "sensor"
+room = "hall-a"
+owner = "platform"
+
+[[targets]]
+id = "fw-a1"
+kind = "device"
+room = "hall-a"
+owner = "platform"
+"#;
+
+/// Notifications go to a webhook on `receiver` (`/hook`), retried quickly.
+fn webhook_tail(receiver: &Receiver) -> String {
+    format!(
+        r#"[notify.retry]
+initial = "300ms"
+max = "1s"
+timeout = "2s"
+poll_interval = "200ms"
+
+[[notify.channels]]
+name = "hook"
+[notify.channels.webhook]
+url = "{}"
+"#,
+        receiver.url("/hook")
+    )
+}
+
+/// A collector with incidents on: the inventory above, the fast default rules, `tail`.
+async fn collector(dir: &Path, tail: &str) -> CollectorProcess {
+    let setup = IncidentSetup {
+        inventory: INVENTORY,
+        tail,
+        ..IncidentSetup::default()
+    };
+    setup
+        .start_with_rules(dir, free_port(), &fast_default_rules())
+        .await
+        .unwrap()
+}
+
+/// Starts an agent polling `devices` (target id = community on `peer`) every 2 s, the host
+/// source off (its own rules have no business in these scenarios).
+fn agent_polling(
+    dir: &Path,
+    collector: &CollectorProcess,
+    peer: &Peer,
+    devices: &[&str],
+) -> Daemon {
+    // `agent_config` appends this right after its `[host]` table: the first line belongs to it.
+    let mut extra = String::from("enabled = false\n");
+    for id in devices {
+        extra.push_str(&format!(
+            "\n[[snmp.devices]]\nid = \"{id}\"\naddress = \"{}\"\ncommunity = \"{id}\"\ninterval = \"2s\"\ntimeout = \"900ms\"\nretries = 1\n",
+            peer.address()
+        ));
+    }
+    let config = agent_config(dir, &collector.url, "1h", &extra).unwrap();
+    start_agent(dir, &config).unwrap()
+}
+
+/// Waits (at most 30 s) until `/metrics` shows `check` true, failing with the agent's log.
+async fn wait_metrics(
+    collector: &CollectorProcess,
+    agent: &Daemon,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) {
+    let ok = wait_until(Duration::from_secs(30), || async {
+        check(&collector.scrape().await)
+    })
+    .await;
+    assert!(
+        ok,
+        "{what}:\n{}\nagent log:\n{}",
+        collector.scrape().await,
+        agent.log()
+    );
+}
+
+/// Targets of a ticket's symptoms.
+fn symptom_targets(ticket: &Value) -> BTreeSet<String> {
+    ticket["symptoms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["target"].as_str().map(str::to_string))
+        .collect()
+}
+
+const GEIST: &str = "iot/geist-temperature-sensor.snmprec";
+/// GEIST-V4-MIB internalTemp, tempSensorTemp of remote probes 2 and 3 (tenths of °C), and
+/// internalHumidity (%): drifting `numeric` values in the recording, fixed and settable here.
+const INTERNAL_TEMP: &str = "1.3.6.1.4.1.21239.5.1.2.1.5.1";
+const REMOTE_TEMP_2: &str = "1.3.6.1.4.1.21239.5.1.4.1.5.2";
+const REMOTE_TEMP_3: &str = "1.3.6.1.4.1.21239.5.1.4.1.5.3";
+const HUMIDITY: &str = "1.3.6.1.4.1.21239.5.1.2.1.6.1";
+const SENSORS: [&str; 3] = ["env-a1", "env-a2", "env-a3"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = SENSORS.map(|community| Recording {
+        source: GEIST,
+        community,
+        drop_prefixes: &[],
+    });
+    let writable: Vec<Writable> = SENSORS
+        .iter()
+        .flat_map(|&community| {
+            [
+                (INTERNAL_TEMP, "220"),
+                (REMOTE_TEMP_2, "215"),
+                (REMOTE_TEMP_3, "210"),
+                (HUMIDITY, "45"),
+            ]
+            .map(|(oid, value)| Writable {
+                community,
+                oid,
+                value,
+            })
+        })
+        .collect();
+    let peer = snmp_peers::snmpsim_with_writable(dir.path(), &recordings, &writable);
+    for community in SENSORS {
+        peer.wait_answering(community, Duration::from_secs(30));
+    }
+    let receiver = Receiver::start().await.unwrap();
+    let collector = collector(dir.path(), &webhook_tail(&receiver)).await;
+    let agent = agent_polling(dir.path(), &collector, &peer, &SENSORS);
+
+    // The Geist profile's series reach the collector: every probe at its normal temperature.
+    let temperature = |text: &str, target: &str, probe: &str| {
+        metric_value(
+            text,
+            "faultline_snmp_env_temperature_celsius",
+            &[("target", target), ("probe", probe), ("site", "test-site")],
+        )
+    };
+    wait_metrics(&collector, &agent, "normal temperatures", |text| {
+        SENSORS
+            .iter()
+            .all(|s| temperature(text, s, "internal") == Some(22.0))
+    })
+    .await;
+    assert!(
+        tickets(&collector, "").await.is_empty(),
+        "nothing fails yet"
+    );
+
+    // Cooling fails: the sensor nearest the failed unit warms first, then the other two.
+    peer.set("env-a1", INTERNAL_TEMP, "i", "330");
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    let id = open[0]["id"].as_u64().unwrap();
+    assert_eq!(open[0]["target"], "env-a1", "{:#?}", open[0]);
+    peer.set("env-a2", REMOTE_TEMP_2, "i", "325");
+    peer.set("env-a3", INTERNAL_TEMP, "i", "318");
+    let open = wait_tickets(&collector, "?state=open", |t| {
+        t.len() == 1 && symptom_targets(&t[0]).len() == 2
+    })
+    .await;
+    let ticket = &open[0];
+    assert_eq!(ticket["id"].as_u64(), Some(id));
+    assert_eq!(ticket["rule"], "RoomTemperatureHigh", "{ticket:#}");
+    assert_eq!(ticket["tag"], "platform");
+    assert_eq!(ticket["severity"], "P2");
+    assert_eq!(
+        symptom_targets(ticket),
+        BTreeSet::from(["env-a2".to_string(), "env-a3".to_string()])
+    );
+    assert!(
+        ticket["symptoms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["rule"] == "RoomTemperatureHigh"),
+        "{ticket:#}"
+    );
+    assert_eq!(
+        changes(ticket),
+        ["opened", "symptom_linked", "symptom_linked"]
+    );
+    // Reason and evidence: the value the real probe reported, its name from the recording.
+    let reason = ticket["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("env-a1") && reason.contains("33"),
+        "{reason}"
+    );
+    assert_eq!(ticket["evidence"]["rule"], "RoomTemperatureHigh");
+    assert_eq!(ticket["evidence"]["value"], 33.0, "{ticket:#}");
+    let summary = ticket["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("33") && summary.contains("Watchdog Rack 01"),
+        "{summary}"
+    );
+    assert_eq!(tickets(&collector, "").await.len(), 1, "one ticket in all");
+    receiver
+        .wait("trigger delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger"]
+        })
+        .await;
+    let pages = page_events(&collector);
+    assert_eq!(pages.len(), 1, "one page: {pages:#?}");
+    let text = collector.scrape().await;
+    let open_metric = [("tag", "platform"), ("severity", "P2")];
+    assert_eq!(
+        metric_value(&text, "faultline_incident_open", &open_metric),
+        Some(1.0),
+        "{text}"
+    );
+
+    // Cooling restored: the root and both symptoms clear, the resolution is delivered.
+    peer.set("env-a1", INTERNAL_TEMP, "i", "240");
+    peer.set("env-a2", REMOTE_TEMP_2, "i", "235");
+    peer.set("env-a3", INTERNAL_TEMP, "i", "230");
+    let resolved = wait_tickets(&collector, "?state=resolved", |t| {
+        t.len() == 1
+            && t[0]["symptoms"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|s| s["cleared_at_ms"].is_i64()))
+    })
+    .await;
+    let mut timeline = changes(&resolved[0]);
+    timeline.sort();
+    assert_eq!(
+        timeline,
+        [
+            "opened",
+            "resolved",
+            "symptom_cleared",
+            "symptom_cleared",
+            "symptom_linked",
+            "symptom_linked"
+        ]
+    );
+    receiver
+        .wait("resolve delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger", "resolve"]
+        })
+        .await;
+    assert_eq!(tickets(&collector, "").await.len(), 1);
+    assert_eq!(page_events(&collector).len(), 1, "no second page");
+}
+
+const PANOS: &str = "network/firewall/paloalto-pa-5000.snmprec.bz2";
+/// PAN-COMMON-MIB panSysHAState and panSysHAPeerState (text: active, passive, …).
+const HA_STATE: &str = "1.3.6.1.4.1.25461.2.1.2.1.11.0";
+const HA_PEER_STATE: &str = "1.3.6.1.4.1.25461.2.1.2.1.12.0";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewall_ha_failover_pages_one_platform_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = [Recording {
+        source: PANOS,
+        community: "fw-a1",
+        drop_prefixes: &[],
+    }];
+    let writable = [
+        Writable {
+            community: "fw-a1",
+            oid: HA_STATE,
+            value: "active",
+        },
+        Writable {
+            community: "fw-a1",
+            oid: HA_PEER_STATE,
+            value: "passive",
+        },
+    ];
+    let peer = snmp_peers::snmpsim_with_writable(dir.path(), &recordings, &writable);
+    peer.wait_answering("fw-a1", Duration::from_secs(30));
+    let receiver = Receiver::start().await.unwrap();
+    let collector = collector(dir.path(), &webhook_tail(&receiver)).await;
+    let agent = agent_polling(dir.path(), &collector, &peer, &["fw-a1"]);
+
+    // The Palo Alto profile (detected from sysObjectID) reports the unit active.
+    let fw = [("target", "fw-a1")];
+    wait_metrics(&collector, &agent, "HA state active", |text| {
+        metric_value(text, "faultline_snmp_firewall_ha_state", &fw) == Some(1.0)
+            && metric_value(text, "faultline_snmp_firewall_ha_peer_state", &fw) == Some(2.0)
+    })
+    .await;
+    assert!(
+        tickets(&collector, "").await.is_empty(),
+        "nothing fails yet"
+    );
+
+    // Fail-over: this unit gives up the active role to its peer.
+    peer.set("fw-a1", HA_STATE, "s", "passive");
+    peer.set("fw-a1", HA_PEER_STATE, "s", "active");
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    let ticket = &open[0];
+    assert_eq!(ticket["rule"], "FirewallHaFailover", "{ticket:#}");
+    assert_eq!(ticket["target"], "fw-a1");
+    assert_eq!(ticket["tag"], "platform");
+    assert_eq!(ticket["evidence"]["value"], 2.0, "{ticket:#}");
+    assert!(
+        ticket["reason"].as_str().unwrap().contains("fw-a1"),
+        "{ticket:#}"
+    );
+    receiver
+        .wait("trigger delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger"]
+        })
+        .await;
+    // Ticket events are logged as they go to the notifier, so after the delivery at the latest.
+    let pages = page_events(&collector);
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert_eq!(pages[0]["fields"]["change"], "opened");
+    let hook = receiver.accepted("/hook");
+    assert_eq!(hook[0].json()["notification"]["target"], "fw-a1");
+
+    // Fail-back: active again, the ticket resolves and the resolution is delivered.
+    peer.set("fw-a1", HA_STATE, "s", "active");
+    peer.set("fw-a1", HA_PEER_STATE, "s", "passive");
+    let resolved = wait_tickets(&collector, "?state=resolved", |t| t.len() == 1).await;
+    assert_eq!(resolved[0]["id"], ticket["id"]);
+    assert_eq!(changes(&resolved[0]), ["opened", "resolved"]);
+    receiver
+        .wait("resolve delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger", "resolve"]
+        })
+        .await;
+    assert_eq!(tickets(&collector, "").await.len(), 1, "one ticket in all");
+    assert_eq!(page_events(&collector).len(), 1, "one page");
+}
+
+/// A customer VM on a platform host, its department reachable by e-mail.
+const CUSTOMER_INVENTORY: &str = r#"
+[[sites]]
+id = "dc1"
+
+[[rooms]]
+id = "hall-a"
+site = "dc1"
+
+[[departments]]
+id = "hr"
+contacts = [{ name = "Zhang Min", email = "zhang.min@example.com" }]
+
+[[targets]]
+id = "host-2"
+kind = "host"
+room = "hall-a"
+owner = "platform"
+
+[[targets]]
+id = "vm-3"
+kind = "vm"
+owner = "customer"
+department = "hr"
+depends_on = ["host-2"]
+"#;
+
+const ONCALL: &str = r#"
+[[people]]
+id = "ana"
+name = "Ana Berg"
+email = "ana@example.com"
+phone = "+8613800000001"
+
+[[schedules]]
+id = "primary"
+time_zone = "UTC"
+rotation = "daily"
+handoff = "09:00"
+start = "2020-01-06"
+participants = ["ana"]
+
+[[escalations]]
+id = "ops"
+levels = [{ schedule = "primary", after = "0s" }]
+"#;
+
+/// `/data` of vm-3 at `avail` bytes free out of 100 GB, at `ts`.
+fn data_fs(avail: f64, ts: i64) -> Vec<faultline_wire::Sample> {
+    let fs = [("mountpoint", "/data"), ("fstype", "ext4")];
+    vec![
+        sample(
+            "faultline_host_filesystem_size_bytes",
+            "vm-3",
+            &fs,
+            100e9,
+            ts,
+        ),
+        sample(
+            "faultline_host_filesystem_avail_bytes",
+            "vm-3",
+            &fs,
+            avail,
+            ts,
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_incident_reaches_pagerduty_robots_and_email() {
+    let receiver = Receiver::start().await.unwrap();
+    let smtp = SmtpSink::start(free_port()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tail = format!(
+        r#"[incidents.escalation]
+default = "ops"
+
+[notify.retry]
+initial = "300ms"
+max = "1s"
+timeout = "5s"
+poll_interval = "200ms"
+
+[[notify.channels]]
+name = "pd"
+[notify.channels.pagerduty]
+routing_key = "R0UT1NGKEY0123456789abcdef012345"
+url = "{pagerduty}"
+
+[[notify.channels]]
+name = "wecom"
+[notify.channels.wecom]
+url = "{wecom}?key=wecom-key"
+
+[[notify.channels]]
+name = "dingtalk"
+[notify.channels.dingtalk]
+url = "{dingtalk}?access_token=dingtalk-token"
+secret = "SECdingtalk-secret"
+
+[[notify.channels]]
+name = "feishu"
+[notify.channels.feishu]
+url = "{feishu}"
+secret = "feishu-secret"
+
+[[notify.channels]]
+name = "mail"
+[notify.channels.email]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "Faultline <faultline@example.com>"
+mailbox = ["tickets@example.com"]
+"#,
+        pagerduty = receiver.url("/pagerduty"),
+        wecom = receiver.url("/robot/wecom"),
+        dingtalk = receiver.url("/robot/dingtalk"),
+        feishu = receiver.url("/robot/feishu"),
+        smtp_port = smtp.port,
+    );
+    let setup = IncidentSetup {
+        inventory: CUSTOMER_INVENTORY,
+        oncall: ONCALL,
+        tail: &tail,
+        ..IncidentSetup::default()
+    };
+    let collector = setup.start(dir.path(), free_port()).await.unwrap();
+
+    // vm-3's /data has been 3 % free for 6 minutes (the agent's backlog): DiskFull, customer's.
+    let t0 = now_ms() - 6 * 60 * S;
+    let mut samples = Vec::new();
+    for i in 0..=6 {
+        samples.extend(data_fs(3e9, t0 + i * 60 * S));
+    }
+    push(&collector, 1, samples).await;
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    let ticket = &open[0];
+    assert_eq!(
+        (&ticket["rule"], &ticket["target"], &ticket["tag"]),
+        (&"DiskFull".into(), &"vm-3".into(), &"customer".into())
+    );
+    let http = [
+        "/pagerduty",
+        "/robot/wecom",
+        "/robot/dingtalk",
+        "/robot/feishu",
+    ];
+    receiver
+        .wait("triggers delivered", |r| {
+            http.iter().all(|path| r.accepted(path).len() == 1)
+        })
+        .await;
+
+    // The customer frees space: the ticket resolves, every channel gets the resolution.
+    push(&collector, 2, data_fs(30e9, now_ms())).await;
+    wait_tickets(&collector, "?state=resolved", |t| t.len() == 1).await;
+    receiver
+        .wait("resolutions delivered", |r| {
+            http.iter().all(|path| r.accepted(path).len() == 2)
+        })
+        .await;
+    let settled = wait_until(Duration::from_secs(10), || async {
+        let text = collector.scrape().await;
+        metric_value(
+            &text,
+            "faultline_notifications_sent_total",
+            &[("channel", "mail")],
+        ) == Some(2.0)
+    })
+    .await;
+    assert!(settled, "{}", collector.scrape().await);
+    // Nothing more arrives: one delivery per channel and event.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.seen().len(), 8, "{:#?}", receiver.seen());
+
+    // PagerDuty Events v2: trigger, then resolve with the same dedup_key.
+    let pd: Vec<Value> = receiver
+        .accepted("/pagerduty")
+        .iter()
+        .map(|s| s.json())
+        .collect();
+    assert_eq!(pd[0]["event_action"], "trigger", "{pd:#?}");
+    assert_eq!(pd[1]["event_action"], "resolve", "{pd:#?}");
+    assert_eq!(pd[0]["routing_key"], "R0UT1NGKEY0123456789abcdef012345");
+    let dedup = pd[0]["dedup_key"].as_str().unwrap();
+    assert!(!dedup.is_empty());
+    assert_eq!(pd[1]["dedup_key"], dedup);
+    assert_eq!(pd[0]["payload"]["source"], "vm-3");
+    assert_eq!(pd[0]["payload"]["severity"], "error", "P2");
+    assert_eq!(pd[0]["payload"]["class"], "DiskFull");
+    assert_eq!(pd[0]["payload"]["custom_details"]["tag"], "customer");
+
+    // Group robots: markdown bodies naming the event, the target and who is responsible.
+    let wecom: Vec<Value> = receiver
+        .accepted("/robot/wecom")
+        .iter()
+        .map(|s| s.json())
+        .collect();
+    assert_eq!(wecom[0]["msgtype"], "markdown");
+    let content = |body: &Value, pointer: &str| {
+        body.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (body, title) in wecom.iter().zip(["[Opened]", "[Resolved]"]) {
+        let text = content(body, "/markdown/content");
+        assert!(
+            text.contains(title) && text.contains("vm-3") && text.contains("customer"),
+            "{text}"
+        );
+    }
+    let dingtalk = receiver.accepted("/robot/dingtalk");
+    let trigger = dingtalk[0].json();
+    assert_eq!(trigger["msgtype"], "markdown");
+    assert!(
+        content(&trigger, "/markdown/text").contains("[Opened]"),
+        "{trigger:#}"
+    );
+    assert!(
+        dingtalk[0].uri.contains("access_token=dingtalk-token")
+            && dingtalk[0].uri.contains("timestamp=")
+            && dingtalk[0].uri.contains("sign="),
+        "signed: {}",
+        dingtalk[0].uri
+    );
+    assert_eq!(
+        trigger["at"]["atMobiles"][0], "+8613800000001",
+        "the on-call engineer is mentioned: {trigger:#}"
+    );
+    assert!(content(&dingtalk[1].json(), "/markdown/text").contains("[Resolved]"));
+    let feishu: Vec<Value> = receiver
+        .accepted("/robot/feishu")
+        .iter()
+        .map(|s| s.json())
+        .collect();
+    assert_eq!(feishu[0]["msg_type"], "interactive");
+    assert!(feishu[0]["sign"].is_string() && feishu[0]["timestamp"].is_string());
+    let card = content(&feishu[0], "/card/elements/0/content");
+    assert!(card.contains("[Opened]") && card.contains("vm-3"), "{card}");
+
+    // E-mail over SMTP: the ticket mailbox, the paged engineer (the trigger pages) and the
+    // customer's contact as a blind copy.
+    let mails = smtp.stop();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    let trigger_to = vec![
+        "ana@example.com",
+        "tickets@example.com",
+        "zhang.min@example.com",
+    ];
+    let resolve_to = vec!["tickets@example.com", "zhang.min@example.com"];
+    let expected = [("Opened", trigger_to), ("Resolved", resolve_to)];
+    for (mail, (title, recipients)) in mails.iter().zip(expected) {
+        let to: BTreeSet<&str> = mail["to"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(to, recipients.into_iter().collect(), "{mail:#}");
+        let data = mail["data"].as_str().unwrap();
+        let subject = data
+            .lines()
+            .find(|l| l.starts_with("Subject:"))
+            .unwrap_or_default();
+        assert!(
+            subject.contains(title) && subject.contains("customer"),
+            "{data}"
+        );
+        assert!(!data.contains("Bcc:"), "blind copies stay blind: {data}");
+    }
+    assert_eq!(page_events(&collector).len(), 1, "one page");
+}
