@@ -7,7 +7,9 @@
 use crate::profile::ProfileCatalog;
 /// Passwords and communities: the workspace's redacted credential type.
 pub use faultline_wire::config_file::Secret;
+use faultline_wire::validate::{RESERVED_LABELS, is_label_name};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// One SNMP device to poll.
@@ -72,6 +74,11 @@ pub struct DeviceConfig {
     /// How often label columns (ifName, ifAlias, sensor names) are re-read. Default 15 min.
     #[serde(default = "default_lookup_refresh", with = "humantime_serde")]
     pub lookup_refresh: Duration,
+    /// Labels added to every sample of this device, e.g. `{ room = "hall-b", rack = "A12" }` for
+    /// a device that stands in another room than the agent's `[agent] room`. A label the profile
+    /// sets itself is kept; `agent` and `target` are the collector's.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn default_community() -> Secret {
@@ -121,6 +128,7 @@ impl DeviceConfig {
             getbulk: true,
             max_oids_per_request: default_max_oids(),
             lookup_refresh: default_lookup_refresh(),
+            labels: BTreeMap::new(),
         }
     }
 
@@ -144,6 +152,16 @@ impl DeviceConfig {
         }
         if self.interval < Duration::from_secs(1) {
             error("interval", "must be at least 1s".into());
+        }
+        for name in self.labels.keys() {
+            if !is_label_name(name) || RESERVED_LABELS.contains(&name.as_str()) {
+                error(
+                    "labels",
+                    format!(
+                        "`{name}` is not a label a device can set (letters, digits, `_`; not `agent` or `target`)"
+                    ),
+                );
+            }
         }
         if self.timeout.is_zero() {
             error("timeout", "must be more than 0".into());
@@ -463,6 +481,18 @@ mod tests {
             (
                 format!("{base}profiles = [\"if-mib\", \"nope\"]\n"),
                 vec![("profiles[1]", Severity::Error)],
+            ),
+            (
+                format!("{base}labels = {{ room = \"hall-b\", rack_row = \"A\" }}\n"),
+                vec![],
+            ),
+            (
+                format!("{base}labels = {{ target = \"x\" }}\n"),
+                vec![("labels", Severity::Error)],
+            ),
+            (
+                format!("{base}labels = {{ \"rack-row\" = \"A\" }}\n"),
+                vec![("labels", Severity::Error)],
             ),
         ];
         for (text, want) in cases {

@@ -122,6 +122,13 @@ impl DevicePoller {
         self.report(&outcome);
         let health = self.health(up, started.elapsed(), ts_ms);
         outcome.samples.extend(health);
+        for sample in &mut outcome.samples {
+            for (name, value) in &self.config.labels {
+                if !sample.labels.contains_key(name) {
+                    sample.labels.insert(name.clone(), value.clone());
+                }
+            }
+        }
         outcome
     }
 

@@ -1,5 +1,6 @@
 //! The real agent polls a real net-snmp `snmpd` and a dead address, receives a trap sent with
-//! `snmptrap`, and the collector exports it all: interface series with the agent's site label,
+//! `snmptrap`, and the collector exports it all: interface series with the agent's site label and
+//! the device's own room and rack labels,
 //! device health for the live and the dead device, and the trap.
 
 use faultline_tests::snmp_peers;
@@ -26,6 +27,7 @@ profiles = ["if-mib", "ucd-snmp"]
 interval = "1s"
 timeout = "300ms"
 retries = 1
+labels = {{ room = "hall-b", rack = "A12" }}
 
 [[snmp.devices]]
 id = "ups-dead"
@@ -43,7 +45,13 @@ communities = ["public"]
     let config = agent_config(dir.path(), &collector.url, "5s", &snmp).unwrap();
     let agent = start_agent(dir.path(), &config).unwrap();
 
-    let live = [("target", "switch-lab"), ("site", "test-site")];
+    // The device's own labels: its room wins over the agent's, the agent's site stays.
+    let live = [
+        ("target", "switch-lab"),
+        ("site", "test-site"),
+        ("room", "hall-b"),
+        ("rack", "A12"),
+    ];
     let ok = wait_until(Duration::from_secs(25), || async {
         let text = collector.scrape().await;
         metric_value(&text, "faultline_snmp_up", &live) == Some(1.0)
