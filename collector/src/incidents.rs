@@ -8,7 +8,8 @@
 //! second it judges absence, re-evaluates incidents held back by a maintenance window that ended,
 //! fires the ticket timers that are due and creates the customer follow-up tasks that came due.
 //! Every timeline entry and every new follow-up task goes downstream as a [`StageEvent`] over a
-//! bounded channel to the notifier stage ([`crate::notifications`]).
+//! bounded channel to the notifier stage ([`crate::notifications`]), carrying its position in the
+//! store's feed (given in the transaction that stored it).
 //!
 //! Escalation: the ticket state machine escalates on the `after` times of the escalation policy
 //! `[incidents.escalation]` names for the ticket's tag (the same times the notifier pages each
@@ -22,8 +23,17 @@
 //! Restart: tickets, timelines, every timer deadline, the departments' clocks and the follow-up
 //! tasks are in SQLite; on start the stage marks the rules of active tickets (and of their active
 //! symptoms) as firing in the evaluator, so a restart neither duplicates a ticket nor loses the
-//! resolution that comes while it was down, and it announces the pending follow-up tasks again
-//! (the notification outbox keeps one per key, so none is sent twice).
+//! resolution that comes while it was down.
+//!
+//! Nothing stored is lost to a crash on its way to the notifier (a transactional outbox): the
+//! notifier records the feed position it has handled in the same transaction as the
+//! notifications it persisted, and before anything else the stage waits for that position
+//! ([`Downstream::resume`]) and replays every timeline entry and follow-up task after it
+//! ([`TicketStore::feed_after`], bounded batches) through the same events as live changes — held
+//! pages screened alike. What was handled is not replayed, so no page is counted or logged twice;
+//! a replayed event carries the ticket as stored now. The stage is never more than the channel
+//! plus one message's events ahead of the notifier, so a replay is that long at most (unless
+//! persisting failed).
 //!
 //! The ticket store is its own SQLite file (`incidents.database`, default `tickets.db` next to
 //! `storage.path`): the cursor store and the ticket store each version their schema with
@@ -39,9 +49,9 @@ use faultline_incidents::maintenance::{Maintenance, Screened, Suppression};
 use faultline_incidents::oncall::OnCall;
 use faultline_incidents::ticket::{Customer, SlaKind};
 use faultline_incidents::{
-    Change, Command, Evaluator, Firing, Inventory, Millis, NewTicket, Owner, RuleEvent, RuleSet,
-    Severity, SqliteStore, StoreError, Ticket, TicketPolicy, TicketState, TicketStore,
-    TimelineEntry,
+    Change, Command, Evaluator, Fed, FeedPosition, Firing, Inventory, Millis, NewTicket, Owner,
+    RuleEvent, RuleSet, Severity, SqliteStore, StoreError, Ticket, TicketPolicy, TicketState,
+    TicketStore, TimelineEntry,
 };
 use faultline_wire::Sample;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
@@ -55,7 +65,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The machine-room rule set built into the binary (`incidents/rules/default.toml`), used when
 /// `incidents.rule_files` is empty.
@@ -68,6 +78,8 @@ const ACCEPTED_DEPTH: usize = 256;
 const REQUEST_DEPTH: usize = 64;
 /// Ticket events waiting for the notifier stage.
 const EVENT_DEPTH: usize = 1024;
+/// Feed items read from the store at a time when replaying after a restart.
+const REPLAY_BATCH: usize = 256;
 /// How often absence is judged and ticket timers are fired.
 const TICK: Duration = Duration::from_secs(1);
 /// Rule name of tickets created by hand (a customer-reported fault).
@@ -160,14 +172,29 @@ impl Setup {
     }
 }
 
-/// What the incident stage sends to the notifier stage (incidents → **notifications**), in order.
+/// What the incident stage sends to the notifier stage (incidents → **notifications**), in feed
+/// order.
 #[derive(Debug, Clone)]
 pub enum StageEvent {
     /// A ticket's new timeline entry.
     Ticket(TicketEvent),
-    /// A customer follow-up task that came due (announced again after a restart while pending;
-    /// the notification outbox keeps one per task key).
-    FollowUp(FollowUpTask),
+    /// A customer follow-up task that came due.
+    FollowUp {
+        /// The task as stored.
+        task: FollowUpTask,
+        /// Its position in the store's feed.
+        position: FeedPosition,
+    },
+}
+
+impl StageEvent {
+    /// Position in the store's feed: what the notifier records as handled.
+    pub fn position(&self) -> FeedPosition {
+        match self {
+            StageEvent::Ticket(event) => event.position,
+            StageEvent::FollowUp { position, .. } => *position,
+        }
+    }
 }
 
 /// One timeline entry of a ticket, sent to the notifier stage (incidents → **notifications**).
@@ -181,16 +208,22 @@ pub struct TicketEvent {
     pub index: usize,
     /// The maintenance window holding back this entry's page, if any.
     pub held_by: Option<String>,
+    /// Position of `entry` in the store's feed.
+    pub position: FeedPosition,
 }
 
 impl TicketEvent {
-    /// Whether this entry pages the on-call (opened, re-opened or escalated, and not held back
-    /// by maintenance). Symptoms never open a ticket, so they never page.
+    /// Whether this entry pages the on-call (opened, re-opened, escalated or severity raised by
+    /// the same fault getting worse, and not held back by maintenance). Symptoms never open a
+    /// ticket, so they never page.
     pub fn pages(&self) -> bool {
         self.held_by.is_none()
             && matches!(
                 self.entry.change,
-                Change::Opened { .. } | Change::Reopened { .. } | Change::Escalated { .. }
+                Change::Opened { .. }
+                    | Change::Reopened { .. }
+                    | Change::Escalated { .. }
+                    | Change::SeverityRaised { .. }
             )
     }
 
@@ -214,6 +247,7 @@ fn change_kind(change: &Change) -> &'static str {
         Change::ConditionCleared => "condition_cleared",
         Change::Reopened { .. } => "reopened",
         Change::SymptomLinked { .. } => "symptom_linked",
+        Change::SeverityRaised { .. } => "severity_raised",
         Change::SymptomCleared { .. } => "symptom_cleared",
         Change::SlaBreached { .. } => "sla_breached",
         Change::Escalated { .. } => "escalated",
@@ -366,7 +400,7 @@ impl IncidentMetrics {
         );
         registry.register(
             "faultline_incident_pages",
-            "Pages raised (ticket opened, re-opened or escalated, not held by maintenance), by tag",
+            "Pages raised (ticket opened, re-opened, escalated or raised in severity, not held by maintenance), by tag",
             m.pages.clone(),
         );
         registry.register(
@@ -564,6 +598,12 @@ pub struct Downstream {
     pub oncall: Option<OnCall>,
     /// Where events and pages are counted ([`account`]).
     pub metrics: Arc<IncidentMetrics>,
+    /// The end of the store's feed at start: where a notifier that never recorded a position
+    /// begins (the history before it is not notified).
+    pub feed_end: FeedPosition,
+    /// Where the notifier tells the stage the position it has handled; the stage replays what
+    /// follows before any live event, and waits for it before handling anything.
+    pub resume: oneshot::Sender<FeedPosition>,
 }
 
 /// Loads the incident files, opens the ticket store, registers the metrics and starts the stage
@@ -582,65 +622,35 @@ pub fn start(
     }
     let store = SqliteStore::open(&database)
         .with_context(|| format!("incidents.database {}", database.display()))?;
-    let tickets = store
-        .unclosed()
+    let metrics = IncidentMetrics::register(registry);
+    let stage = Stage::open(setup, config, store, metrics.clone())
         .with_context(|| format!("incidents.database {}", database.display()))?;
-    let followups = FollowUps::load(config.followups.clone(), &store)
+    let feed_end = stage
+        .store
+        .feed_end()
         .with_context(|| format!("incidents.database {}", database.display()))?;
-    let mut eval = Evaluator::new(setup.rules.clone());
-    // Roots of active tickets, and symptoms not yet cleared (also of resolved roots: a symptom
-    // clears on its own), were firing before the restart.
-    for t in &tickets {
-        if t.state.is_active() {
-            eval.restore_firing(&t.rule, &t.target);
-        }
-        for s in t.symptoms.iter().filter(|s| s.cleared_at_ms.is_none()) {
-            eval.restore_firing(&s.rule, &s.target);
-        }
-    }
     tracing::info!(
-        rules = setup.rule_count(),
-        targets = setup.inventory.targets().len(),
-        maintenance_windows = setup.maintenance.windows().len(),
-        unclosed_tickets = tickets.len(),
-        departments_seen = followups.clocks.len(),
-        pending_followups = followups.pending.len(),
+        rules = stage.setup.rule_count(),
+        targets = stage.setup.inventory.targets().len(),
+        maintenance_windows = stage.setup.maintenance.windows().len(),
+        unclosed_tickets = stage.tickets.len(),
+        departments_seen = stage.followups.clocks.len(),
+        pending_followups = stage.followups.pending.len(),
+        feed_end,
         database = %database.display(),
         "incident stage ready"
     );
-    let metrics = IncidentMetrics::register(registry);
-    metrics.refresh(&tickets, 0, &followups.pending);
-    // Pending tasks go out again: one lost to a crash before its notification was persisted is
-    // sent now, one already persisted is ignored by the outbox.
-    let outbox = followups
-        .pending
-        .values()
-        .cloned()
-        .map(StageEvent::FollowUp)
-        .collect();
-    let stage = Stage {
-        setup,
-        correlation_window_ms: i64::try_from(config.correlation_window.as_millis())
-            .unwrap_or(i64::MAX),
-        eval,
-        store,
-        tickets,
-        last_seen: BTreeMap::new(),
-        held: Vec::new(),
-        followups,
-        outbox,
-        metrics: metrics.clone(),
-    };
     let (accepted, accepted_rx) = mpsc::channel(ACCEPTED_DEPTH);
     let (requests, requests_rx) = mpsc::channel(REQUEST_DEPTH);
     let (events, events_rx) = mpsc::channel(EVENT_DEPTH);
+    let (resume, resumed) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .context("starting the incident stage's runtime")?;
     std::thread::Builder::new()
         .name("incidents".into())
-        .spawn(move || runtime.block_on(stage.run(accepted_rx, requests_rx, events)))
+        .spawn(move || runtime.block_on(stage.run(resumed, accepted_rx, requests_rx, events)))
         .context("starting the incident stage")?;
     Ok(Handles {
         accepted,
@@ -649,12 +659,15 @@ pub fn start(
             events: events_rx,
             oncall,
             metrics,
+            feed_end,
+            resume,
         },
     })
 }
 
 /// Counts a ticket event (`faultline_ticket_events_total`, `faultline_incident_pages_total`) and
-/// logs it; the notifier stage calls it once the event's notifications are persisted.
+/// logs it; the notifier stage calls it once the event's notifications are persisted, so an event
+/// is counted and logged once, replayed or not.
 pub fn account(event: &TicketEvent, metrics: &IncidentMetrics) {
     metrics
         .events
@@ -678,6 +691,7 @@ pub fn account(event: &TicketEvent, metrics: &IncidentMetrics) {
             at_ms = event.entry.at_ms,
             pages = event.pages(),
             held_by = event.held_by.as_deref().unwrap_or("-"),
+            position = event.position,
             "ticket event"
     );
 }
@@ -692,12 +706,55 @@ fn store_refusal(e: StoreError) -> Refusal {
 }
 
 impl Stage {
+    /// The stage on `store`: the unclosed tickets, the follow-up clocks and tasks, and the rules
+    /// of active tickets (and of their active symptoms) restored as firing — they were before a
+    /// restart.
+    fn open(
+        setup: Setup,
+        config: &IncidentsConfig,
+        store: SqliteStore,
+        metrics: Arc<IncidentMetrics>,
+    ) -> Result<Self, StoreError> {
+        let tickets = store.unclosed()?;
+        let followups = FollowUps::load(config.followups.clone(), &store)?;
+        let mut eval = Evaluator::new(setup.rules.clone());
+        // Symptoms not yet cleared are restored also under resolved roots: a symptom clears on
+        // its own.
+        for t in &tickets {
+            if t.state.is_active() {
+                eval.restore_firing(&t.rule, &t.target);
+            }
+            for s in t.symptoms.iter().filter(|s| s.cleared_at_ms.is_none()) {
+                eval.restore_firing(&s.rule, &s.target);
+            }
+        }
+        metrics.refresh(&tickets, 0, &followups.pending);
+        Ok(Self {
+            setup,
+            correlation_window_ms: i64::try_from(config.correlation_window.as_millis())
+                .unwrap_or(i64::MAX),
+            eval,
+            store,
+            tickets,
+            last_seen: BTreeMap::new(),
+            held: Vec::new(),
+            followups,
+            outbox: Vec::new(),
+            metrics,
+        })
+    }
+
     async fn run(
         mut self,
+        resume: oneshot::Receiver<FeedPosition>,
         mut accepted: mpsc::Receiver<Accepted>,
         mut requests: mpsc::Receiver<Request>,
         events: mpsc::Sender<StageEvent>,
     ) {
+        match resume.await {
+            Ok(after) => self.replay(after, REPLAY_BATCH, &events).await,
+            Err(_) => tracing::error!("notifier stage is gone before it said where to resume"),
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -708,11 +765,83 @@ impl Stage {
             }
             self.metrics
                 .refresh(&self.tickets, self.held.len(), &self.followups.pending);
-            for event in self.outbox.drain(..) {
-                if events.send(event).await.is_err() {
-                    tracing::error!("notifier stage is gone; event dropped");
+            self.flush(&events).await;
+        }
+    }
+
+    /// Sends the events of the message handled to the notifier stage, waiting for room.
+    async fn flush(&mut self, events: &mpsc::Sender<StageEvent>) {
+        for event in self.outbox.drain(..) {
+            let position = event.position();
+            if events.send(event).await.is_err() {
+                tracing::error!(position, "notifier stage is gone; event dropped");
+            }
+        }
+    }
+
+    /// Sends the notifier stage every feed item after `after` (what it has not handled), oldest
+    /// first, read `batch` at a time: timeline entries through the same events as live changes
+    /// ([`Stage::ticket_event`], held pages screened), follow-up tasks as they are stored.
+    async fn replay(
+        &mut self,
+        after: FeedPosition,
+        batch: usize,
+        events: &mpsc::Sender<StageEvent>,
+    ) {
+        let mut through = after;
+        let mut replayed = 0;
+        loop {
+            let items = match self.store.feed_after(through, batch) {
+                Ok(items) => items,
+                Err(e) => {
+                    self.metrics.error("store", 1);
+                    tracing::error!(after = through, error = %e, "cannot read the ticket feed: what follows is not notified");
+                    break;
+                }
+            };
+            let Some(last) = items.last() else { break };
+            through = last.position;
+            replayed += items.len();
+            let mut tickets: BTreeMap<u64, Option<Arc<Ticket>>> = BTreeMap::new();
+            for item in items {
+                match item.fed {
+                    Fed::Entry { ticket: id, index } => {
+                        let ticket = tickets
+                            .entry(id)
+                            .or_insert_with(|| match self.store.get(id) {
+                                Ok(ticket) => ticket.map(Arc::new),
+                                Err(e) => {
+                                    self.metrics.error("store", 1);
+                                    tracing::error!(ticket = id, error = %e, "cannot read a ticket to replay its events");
+                                    None
+                                }
+                            })
+                            .clone();
+                        match ticket.and_then(|t| self.ticket_event(t, index, item.position)) {
+                            Some(event) => self.send(event),
+                            None => tracing::error!(
+                                ticket = id,
+                                index,
+                                position = item.position,
+                                "fed timeline entry not found: not notified"
+                            ),
+                        }
+                    }
+                    Fed::FollowUp(task) => self.outbox.push(StageEvent::FollowUp {
+                        task,
+                        position: item.position,
+                    }),
                 }
             }
+            self.flush(events).await;
+        }
+        if replayed > 0 {
+            tracing::info!(
+                after,
+                through,
+                replayed,
+                "replayed ticket events and follow-ups the notifier had not handled"
+            );
         }
     }
 
@@ -796,14 +925,14 @@ impl Stage {
             for due in plan.due {
                 let task = FollowUpTask::new(due, entry.contacts.clone(), now);
                 match self.store.create_followup(&task) {
-                    Ok(created) => {
+                    Ok(fed) => {
                         clock.created.insert(task.key.clone());
-                        if created {
+                        if let Some(position) = fed {
                             tracing::info!(key = %task.key, department = %department, due_at_ms = task.followup.due_at_ms, "follow-up due");
                             self.followups
                                 .pending
                                 .insert(task.key.clone(), task.clone());
-                            self.outbox.push(StageEvent::FollowUp(task));
+                            self.outbox.push(StageEvent::FollowUp { task, position });
                         }
                     }
                     Err(e) => {
@@ -942,8 +1071,8 @@ impl Stage {
                 ticket,
                 attribution,
             } => {
-                let id = match self.create(*ticket, now) {
-                    Ok(ticket) => ticket.id,
+                let root = match self.create(*ticket, now) {
+                    Ok(ticket) => ticket,
                     Err(refusal) => {
                         self.automatic_failed(0, &refusal);
                         return;
@@ -956,13 +1085,13 @@ impl Stage {
                     .cloned()
                     .collect();
                 let adopted: Vec<&Ticket> = adopted.iter().collect();
-                for action in adopt_actions(&self.setup.inventory, id, &adopted) {
+                for action in adopt_actions(&self.setup.inventory, &root, &adopted) {
                     self.carry_out(action, now, None);
                 }
                 if let Some(suppression) = ended
-                    && let Err(refusal) = self.apply(id, suppression.timeline_command(), now)
+                    && let Err(refusal) = self.apply(root.id, suppression.timeline_command(), now)
                 {
-                    self.automatic_failed(id, &refusal);
+                    self.automatic_failed(root.id, &refusal);
                 }
             }
         }
@@ -980,7 +1109,7 @@ impl Stage {
     /// Opens and stores a ticket, announcing its first entry.
     fn create(&mut self, new: NewTicket, now: Millis) -> Result<Ticket, Refusal> {
         let (ticket, _) = Ticket::open(0, new, &self.setup.policy, now);
-        let ticket = self.store.create(ticket).map_err(store_refusal)?;
+        let (ticket, positions) = self.store.create(ticket).map_err(store_refusal)?;
         tracing::info!(
             ticket = ticket.id,
             rule = %ticket.rule,
@@ -989,7 +1118,7 @@ impl Stage {
             reason = %ticket.reason,
             "ticket opened"
         );
-        self.announce(&ticket, ticket.timeline.clone());
+        self.announce(&ticket, &positions);
         self.tickets.push(ticket.clone());
         Ok(ticket)
     }
@@ -1009,11 +1138,11 @@ impl Stage {
                 &stored
             }
         };
-        let (next, entries) = current
+        let (next, _) = current
             .apply(command, &self.setup.policy, now)
             .map_err(|e| Refusal::Conflict(e.to_string()))?;
-        self.store.update(&next).map_err(store_refusal)?;
-        self.announce(&next, entries);
+        let positions = self.store.update(&next).map_err(store_refusal)?;
+        self.announce(&next, &positions);
         match index {
             Some(i) if next.state == TicketState::Closed => {
                 self.tickets.remove(i);
@@ -1025,23 +1154,45 @@ impl Stage {
         Ok(next)
     }
 
-    fn announce(&mut self, ticket: &Ticket, entries: Vec<TimelineEntry>) {
+    /// Announces the newest entries of `ticket`, one per feed position the store gave them.
+    fn announce(&mut self, ticket: &Ticket, positions: &[FeedPosition]) {
         let shared = Arc::new(ticket.clone());
-        let first = ticket.timeline.len().saturating_sub(entries.len());
-        for (index, entry) in (first..).zip(entries) {
-            self.metrics.observe(ticket, &entry);
-            let held_by = self
-                .setup
-                .maintenance
-                .screen_page(&self.setup.inventory, ticket, &entry)
-                .map(|s| s.window);
-            self.outbox.push(StageEvent::Ticket(TicketEvent {
-                ticket: shared.clone(),
-                entry,
-                index,
-                held_by,
-            }));
+        let first = ticket.timeline.len().saturating_sub(positions.len());
+        for (index, &position) in (first..).zip(positions) {
+            if let Some(event) = self.ticket_event(shared.clone(), index, position) {
+                self.send(event);
+            }
         }
+    }
+
+    /// Counts the entry's SLA and duration statistics and queues its event for the notifier.
+    /// Live and replayed entries alike: a replayed one was counted only by the process that died.
+    fn send(&mut self, event: TicketEvent) {
+        self.metrics.observe(&event.ticket, &event.entry);
+        self.outbox.push(StageEvent::Ticket(event));
+    }
+
+    /// The event of `ticket`'s timeline entry `index` at feed `position`, its page screened by
+    /// the maintenance windows; `None` when the timeline has no such entry.
+    fn ticket_event(
+        &self,
+        ticket: Arc<Ticket>,
+        index: usize,
+        position: FeedPosition,
+    ) -> Option<TicketEvent> {
+        let entry = ticket.timeline.get(index)?.clone();
+        let held_by = self
+            .setup
+            .maintenance
+            .screen_page(&self.setup.inventory, &ticket, &entry)
+            .map(|s| s.window);
+        Some(TicketEvent {
+            ticket,
+            entry,
+            index,
+            held_by,
+            position,
+        })
     }
 
     fn on_request(&mut self, request: Request) {
@@ -1169,6 +1320,108 @@ impl Stage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the notifier would be told: feed position and a readable summary.
+    fn summary(event: &StageEvent) -> (FeedPosition, String) {
+        let what = match event {
+            StageEvent::Ticket(e) => format!(
+                "#{} [{}] {} held by {:?}",
+                e.ticket.id,
+                e.index,
+                e.kind(),
+                e.held_by
+            ),
+            StageEvent::FollowUp { task, .. } => task.key.clone(),
+        };
+        (event.position(), what)
+    }
+
+    #[test]
+    fn replay_sends_what_follows_the_handled_position_in_order_and_screened_like_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            Some(path)
+        };
+        let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
+        #[derive(serde::Deserialize)]
+        struct Wrapper {
+            incidents: IncidentsConfig,
+        }
+        let mut config = source.parse::<Wrapper>().unwrap().incidents;
+        config.inventory_file = file(
+            "inventory.toml",
+            "[[targets]]\nid = \"edge1\"\nkind = \"device\"\nowner = \"platform\"\n\n[[targets]]\nid = \"host-2\"\nkind = \"host\"\nowner = \"platform\"\n",
+        );
+        config.maintenance_file = file(
+            "maintenance.toml",
+            "[[windows]]\nid = \"works\"\nreason = \"firmware\"\nannounced_by = \"platform team\"\nscope = { target = \"edge1\" }\nstart = \"2026-01-01T00:00:00Z\"\nend = \"2026-01-01T01:00:00Z\"\n",
+        );
+        let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
+        let metrics = IncidentMetrics::register(&mut Registry::default());
+        let mut stage =
+            Stage::open(Setup::load(&config).unwrap(), &config, store, metrics).unwrap();
+        // 2026-01-01T00:10:00Z: edge1 is in its window (its page is held), host-2 is not.
+        let now = 1_767_226_200_000;
+        let new = |target: &str| NewTicket {
+            rule: "DeviceUnreachable".into(),
+            target: target.into(),
+            summary: format!("{target} unreachable"),
+            description: String::new(),
+            severity: Severity::P2,
+            tag: Owner::Platform,
+            reason: "platform owns it".into(),
+            evidence: None,
+            customers: Vec::new(),
+            started_at_ms: now,
+            opened_by: faultline_incidents::ticket::SYSTEM.into(),
+        };
+        stage.create(new("edge1"), now).unwrap();
+        let host = stage.create(new("host-2"), now).unwrap();
+        stage
+            .apply(host.id, Command::ConditionCleared, now + 1_000)
+            .unwrap();
+        let due = faultline_incidents::followup::FollowUp {
+            department: "finance".into(),
+            kind: FollowUpKind::NewCustomer {
+                after: Duration::from_secs(3),
+            },
+            due_at_ms: now,
+        };
+        let task = FollowUpTask::new(due, Vec::new(), now);
+        let position = stage.store.create_followup(&task).unwrap().unwrap();
+        stage.outbox.push(StageEvent::FollowUp { task, position });
+        // What went out live — then the process died before the notifier handled the rest.
+        let live: Vec<(FeedPosition, String)> =
+            stage.outbox.drain(..).map(|e| summary(&e)).collect();
+        assert!(live.len() >= 4, "{live:?}");
+        assert!(
+            live[0].1.ends_with("opened held by Some(\"works\")"),
+            "{live:?}"
+        );
+        assert!(live.windows(2).all(|w| w[0].0 < w[1].0), "{live:?}");
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut replay = |after: FeedPosition| {
+            let (events, mut rx) = mpsc::channel(64);
+            runtime.block_on(stage.replay(after, 2, &events));
+            let mut sent = Vec::new();
+            while let Ok(event) = rx.try_recv() {
+                sent.push(summary(&event));
+            }
+            sent
+        };
+        // From nothing handled: everything, exactly as live (held page included), in batches of 2.
+        assert_eq!(replay(0), live);
+        // From each handled position: exactly what follows it.
+        for (i, (position, _)) in live.iter().enumerate() {
+            assert_eq!(replay(*position), live[i + 1..], "after {position}");
+        }
+        assert!(stage.outbox.is_empty());
+    }
 
     #[test]
     fn built_in_rules_load_and_files_are_checked() {

@@ -4,9 +4,10 @@
 //! Every [`TicketEvent`] from the incident stage is turned into notifications
 //! ([`from_ticket::notifications`] for the event's timeline entry), whose `paged` engineers come
 //! from the on-call file ([`Paging`]: the escalation policy `[incidents.escalation]` names for the
-//! ticket's tag), and persisted in the notification outbox ([`Notifier::enqueue`]) before the
-//! event is counted or logged. A page held back by a maintenance window (opened, re-opened or
-//! escalated while covered) is not sent; every other entry — resolutions above all — goes out.
+//! ticket's tag), and persisted in the notification outbox ([`Notifier::enqueue_through`]) with
+//! the event's feed position, in one transaction, before the event is counted or logged. A page
+//! held back by a maintenance window (opened, re-opened or escalated while covered) is not sent;
+//! every other entry — resolutions above all — goes out.
 //! A customer follow-up task that came due is one notification ([`from_ticket::follow_up`]).
 //! [`Notifier::run`] delivers from the outbox until the collector shuts down, with retries and
 //! backoff; [`DeliveryMetrics`] reads its counters and backlog at scrape time.
@@ -16,6 +17,13 @@
 //! the agents' cursor file (`storage.path`) that every push commits to is not shared with the
 //! notifier's writes. The outbox versions its own `notify_` tables, so it does not touch the
 //! ticket store's `PRAGMA user_version`.
+//!
+//! Restart: the position recorded with the last persisted event is where the incident stage
+//! resumes ([`Downstream::resume`]): it replays the feed after it before any live event, so an
+//! event lost with the process (in the channel, or not yet persisted) is notified, counted and
+//! logged once after the restart, and one handled before is not again. The outbox is opened, and
+//! the position recorded, also without `[[notify.channels]]`: channels added later start from
+//! then, not from the history.
 
 use crate::config::{EscalationConfig, IncidentsConfig};
 use crate::incidents::{Downstream, IncidentMetrics, StageEvent, TicketEvent, account};
@@ -23,7 +31,7 @@ use anyhow::Context;
 use faultline_incidents::followup::FollowUpTask;
 use faultline_incidents::inventory::Contact;
 use faultline_incidents::oncall::{EscalationClock, OnCall, Person};
-use faultline_incidents::{Change, Millis, Ticket};
+use faultline_incidents::{Change, FeedPosition, Millis, Ticket};
 use faultline_notify::{
     ChannelCounters, Kind, Notification, Notifier, NotifyConfig, Outbox, from_ticket,
 };
@@ -66,8 +74,9 @@ impl Paging {
     /// The engineers a notification of `kind`, made from `change` on `ticket` at `at_ms`, pages.
     /// A trigger pages the policy's first level (the tag's `[incidents.escalation]` policy), the
     /// ticket's `n`-th escalation its level `n + 1` (its last level once the ticket escalated past
-    /// it); a level with nobody on call passes to the next. A reminder goes to the assignee (an
-    /// on-call person id); nothing else pages anyone.
+    /// it), a severity raise the level the ticket has reached (whoever it is escalated to hears
+    /// the fault got worse); a level with nobody on call passes to the next. A reminder goes to
+    /// the assignee (an on-call person id); nothing else pages anyone.
     pub fn paged(
         &self,
         ticket: &Ticket,
@@ -79,9 +88,11 @@ impl Paging {
             Kind::Reminder => ticket.assignee.as_deref(),
             Kind::Trigger | Kind::Escalation => {
                 let level = match change {
-                    Change::Escalated { level } => usize::try_from(*level).unwrap_or(usize::MAX),
+                    Change::Escalated { level } => *level,
+                    Change::SeverityRaised { .. } => ticket.escalation_level,
                     _ => 0,
                 };
+                let level = usize::try_from(level).unwrap_or(usize::MAX);
                 return self.on_call(ticket, level, at_ms).into_iter().collect();
             }
             _ => None,
@@ -117,7 +128,8 @@ impl Paging {
 
 /// Turns ticket events into persisted notifications.
 struct Stage {
-    notifier: Option<Notifier>,
+    /// Without channels it only records the positions handled.
+    notifier: Notifier,
     paging: Option<Paging>,
     metrics: Arc<IncidentMetrics>,
 }
@@ -142,26 +154,22 @@ impl Stage {
             .collect()
     }
 
-    /// Persists the event's notifications, then counts and logs the event.
+    /// Persists the event's notifications with its feed position, then counts and logs it.
     fn handle(&self, event: &TicketEvent) {
-        if let Some(notifier) = &self.notifier {
-            for notification in self.notifications(event) {
-                if let Err(e) = notifier.enqueue(&notification) {
-                    tracing::error!(notification = %notification.label(), error = %e, "cannot persist notification: it is not sent");
-                }
-            }
-        }
+        self.persist(&self.notifications(event), event.position);
         account(event, &self.metrics);
     }
 
-    /// Persists the notification of a follow-up task that came due (again after a restart: the
-    /// outbox keeps one per task key).
-    fn follow_up(&self, task: &FollowUpTask) {
-        if let Some(notifier) = &self.notifier {
-            let notification = from_ticket::follow_up(task);
-            if let Err(e) = notifier.enqueue(&notification) {
-                tracing::error!(notification = %notification.label(), error = %e, "cannot persist notification: it is not sent");
-            }
+    /// Persists the notification of a follow-up task that came due with its feed position.
+    fn follow_up(&self, task: &FollowUpTask, position: FeedPosition) {
+        self.persist(&[from_ticket::follow_up(task)], position);
+    }
+
+    /// Persists `notifications` and records `position` as handled, in one transaction.
+    fn persist(&self, notifications: &[Notification], position: FeedPosition) {
+        if let Err(e) = self.notifier.enqueue_through(notifications, position) {
+            let labels: Vec<String> = notifications.iter().map(Notification::label).collect();
+            tracing::error!(position, notifications = ?labels, error = %e, "cannot persist notifications: they are not sent");
         }
     }
 }
@@ -171,9 +179,9 @@ pub struct Notifications {
     delivery: Option<(watch::Sender<bool>, JoinHandle<()>, Duration)>,
 }
 
-/// Opens the outbox (in the ticket database) when `[[notify.channels]]` are configured, starts the
-/// thread that turns ticket events into notifications, the delivery loop, and registers the
-/// delivery metrics.
+/// Opens the outbox (in the ticket database), tells the incident stage where to resume, starts
+/// the thread that turns ticket events into notifications and, when `[[notify.channels]]` are
+/// configured, the delivery loop and the delivery metrics.
 pub fn start(
     config: &NotifyConfig,
     incidents: &IncidentsConfig,
@@ -185,20 +193,28 @@ pub fn start(
         events,
         oncall,
         metrics,
+        feed_end,
+        resume,
     } = downstream;
-    let notifier = if config.channels.is_empty() {
-        tracing::info!("no [[notify.channels]]: ticket events are only logged");
-        None
-    } else {
-        let outbox = Outbox::open(database)
-            .with_context(|| format!("notification outbox in {}", database.display()))?;
-        let notifier = Notifier::new(config.clone(), outbox).context("[notify]")?;
+    let outbox = Outbox::open(database)
+        .with_context(|| format!("notification outbox in {}", database.display()))?;
+    let notifier = Notifier::new(config.clone(), outbox).context("[notify]")?;
+    let position = notifier
+        .resume(feed_end)
+        .with_context(|| format!("notification outbox in {}", database.display()))?;
+    let channels = !config.channels.is_empty();
+    if channels {
         registry.register_collector(Box::new(DeliveryMetrics(notifier.clone())));
-        tracing::info!(channels = config.channels.len(), outbox = %database.display(), "notifier ready");
-        Some(notifier)
-    };
+        tracing::info!(channels = config.channels.len(), outbox = %database.display(), position, "notifier ready");
+    } else {
+        tracing::info!(
+            position,
+            "no [[notify.channels]]: ticket events are only logged"
+        );
+    }
     let paging = oncall.map(|oncall| Paging::new(oncall, incidents.escalation.clone()));
-    let delivery = notifier.clone().map(|notifier| {
+    let delivery = channels.then(|| {
+        let notifier = notifier.clone();
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             notifier
@@ -219,6 +235,9 @@ pub fn start(
         .name("notifications".into())
         .spawn(move || consume(stage, events))
         .context("starting the notifier stage")?;
+    if resume.send(position).is_err() {
+        tracing::error!("incident stage is gone: nothing to notify");
+    }
     Ok(Notifications { delivery })
 }
 
@@ -227,7 +246,7 @@ fn consume(stage: Stage, mut events: mpsc::Receiver<StageEvent>) {
     while let Some(event) = events.blocking_recv() {
         match event {
             StageEvent::Ticket(event) => stage.handle(&event),
-            StageEvent::FollowUp(task) => stage.follow_up(&task),
+            StageEvent::FollowUp { task, position } => stage.follow_up(&task, position),
         }
     }
 }
@@ -389,6 +408,21 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
         for (kind, change, want) in cases {
             assert_eq!(names(&paging.paged(&t, &change, kind, at)), want, "{kind}");
         }
+        // A severity raise pages the level the ticket has reached.
+        let raised = Change::SeverityRaised {
+            from: Severity::P2,
+            to: Severity::P1,
+            rule: "RoomTemperatureCritical".into(),
+            target: "edge1".into(),
+        };
+        let mut escalated = t.clone();
+        escalated.escalation_level = 1;
+        for (ticket, want) in [(&t, "Ana Berg"), (&escalated, "bo")] {
+            assert_eq!(
+                names(&paging.paged(ticket, &raised, Kind::Trigger, at)),
+                [want]
+            );
+        }
         let mut assigned = t.clone();
         assigned.assignee = Some("bo".into());
         assert_eq!(
@@ -405,51 +439,67 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
     }
 
     #[test]
-    fn held_pages_are_not_enqueued_and_resolutions_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("tickets.db");
-        let source = ConfigSource::from_text(
-            Path::new("collector.toml"),
-            "[[channels]]\nname = \"hook\"\n[channels.webhook]\nurl = \"http://127.0.0.1:9/\"\n"
-                .to_string(),
-        );
-        let config: NotifyConfig = source.parse().unwrap();
-        let notifier = Notifier::new(config, Outbox::open(&db).unwrap()).unwrap();
-        let stage = Stage {
-            notifier: Some(notifier.clone()),
-            paging: Some(paging()),
-            metrics: IncidentMetrics::register(&mut Registry::default()),
-        };
-        let opened = ticket(Owner::Platform);
-        let (resolved, entries) = opened
-            .apply(
-                Command::ConditionCleared,
-                &TicketPolicy::default(),
-                opened.opened_at_ms + 60 * S,
-            )
-            .unwrap();
-        let resolved = Arc::new(resolved);
-        let event = |entry: TimelineEntry, index, held_by: Option<&str>| TicketEvent {
-            ticket: resolved.clone(),
-            entry,
-            index,
-            held_by: held_by.map(str::to_string),
-        };
-        let first = resolved.timeline.len() - entries.len();
-        stage.handle(&event(resolved.timeline[0].clone(), 0, Some("works")));
-        for (i, entry) in entries.into_iter().enumerate() {
-            stage.handle(&event(entry, first + i, None));
+    fn held_pages_are_not_enqueued_and_every_event_records_its_position() {
+        const HOOK: &str =
+            "[[channels]]\nname = \"hook\"\n[channels.webhook]\nurl = \"http://127.0.0.1:9/\"\n";
+        // With a channel, and without any: the position handled is recorded either way, so
+        // channels added later do not replay the history.
+        for (channels, want) in [(HOOK, vec![Some(Kind::Resolve)]), ("", vec![])] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("tickets.db");
+            let source = ConfigSource::from_text(Path::new("collector.toml"), channels.into());
+            let config: NotifyConfig = source.parse().unwrap();
+            let notifier = Notifier::new(config, Outbox::open(&db).unwrap()).unwrap();
+            assert_eq!(
+                notifier.resume(5).unwrap(),
+                5,
+                "a new outbox starts at the end"
+            );
+            let stage = Stage {
+                notifier: notifier.clone(),
+                paging: Some(paging()),
+                metrics: IncidentMetrics::register(&mut Registry::default()),
+            };
+            let opened = ticket(Owner::Platform);
+            let (resolved, entries) = opened
+                .apply(
+                    Command::ConditionCleared,
+                    &TicketPolicy::default(),
+                    opened.opened_at_ms + 60 * S,
+                )
+                .unwrap();
+            let resolved = Arc::new(resolved);
+            let event = |entry: TimelineEntry, index: usize, held_by: Option<&str>| TicketEvent {
+                ticket: resolved.clone(),
+                entry,
+                index,
+                held_by: held_by.map(str::to_string),
+                position: 6 + index as u64,
+            };
+            let first = resolved.timeline.len() - entries.len();
+            stage.handle(&event(resolved.timeline[0].clone(), 0, Some("works")));
+            assert_eq!(notifier.resume(0).unwrap(), 6, "a held page is handled too");
+            for (i, entry) in entries.into_iter().enumerate() {
+                stage.handle(&event(entry, first + i, None));
+            }
+            let kinds: Vec<Option<Kind>> = Outbox::open(&db)
+                .unwrap()
+                .deliveries(&from_ticket::dedup_key(3))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.kind)
+                .collect();
+            assert_eq!(kinds, want, "{channels}");
+            assert_eq!(
+                notifier.resume(0).unwrap(),
+                5 + resolved.timeline.len() as u64,
+                "{channels}"
+            );
+            let backlog = notifier.backlog().unwrap();
+            assert_eq!(
+                backlog.iter().map(|(_, b)| b.pending).sum::<u64>(),
+                want.len() as u64
+            );
         }
-        let kinds: Vec<Option<Kind>> = Outbox::open(&db)
-            .unwrap()
-            .deliveries(&from_ticket::dedup_key(3))
-            .unwrap()
-            .into_iter()
-            .map(|d| d.kind)
-            .collect();
-        assert_eq!(kinds, [Some(Kind::Resolve)]);
-        let backlog = notifier.backlog().unwrap();
-        assert_eq!(backlog.len(), 1);
-        assert_eq!(backlog[0].1.pending, 1);
     }
 }

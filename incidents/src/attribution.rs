@@ -1,13 +1,18 @@
 //! Responsibility attribution: decides whether a new incident is a root (tagged with its target's
-//! owner, and pages) or a symptom of another incident (joins that ticket, takes its tag, never pages),
-//! with a one-line reason and the evidence (rules → **incidents**: runs before a ticket is opened).
+//! owner, and pages), the same fault as another incident (joins that ticket, may raise its
+//! severity) or a symptom of another incident (joins that ticket, takes its tag, never pages), with
+//! a one-line reason and the evidence (rules → **incidents**: runs before a ticket is opened).
 //!
 //! Order of judgement for an incident on target T at time t:
 //! 1. **Upstream**: the nearest target upstream of T (breadth-first over `depends_on`) with an
 //!    incident active at t or failing within the correlation window makes T a symptom of that
 //!    incident's root.
-//! 2. **Room**: for rules with `correlate = "room"`, the same rule already failing on another target
-//!    in T's room makes T a symptom of it (several sensors seeing one cooling failure).
+//! 2. **Same fault**: a rule of the same fault ([`NewIncident::same_fault`]: the rules over the same
+//!    metric with the same correlation scope) already failing on T, or — for rules with
+//!    `correlate = "room"` — on another target in T's room, makes the incident that fault seen
+//!    again ([`Role::SameFault`]): several sensors seeing one cooling failure, or the room passing
+//!    from the high to the critical temperature. A rule's own fingerprint (rule + target) is not
+//!    judged here: re-firing and re-opening are the desk's.
 //! 3. **Carrier boundary**: when T is a carrier target, or our edge that depends directly on one,
 //!    the evidence on our side of the boundary decides. Our side is T's non-carrier dependencies
 //!    (for a carrier target: our edges that depend on it and their non-carrier dependencies). An
@@ -60,6 +65,9 @@ pub struct NewIncident {
     pub fired_at_ms: Millis,
     /// The rule's correlation scope.
     pub correlate: Correlate,
+    /// The rules whose incidents are one fault with this one, its own included
+    /// ([`RuleSet::same_fault`](crate::rules::RuleSet::same_fault)).
+    pub same_fault: Vec<String>,
 }
 
 /// Everything attribution looks at besides the incident itself.
@@ -75,12 +83,16 @@ pub struct Context<'a> {
     pub correlation_window_ms: Millis,
 }
 
-/// Root or symptom.
+/// Root, same fault or symptom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "role", content = "root")]
 pub enum Role {
     /// Its own fault: opens a ticket and pages.
     Root,
+    /// The fault of the root incident with this id, seen by another rule of the same fault or
+    /// another target of the room: joins that ticket, and raises its severity (which pages
+    /// again) when its rule is more severe.
+    SameFault(u64),
     /// Joins the ticket of the root incident with this id; never pages.
     Symptom(u64),
 }
@@ -130,6 +142,22 @@ pub struct Evidence {
     pub boundary: Vec<BoundaryCheck>,
 }
 
+impl Evidence {
+    /// The evidence of `new` by itself: its rule, value and times, the chain just its target.
+    pub fn of(new: &NewIncident) -> Self {
+        Self {
+            rule: new.rule.clone(),
+            target: new.target.clone(),
+            value: new.value,
+            started_at_ms: new.started_at_ms,
+            fired_at_ms: new.fired_at_ms,
+            chain: vec![new.target.clone()],
+            related: None,
+            boundary: Vec::new(),
+        }
+    }
+}
+
 /// The outcome of attribution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
@@ -146,24 +174,27 @@ pub struct Attribution {
 }
 
 impl Attribution {
-    /// Whether this incident pages (roots only).
+    /// Whether this incident pages by itself (roots only: the same fault pages only when it
+    /// raises its ticket's severity, a symptom never).
     pub fn pages(&self) -> bool {
         self.role == Role::Root
     }
 }
 
 impl Context<'_> {
+    /// Whether `k` is active at `t` or failing within the window around it.
+    fn live(&self, k: &KnownIncident, t: Millis) -> bool {
+        let w = self.correlation_window_ms;
+        k.started_at_ms <= t.saturating_add(w)
+            && k.resolved_at_ms.is_none_or(|r| r.saturating_add(w) >= t)
+    }
+
     /// Incidents on `target` active at `t` or failing within the window around it, earliest first.
     fn failing(&self, target: &str, t: Millis) -> Vec<&KnownIncident> {
-        let w = self.correlation_window_ms;
         let mut found: Vec<&KnownIncident> = self
             .incidents
             .iter()
-            .filter(|k| {
-                k.target == target
-                    && k.started_at_ms <= t.saturating_add(w)
-                    && k.resolved_at_ms.is_none_or(|r| r.saturating_add(w) >= t)
-            })
+            .filter(|k| k.target == target && self.live(k, t))
             .collect();
         found.sort_by_key(|k| (k.started_at_ms, k.id));
         found
@@ -197,22 +228,18 @@ fn related(k: &KnownIncident) -> RelatedIncident {
 pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
     let t = new.started_at_ms;
     let inv = ctx.inventory;
-    let mut evidence = Evidence {
-        rule: new.rule.clone(),
-        target: new.target.clone(),
-        value: new.value,
-        started_at_ms: new.started_at_ms,
-        fired_at_ms: new.fired_at_ms,
-        chain: vec![new.target.clone()],
-        related: None,
-        boundary: Vec::new(),
-    };
-    let symptom = |evidence: Evidence, cause: &KnownIncident, why: String| {
+    let mut evidence = Evidence::of(new);
+    let joins = |evidence: Evidence, cause: &KnownIncident, why: String, same_fault: bool| {
         let (root, tag) = ctx.root_of(cause);
+        let (role, what) = if same_fault {
+            (Role::SameFault(root), "same fault as")
+        } else {
+            (Role::Symptom(root), "symptom of")
+        };
         Attribution {
-            role: Role::Symptom(root),
+            role,
             tag,
-            reason: format!("{why}; symptom of #{root}, tagged {tag}"),
+            reason: format!("{why}; {what} #{root}, tagged {tag}"),
             evidence: Evidence {
                 related: Some(related(cause)),
                 ..evidence
@@ -220,6 +247,8 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
             adopt: Vec::new(),
         }
     };
+    let symptom =
+        |evidence: Evidence, cause: &KnownIncident, why: String| joins(evidence, cause, why, false);
 
     // 1. Upstream.
     for path in inv.upstream(&new.target) {
@@ -240,27 +269,36 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
         }
     }
 
-    // 2. Same rule in the same room.
+    // 2. The same fault on this target or, with room correlation, in its room.
     let room = inv
         .target(&new.target)
-        .and_then(|target| target.room.clone());
-    if let (Correlate::Room, Some(room)) = (new.correlate, &room) {
-        let sibling = inv
-            .targets()
-            .values()
-            .filter(|o| o.id != new.target && o.room.as_ref() == Some(room))
-            .flat_map(|o| ctx.failing(&o.id, t))
-            .filter(|k| k.rule == new.rule)
-            .min_by_key(|k| (k.started_at_ms, k.id));
-        if let Some(cause) = sibling {
-            let why = format!(
-                "{} already seen in room {room} by {} since {}",
-                new.rule,
-                cause.target,
-                format_time(cause.started_at_ms)
-            );
-            return symptom(evidence, cause, why);
-        }
+        .and_then(|target| target.room.as_deref())
+        .filter(|_| new.correlate == Correlate::Room);
+    let in_room =
+        |target: &str| room.is_some() && inv.target(target).and_then(|o| o.room.as_deref()) == room;
+    let same_fault = ctx
+        .incidents
+        .iter()
+        .filter(|k| {
+            new.same_fault.contains(&k.rule)
+                && !(k.rule == new.rule && k.target == new.target)
+                && (k.target == new.target || in_room(&k.target))
+                && ctx.live(k, t)
+        })
+        .min_by_key(|k| (k.target != new.target, k.started_at_ms, k.id));
+    if let Some(cause) = same_fault {
+        let since = format_time(cause.started_at_ms);
+        let why = match room {
+            Some(room) if cause.target != new.target => format!(
+                "{} already seen in room {room} by {} since {since}",
+                cause.rule, cause.target
+            ),
+            _ => format!(
+                "{} {} while it has {} since {since}",
+                new.target, new.rule, cause.rule
+            ),
+        };
+        return joins(evidence, cause, why, true);
     }
 
     let adopt = adoptable(new, ctx);
@@ -460,6 +498,8 @@ mod tests {
         rule: &'static str,
         target: &'static str,
         correlate: Correlate,
+        /// The rules of the same fault besides the rule itself.
+        same_fault: &'static [&'static str],
         incidents: Vec<KnownIncident>,
         /// Targets seen one minute before the fault.
         fresh: &'static [&'static str],
@@ -476,6 +516,7 @@ mod tests {
             rule,
             target,
             correlate: Correlate::None,
+            same_fault: &[],
             incidents: Vec::new(),
             fresh: &["edge1", "edge1-wan"],
             role: Role::Root,
@@ -666,7 +707,7 @@ mod tests {
                     T0 - MIN,
                     None,
                 )],
-                role: Role::Symptom(11),
+                role: Role::SameFault(11),
                 tag: Platform,
                 reason: "RoomTemperatureHigh already seen in room r2 by temp-1",
                 chain: &["temp-2"],
@@ -674,6 +715,158 @@ mod tests {
                     "cooling failure seen by a second sensor",
                     "RoomTemperatureHigh",
                     "temp-2",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                same_fault: &["RoomTemperatureHigh"],
+                incidents: vec![known(
+                    11,
+                    "RoomTemperatureHigh",
+                    "temp-1",
+                    Platform,
+                    T0 - 3 * MIN,
+                    None,
+                )],
+                role: Role::SameFault(11),
+                tag: Platform,
+                reason: "temp-1 RoomTemperatureCritical while it has RoomTemperatureHigh since 1970-01-01 16:37:00 UTC; same fault as #11, tagged platform",
+                chain: &["temp-1"],
+                ..case(
+                    "the room warms past the critical threshold at the same sensor",
+                    "RoomTemperatureCritical",
+                    "temp-1",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                same_fault: &["RoomTemperatureHigh"],
+                incidents: vec![known(
+                    11,
+                    "RoomTemperatureHigh",
+                    "temp-1",
+                    Platform,
+                    T0 - 3 * MIN,
+                    None,
+                )],
+                role: Role::SameFault(11),
+                tag: Platform,
+                reason: "RoomTemperatureHigh already seen in room r2 by temp-1",
+                chain: &["temp-2"],
+                ..case(
+                    "critical at another sensor of the room",
+                    "RoomTemperatureCritical",
+                    "temp-2",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                same_fault: &["RoomTemperatureHigh"],
+                incidents: vec![
+                    known(
+                        11,
+                        "RoomTemperatureHigh",
+                        "temp-1",
+                        Platform,
+                        T0 - 3 * MIN,
+                        None,
+                    ),
+                    known(
+                        11,
+                        "RoomTemperatureHigh",
+                        "temp-2",
+                        Platform,
+                        T0 - 2 * MIN,
+                        Some(11),
+                    ),
+                ],
+                role: Role::SameFault(11),
+                tag: Platform,
+                reason: "temp-2 RoomTemperatureCritical while it has RoomTemperatureHigh",
+                chain: &["temp-2"],
+                ..case(
+                    "critical at a sensor that is already a symptom: its own incident first",
+                    "RoomTemperatureCritical",
+                    "temp-2",
+                )
+            },
+            Case {
+                same_fault: &["RoomTemperatureHigh"],
+                incidents: vec![known(
+                    11,
+                    "RoomTemperatureHigh",
+                    "temp-1",
+                    Platform,
+                    T0 - 3 * MIN,
+                    None,
+                )],
+                reason: "platform-owned",
+                chain: &["temp-2"],
+                ..case(
+                    "without room correlation another sensor's level is its own fault",
+                    "RoomTemperatureCritical",
+                    "temp-2",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                same_fault: &["RoomTemperatureHigh"],
+                incidents: vec![KnownIncident {
+                    resolved_at_ms: Some(T0 - 30 * MIN),
+                    ..known(
+                        11,
+                        "RoomTemperatureHigh",
+                        "temp-1",
+                        Platform,
+                        T0 - 60 * MIN,
+                        None,
+                    )
+                }],
+                reason: "platform-owned",
+                chain: &["temp-1"],
+                ..case(
+                    "the same fault resolved long before is over",
+                    "RoomTemperatureCritical",
+                    "temp-1",
+                )
+            },
+            Case {
+                correlate: Correlate::Room,
+                same_fault: &["RoomTemperatureHigh"],
+                incidents: vec![known(
+                    11,
+                    "RoomTemperatureCritical",
+                    "temp-1",
+                    Platform,
+                    T0 - 3 * MIN,
+                    None,
+                )],
+                reason: "platform-owned",
+                chain: &["temp-1"],
+                ..case(
+                    "its own fingerprint is the desk's (re-fire, re-open)",
+                    "RoomTemperatureCritical",
+                    "temp-1",
+                )
+            },
+            Case {
+                same_fault: &["DeviceUnreachable"],
+                incidents: vec![known(
+                    13,
+                    "DeviceUnreachable",
+                    "gw-1",
+                    Platform,
+                    T0 - 2 * MIN,
+                    None,
+                )],
+                role: Role::SameFault(13),
+                tag: Platform,
+                reason: "gw-1 DeviceSilent while it has DeviceUnreachable",
+                chain: &["gw-1"],
+                ..case(
+                    "another rule on the same metric and target, no correlation",
+                    "DeviceSilent",
+                    "gw-1",
                 )
             },
             Case {
@@ -756,6 +949,10 @@ mod tests {
                 started_at_ms: T0,
                 fired_at_ms: T0 + MIN,
                 correlate: c.correlate,
+                same_fault: std::iter::once(c.rule)
+                    .chain(c.same_fault.iter().copied())
+                    .map(str::to_string)
+                    .collect(),
             };
             let got = attribute(&new, &ctx);
             assert_eq!(got.role, c.role, "{}: {}", c.name, got.reason);
@@ -764,6 +961,14 @@ mod tests {
             assert_eq!(got.evidence.chain, c.chain, "{}", c.name);
             assert_eq!(got.adopt, c.adopt, "{}", c.name);
             assert_eq!(got.pages(), c.role == Role::Root, "{}", c.name);
+            let related = got.evidence.related.as_ref().map(|r| r.id);
+            match got.role {
+                Role::Root => assert_eq!(related, None, "{}", c.name),
+                Role::SameFault(root) | Role::Symptom(root) => {
+                    assert!(related.is_some(), "{}", c.name);
+                    assert!(got.reason.contains(&format!("#{root}")), "{}", c.name);
+                }
+            }
             assert_eq!(
                 (got.evidence.rule.as_str(), got.evidence.started_at_ms),
                 (c.rule, T0),

@@ -3,20 +3,29 @@
 //! [`Ticket::apply`]; the collector carries the returned [`Action`]s out against its store.
 //!
 //! - Firing: an active ticket of the fingerprint or an active symptom means nothing new (a restart
-//!   re-fires); a ticket resolved within the re-open window re-opens; otherwise attribution decides:
-//!   a symptom joins its root's ticket (no page), a root opens a ticket (pages).
+//!   re-fires); a ticket resolved within the re-open window re-opens, also one the fingerprint
+//!   had joined as the same fault; otherwise attribution decides: the same fault joins its
+//!   root's ticket (and raises its severity when more severe, which pages), a symptom joins its
+//!   root's ticket (no page), a root opens a ticket (pages). Whatever joins carries
+//!   attribution's reason and evidence onto the ticket's timeline.
 //! - Resolved: an active symptom clears on its own — even after its root resolved; the
-//!   fingerprint's own ticket resolves (its resolution is always sent, even if it has symptoms).
+//!   fingerprint's own ticket resolves (its resolution is always sent, even if it has symptoms),
+//!   unless the same fault still fires on another rule or target of it.
 //!
 //! Adoption: when a new root adopts tickets that fired just before it (their targets depend on
 //! it), the collector creates the new ticket, then applies [`adopt_actions`] so each adopted ticket
 //! resolves as "joined #N" and becomes a symptom of the new one.
 
-use crate::Millis;
-use crate::attribution::{Attribution, Context, KnownIncident, NewIncident, Role, attribute};
-use crate::eval::RuleEvent;
+use crate::attribution::{
+    Attribution, Context, Evidence, KnownIncident, NewIncident, RelatedIncident, Role, attribute,
+};
+use crate::eval::{Firing, RuleEvent};
 use crate::inventory::Inventory;
-use crate::ticket::{Command, Customer, NewTicket, SYSTEM, Ticket, TicketPolicy, TicketState};
+use crate::rules::Severity;
+use crate::ticket::{
+    Command, Customer, NewTicket, SYSTEM, SymptomLink, Ticket, TicketPolicy, TicketState,
+};
+use crate::{Millis, format_time};
 use std::collections::BTreeMap;
 
 /// What the desk looks at besides the event.
@@ -58,8 +67,9 @@ pub enum Action {
     },
 }
 
-/// The incidents attribution needs, built from unclosed tickets: each ticket is a root; each of
-/// its symptoms is an incident pointing at it.
+/// The incidents attribution needs, built from unclosed tickets: each ticket is a root (over once
+/// its own condition cleared, even while the same fault keeps the ticket open); each of its
+/// symptoms is an incident pointing at it.
 pub fn known_incidents(tickets: &[Ticket]) -> Vec<KnownIncident> {
     let mut out = Vec::new();
     for t in tickets {
@@ -70,7 +80,7 @@ pub fn known_incidents(tickets: &[Ticket]) -> Vec<KnownIncident> {
             tag: t.tag,
             started_at_ms: t.started_at_ms,
             resolved_at_ms: if t.state.is_active() {
-                None
+                t.condition_cleared_at_ms
             } else {
                 t.resolved_at_ms
             },
@@ -105,17 +115,54 @@ impl Desk<'_> {
         })
     }
 
+    /// The latest ticket resolved within the re-open window at `now` that the fingerprint joined
+    /// as the same fault: its flap re-opens that ticket (fingerprint = rule + target).
+    fn rejoins(&self, rule: &str, target: &str, now: Millis) -> Option<&Ticket> {
+        self.tickets
+            .iter()
+            .filter(|t| {
+                t.reopens(self.policy, now)
+                    && t.symptoms
+                        .iter()
+                        .any(|s| s.rule == rule && s.target == target && s.same_fault.is_some())
+            })
+            .max_by_key(|t| t.id)
+    }
+
+    /// `f` joins ticket `ticket` with `reason` and `evidence`: as the same fault at its
+    /// severity, or (`same_fault` none) as a symptom.
+    fn link(
+        &self,
+        ticket: u64,
+        f: &Firing,
+        reason: String,
+        evidence: Evidence,
+        same_fault: Option<Severity>,
+    ) -> Action {
+        Action::Apply {
+            ticket,
+            command: Command::LinkSymptom(Box::new(SymptomLink {
+                rule: f.rule.clone(),
+                target: f.target.clone(),
+                customer: Customer::of_target(self.inventory, &f.target),
+                reason,
+                evidence: Some(evidence),
+                same_fault,
+            })),
+        }
+    }
+
     /// What `event` does, at wall-clock time `now`.
     pub fn on_event(&self, event: &RuleEvent, now: Millis) -> Action {
         match event {
             RuleEvent::Firing(f) => {
                 if let Some(t) = self.latest(&f.rule, &f.target) {
-                    if t.state.is_active() {
+                    if t.state.is_active() && t.condition_cleared_at_ms.is_none() {
                         return Action::Nothing {
                             why: format!("already open as #{}", t.id),
                         };
                     }
-                    if t.reopens(self.policy, now) {
+                    if t.state.is_active() || t.reopens(self.policy, now) {
                         return Action::Apply {
                             ticket: t.id,
                             command: Command::Refire,
@@ -127,13 +174,6 @@ impl Desk<'_> {
                         why: format!("already a symptom of #{}", t.id),
                     };
                 }
-                let known = known_incidents(self.tickets);
-                let ctx = Context {
-                    inventory: self.inventory,
-                    incidents: &known,
-                    last_seen_ms: self.last_seen_ms,
-                    correlation_window_ms: self.correlation_window_ms,
-                };
                 let new = NewIncident {
                     rule: f.rule.clone(),
                     target: f.target.clone(),
@@ -141,18 +181,35 @@ impl Desk<'_> {
                     started_at_ms: f.started_at_ms,
                     fired_at_ms: f.fired_at_ms,
                     correlate: f.correlate,
+                    same_fault: f.same_fault.clone(),
+                };
+                if let Some(t) = self.rejoins(&f.rule, &f.target, now) {
+                    let reason = format!(
+                        "{} {} again within the re-open window of #{} (resolved {}), which it \
+                         had joined as the same fault",
+                        f.target,
+                        f.rule,
+                        t.id,
+                        format_time(t.resolved_at_ms.unwrap_or(now))
+                    );
+                    let evidence = Evidence {
+                        related: Some(related(t)),
+                        ..Evidence::of(&new)
+                    };
+                    return self.link(t.id, f, reason, evidence, Some(f.severity));
+                }
+                let known = known_incidents(self.tickets);
+                let ctx = Context {
+                    inventory: self.inventory,
+                    incidents: &known,
+                    last_seen_ms: self.last_seen_ms,
+                    correlation_window_ms: self.correlation_window_ms,
                 };
                 let attribution = attribute(&new, &ctx);
-                let customer = Customer::of_target(self.inventory, &f.target);
+                let (reason, evidence) = (attribution.reason.clone(), attribution.evidence.clone());
                 match attribution.role {
-                    Role::Symptom(root) => Action::Apply {
-                        ticket: root,
-                        command: Command::LinkSymptom {
-                            rule: f.rule.clone(),
-                            target: f.target.clone(),
-                            customer,
-                        },
-                    },
+                    Role::SameFault(root) => self.link(root, f, reason, evidence, Some(f.severity)),
+                    Role::Symptom(root) => self.link(root, f, reason, evidence, None),
                     Role::Root => Action::Open {
                         ticket: Box::new(NewTicket {
                             rule: f.rule.clone(),
@@ -163,7 +220,9 @@ impl Desk<'_> {
                             tag: attribution.tag,
                             reason: attribution.reason.clone(),
                             evidence: Some(attribution.evidence.clone()),
-                            customers: customer.into_iter().collect(),
+                            customers: Customer::of_target(self.inventory, &f.target)
+                                .into_iter()
+                                .collect(),
                             started_at_ms: f.started_at_ms,
                             opened_by: SYSTEM.to_string(),
                         }),
@@ -195,27 +254,63 @@ impl Desk<'_> {
     }
 }
 
-/// After the collector created ticket `new_id` for a root that adopts `adopted`: each adopted
-/// ticket resolves with a note and joins the new ticket as a symptom.
-pub fn adopt_actions(inventory: &Inventory, new_id: u64, adopted: &[&Ticket]) -> Vec<Action> {
+/// Ticket `t`'s own incident, as evidence names it.
+fn related(t: &Ticket) -> RelatedIncident {
+    RelatedIncident {
+        id: t.id,
+        rule: t.rule.clone(),
+        target: t.target.clone(),
+        started_at_ms: t.started_at_ms,
+    }
+}
+
+/// After the collector created the ticket `root` for a root incident that adopts `adopted`: each
+/// adopted ticket resolves with a note and joins `root` as a symptom, its reason naming the
+/// dependency chain and its evidence its own incident's, the chain and `root` added.
+pub fn adopt_actions(inventory: &Inventory, root: &Ticket, adopted: &[&Ticket]) -> Vec<Action> {
     adopted
         .iter()
         .flat_map(|t| {
+            let chain = inventory
+                .upstream(&t.target)
+                .into_iter()
+                .find(|path| path.last() == Some(&root.target))
+                .unwrap_or_else(|| vec![t.target.clone(), root.target.clone()]);
+            let reason = format!(
+                "{} depends on {} ({}), whose {} started within the correlation window of its {}: \
+                 adopted from #{}; symptom of #{}, tagged {}",
+                t.target,
+                root.target,
+                chain.join(" → "),
+                root.rule,
+                t.rule,
+                t.id,
+                root.id,
+                root.tag
+            );
+            let evidence = t.evidence.clone().map(|e| Evidence {
+                chain,
+                related: Some(related(root)),
+                ..e
+            });
             [
                 Action::Apply {
                     ticket: t.id,
                     command: Command::Resolve {
                         by: SYSTEM.to_string(),
-                        note: format!("joined #{new_id} as a symptom"),
+                        note: format!("joined #{} as a symptom", root.id),
                     },
                 },
                 Action::Apply {
-                    ticket: new_id,
-                    command: Command::LinkSymptom {
+                    ticket: root.id,
+                    command: Command::LinkSymptom(Box::new(SymptomLink {
                         rule: t.rule.clone(),
                         target: t.target.clone(),
                         customer: Customer::of_target(inventory, &t.target),
-                    },
+                        reason,
+                        evidence,
+                        same_fault: None,
+                    })),
                 },
             ]
         })
@@ -227,7 +322,7 @@ mod tests {
     use super::*;
     use crate::eval::Evaluator;
     use crate::inventory::Owner;
-    use crate::rules::RuleSet;
+    use crate::rules::{RuleSet, Severity};
     use crate::ticket::Change;
     use faultline_wire::config_file::ConfigSource;
     use faultline_wire::{Sample, SampleKind};
@@ -314,7 +409,8 @@ mod tests {
                     ));
                     assert!(attribution.pages());
                     self.pages += 1;
-                    self.tickets.push(Ticket::open(id, *ticket, &policy, ts).0);
+                    let root = Ticket::open(id, *ticket, &policy, ts).0;
+                    self.tickets.push(root.clone());
                     let adopted: Vec<Ticket> = self
                         .tickets
                         .iter()
@@ -322,7 +418,7 @@ mod tests {
                         .cloned()
                         .collect();
                     for action in
-                        adopt_actions(&self.inventory, id, &adopted.iter().collect::<Vec<_>>())
+                        adopt_actions(&self.inventory, &root, &adopted.iter().collect::<Vec<_>>())
                     {
                         self.act(action, ts);
                     }
@@ -332,6 +428,9 @@ mod tests {
                     let (next, entries) = t.apply(command, &policy, ts).unwrap();
                     *t = next;
                     for e in entries {
+                        if matches!(e.change, Change::SeverityRaised { .. }) {
+                            self.pages += 1;
+                        }
                         let json = serde_json::to_value(&e.change).unwrap();
                         self.log
                             .push(format!("#{ticket} {}", json["type"].as_str().unwrap()));
@@ -394,6 +493,14 @@ mod tests {
         assert_eq!(t.tag, Owner::Carrier);
         assert!(t.reason.contains("ACME-SH-0042"), "{}", t.reason);
         assert_eq!(t.customers.len(), 1, "finance is affected through its VMs");
+        let reasons = link_reasons(t);
+        assert_eq!(reasons.len(), 2);
+        assert!(
+            reasons.iter().all(|r| r
+                .contains("→ host-1 → tor1 → core1 → edge1-wan), which has CarrierLinkLoss since")
+                && r.ends_with("symptom of #1, tagged carrier")),
+            "the dependency chain: {reasons:?}"
+        );
         assert!(
             t.callback_due_ms.is_some(),
             "customer-affecting: call-back planned"
@@ -466,6 +573,164 @@ mod tests {
             (note.as_str(), *automatic),
             ("joined #2 as a symptom", false)
         );
+        let Change::SymptomLinked {
+            reason,
+            evidence: Some(evidence),
+            ..
+        } = &w.tickets[1].timeline[1].change
+        else {
+            panic!("{:?}", w.tickets[1].timeline);
+        };
+        assert!(
+            reason.starts_with(
+                "vm-1 depends on edge1-wan (vm-1 → host-1 → tor1 → core1 → edge1-wan), whose \
+                 CarrierLinkLoss started within the correlation window of its DeviceUnreachable: \
+                 adopted from #1; symptom of #2, tagged carrier"
+            ),
+            "{reason}"
+        );
+        assert_eq!(
+            (evidence.rule.as_str(), evidence.chain.len()),
+            ("DeviceUnreachable", 5)
+        );
+        assert_eq!(evidence.related.as_ref().map(|r| r.id), Some(2));
         assert_eq!(w.tickets[1].customers.len(), 1);
+    }
+
+    /// Samples of the inlet sensors in room r2, (target, °C) at `minute`.
+    fn room(w: &mut World, minute: Millis, temperatures: &[(&str, f64)]) {
+        for (target, celsius) in temperatures {
+            w.sample(
+                "faultline_snmp_env_temperature_celsius",
+                target,
+                &[("sensor", "inlet")],
+                *celsius,
+                minute * MIN,
+            );
+        }
+    }
+
+    /// The reasons of the ticket's `symptom_linked` entries, in order.
+    fn link_reasons(t: &Ticket) -> Vec<String> {
+        t.timeline
+            .iter()
+            .filter_map(|e| match &e.change {
+                Change::SymptomLinked {
+                    reason, evidence, ..
+                } => {
+                    assert!(evidence.is_some(), "{reason}");
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn room_warming_past_critical_is_one_ticket_raised_and_paged_twice() {
+        let mut w = World::new();
+        room(&mut w, 0, &[("temp-1", 25.0), ("temp-2", 25.0)]);
+        room(&mut w, 1, &[("temp-1", 31.0), ("temp-2", 25.0)]);
+        room(&mut w, 2, &[("temp-1", 32.0), ("temp-2", 31.0)]);
+        room(&mut w, 3, &[("temp-1", 33.0), ("temp-2", 32.0)]); // high at temp-1
+        room(&mut w, 4, &[("temp-1", 36.0), ("temp-2", 32.0)]); // high at temp-2
+        room(&mut w, 5, &[("temp-1", 38.5), ("temp-2", 32.0)]); // critical at temp-1
+        room(&mut w, 6, &[("temp-1", 31.0)]); // critical clears, high holds
+        room(&mut w, 7, &[("temp-1", 36.0)]);
+        room(&mut w, 8, &[("temp-1", 37.0)]); // critical flaps back
+        room(&mut w, 9, &[("temp-1", 25.0), ("temp-2", 25.0)]); // cooling restored
+        assert_eq!(
+            w.log,
+            [
+                "open #1 RoomTemperatureHigh temp-1 tag=platform",
+                "#1 symptom_linked",
+                "#1 symptom_linked",
+                "#1 severity_raised",
+                "#1 symptom_cleared",
+                "#1 symptom_linked",
+                "#1 condition_cleared",
+                "#1 symptom_cleared",
+                "#1 symptom_cleared",
+                "#1 resolved",
+            ]
+        );
+        assert_eq!((w.tickets.len(), w.pages), (1, 2), "open and raise");
+        let t = &w.tickets[0];
+        assert_eq!((t.severity, t.state), (Severity::P1, TicketState::Resolved));
+        let reasons = link_reasons(t);
+        assert!(
+            reasons[0].starts_with(
+                "RoomTemperatureHigh already seen in room r2 by temp-1 since 1970-01-01 00:01:00 UTC; same fault as #1"
+            ),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].starts_with(
+                "temp-1 RoomTemperatureCritical while it has RoomTemperatureHigh since"
+            ),
+            "{reasons:?}"
+        );
+        let Change::SymptomLinked {
+            evidence: Some(evidence),
+            ..
+        } = &t.timeline[2].change
+        else {
+            panic!("{:?}", t.timeline[2]);
+        };
+        assert_eq!(
+            (
+                evidence.rule.as_str(),
+                evidence.value,
+                evidence.started_at_ms
+            ),
+            ("RoomTemperatureCritical", 38.5, 4 * MIN)
+        );
+        assert_eq!(evidence.related.as_ref().map(|r| r.id), Some(1));
+
+        // Within the re-open window the critical level comes back first: it re-opens the ticket.
+        room(&mut w, 10, &[("temp-1", 36.0)]);
+        room(&mut w, 11, &[("temp-1", 37.0)]);
+        assert_eq!(w.log[10..], ["#1 reopened", "#1 symptom_linked"]);
+        assert_eq!(w.tickets.len(), 1);
+        assert!(
+            link_reasons(&w.tickets[0])
+                .last()
+                .is_some_and(|r| r.contains("again within the re-open window of #1")),
+            "{:?}",
+            w.tickets[0].timeline
+        );
+    }
+
+    #[test]
+    fn critical_first_then_high_stays_one_ticket_until_both_clear() {
+        let mut w = World::new();
+        room(&mut w, 0, &[("temp-1", 25.0)]);
+        room(&mut w, 1, &[("temp-1", 36.0)]);
+        room(&mut w, 2, &[("temp-1", 37.0)]); // critical
+        room(&mut w, 3, &[("temp-1", 38.0)]); // high joins, no raise
+        room(&mut w, 4, &[("temp-1", 31.0)]); // critical clears, high holds: stays open
+        let t = &w.tickets[0];
+        assert_eq!((t.severity, t.state), (Severity::P1, TicketState::Open));
+        room(&mut w, 5, &[("temp-1", 36.0)]);
+        room(&mut w, 6, &[("temp-1", 37.0)]); // critical holds again: it no longer waits on high
+        room(&mut w, 7, &[("temp-1", 25.0)]); // high clears first, then critical resolves
+        assert_eq!(
+            w.log,
+            [
+                "open #1 RoomTemperatureCritical temp-1 tag=platform",
+                "#1 symptom_linked",
+                "#1 condition_cleared",
+                "#1 symptom_cleared",
+                "#1 resolved",
+            ]
+        );
+        assert_eq!((w.tickets.len(), w.pages), (1, 1));
+        // The critical level flaps back within the re-open window: the same ticket re-opens,
+        // and the high level joins it again.
+        room(&mut w, 8, &[("temp-1", 36.0)]);
+        room(&mut w, 9, &[("temp-1", 37.0)]);
+        room(&mut w, 10, &[("temp-1", 38.0)]);
+        assert_eq!(w.log[5..], ["#1 reopened", "#1 symptom_linked"]);
+        assert_eq!(w.tickets.len(), 1);
     }
 }

@@ -45,6 +45,9 @@ pub struct Firing {
     pub description: String,
     /// The rule's correlation scope.
     pub correlate: Correlate,
+    /// The rules whose incidents are one fault with this one, this rule included
+    /// ([`RuleSet::same_fault`]): attribution joins it to their ticket.
+    pub same_fault: Vec<String>,
 }
 
 /// The last firing series of a rule on a target cleared.
@@ -93,6 +96,8 @@ struct SeriesState {
 pub struct Evaluator {
     rules: Arc<RuleSet>,
     by_metric: Arc<BTreeMap<String, Vec<usize>>>,
+    /// [`RuleSet::same_fault`] of each rule, by index.
+    same_fault: Vec<Vec<String>>,
     /// Metrics used as `divide_by` denominators.
     denominator_metrics: BTreeSet<String>,
     /// Latest denominator value per (metric, series id).
@@ -132,6 +137,7 @@ impl Evaluator {
     /// An evaluator with no history.
     pub fn new(rules: RuleSet) -> Self {
         let by_metric = Arc::new(rules.by_metric());
+        let same_fault = rules.rules().iter().map(|r| rules.same_fault(r)).collect();
         let denominator_metrics = rules
             .rules()
             .iter()
@@ -140,6 +146,7 @@ impl Evaluator {
         Self {
             rules: Arc::new(rules),
             by_metric,
+            same_fault,
             denominator_metrics,
             denominators: HashMap::new(),
             series: HashMap::new(),
@@ -412,6 +419,7 @@ impl Evaluator {
             summary: rule.summary.render(&ctx),
             description: rule.description.render(&ctx),
             correlate: rule.correlate,
+            same_fault: self.same_fault.get(index).cloned().unwrap_or_default(),
         }));
     }
 

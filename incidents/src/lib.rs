@@ -32,7 +32,7 @@ pub use attribution::{Attribution, Evidence, KnownIncident, NewIncident, Role, a
 pub use eval::{Evaluator, Firing, Resolved, RuleEvent};
 pub use inventory::{Inventory, Owner};
 pub use rules::{Rule, RuleSet, Severity};
-pub use store::{SqliteStore, StoreError, TicketStore};
+pub use store::{Fed, FeedItem, FeedPosition, SqliteStore, StoreError, TicketStore};
 pub use ticket::{
     Change, Command, NewTicket, Ticket, TicketError, TicketPolicy, TicketState, TimelineEntry,
     Timer,

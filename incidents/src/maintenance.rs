@@ -15,7 +15,8 @@
 //!   [`Action::Apply`] passes through untouched — condition cleared, symptom cleared, resolve,
 //!   link, re-open — so a ticket opened before a window still resolves during it.
 //! - [`Maintenance::screen_page`] can hold back only the pages Faultline itself raises
-//!   ([`Change::Opened`], [`Change::Reopened`], [`Change::Escalated`] by [`SYSTEM`]); a
+//!   ([`Change::Opened`], [`Change::Reopened`], [`Change::Escalated`],
+//!   [`Change::SeverityRaised`] by [`SYSTEM`]); a
 //!   resolution, a clearance or anything an engineer does is always sent.
 //!
 //! Each decision is a [`Suppression`] record (window id, reason, who announced it, the dependency
@@ -495,8 +496,8 @@ impl Maintenance {
     }
 
     /// Whether the page for `entry` on `ticket` is held back: only pages Faultline raises by
-    /// itself (opened, re-opened, escalated) for a covered target; resolutions, clearances and
-    /// engineers' actions always go out.
+    /// itself (opened, re-opened, escalated, severity raised) for a covered target; resolutions,
+    /// clearances and engineers' actions always go out.
     pub fn screen_page(
         &self,
         inventory: &Inventory,
@@ -505,7 +506,10 @@ impl Maintenance {
     ) -> Option<Suppression> {
         let pages = matches!(
             entry.change,
-            Change::Opened { .. } | Change::Reopened { .. } | Change::Escalated { .. }
+            Change::Opened { .. }
+                | Change::Reopened { .. }
+                | Change::Escalated { .. }
+                | Change::SeverityRaised { .. }
         );
         if !pages || entry.who != SYSTEM {
             return None;
@@ -741,6 +745,7 @@ mod tests {
             summary: format!("{rule} on {target}"),
             description: String::new(),
             correlate: Correlate::None,
+            same_fault: vec![rule.into()],
         })
     }
 

@@ -249,6 +249,20 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The rules whose incidents are one fault with `rule`'s, `rule` included, in file order:
+    /// those over the same metric with the same correlation scope (their incidents join one
+    /// ticket on the same target, or anywhere in the room with `correlate = "room"`, and the most
+    /// severe sets the ticket's severity). Several rules on one metric are levels or faces of one
+    /// condition (high and critical temperature, a fail-over and a non-functional HA state);
+    /// rules over different metrics are different faults even on one target.
+    pub fn same_fault(&self, rule: &Rule) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.metric == rule.metric && r.correlate == rule.correlate)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Rule indices by the metric they select.
     pub(crate) fn by_metric(&self) -> BTreeMap<String, Vec<usize>> {
         let mut map: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -619,6 +633,60 @@ summary = "{{ target }} at {{ value }}"
             "CarrierLinkLoss",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn same_fault_table() {
+        let set = load(
+            r#"
+[[rules]]
+name = "High"
+metric = "temp"
+condition = "above"
+threshold = 30.0
+severity = "P2"
+correlate = "room"
+summary = "x"
+
+[[rules]]
+name = "Critical"
+metric = "temp"
+condition = "above"
+threshold = 35.0
+severity = "P1"
+correlate = "room"
+summary = "x"
+
+[[rules]]
+name = "PerSensor"
+metric = "temp"
+condition = "below"
+threshold = 5.0
+severity = "P3"
+summary = "x"
+
+[[rules]]
+name = "Humid"
+metric = "humidity"
+condition = "above"
+threshold = 0.7
+severity = "P3"
+correlate = "room"
+summary = "x"
+"#,
+        )
+        .unwrap();
+        // (rule, the rules one fault with it)
+        let cases: [(&str, &[&str]); 4] = [
+            ("High", &["High", "Critical"]),
+            ("Critical", &["High", "Critical"]),
+            ("PerSensor", &["PerSensor"]),
+            ("Humid", &["Humid"]),
+        ];
+        for (name, want) in cases {
+            let rule = set.rules().iter().find(|r| r.name == name).unwrap();
+            assert_eq!(set.same_fault(rule), want, "{name}");
         }
     }
 }

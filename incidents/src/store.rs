@@ -9,11 +9,17 @@
 //! severity, next timer deadline); the timeline is a separate append-only table, so nothing is ever
 //! rewritten or deleted. A partial unique index allows one active ticket per fingerprint, so a
 //! restarted collector can never duplicate one. A PostgreSQL store can implement the same trait.
+//!
+//! The **feed** orders everything the collector announces downstream: every timeline entry and
+//! every new follow-up task gets a [`FeedPosition`] in the same transaction that stores it, global
+//! and increasing. A consumer that records the position it has handled (the notifier does, with
+//! the notifications it persisted) resumes after a crash with [`TicketStore::feed_after`] and
+//! loses nothing that was stored.
 
 use crate::Millis;
 use crate::followup::{FollowUpTask, TaskState};
 use crate::ticket::{Ticket, TicketState, TimelineEntry};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -67,12 +73,41 @@ pub enum StoreError {
     },
 }
 
+/// A place in the store's feed: increasing in the order entries and tasks were stored, never
+/// reused (gaps are allowed, so a store with a shared sequence qualifies). 0 is before the first.
+pub type FeedPosition = u64;
+
+/// What the feed holds at one position.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fed {
+    /// Timeline entry `index` of ticket `ticket`.
+    Entry {
+        /// Ticket id.
+        ticket: u64,
+        /// Position in the ticket's timeline.
+        index: usize,
+    },
+    /// A follow-up task as it is stored now.
+    FollowUp(FollowUpTask),
+}
+
+/// One item of the feed ([`TicketStore::feed_after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedItem {
+    /// Where it is in the feed.
+    pub position: FeedPosition,
+    /// What it is.
+    pub fed: Fed,
+}
+
 /// Where tickets live. Implementations make each call atomic.
 pub trait TicketStore {
-    /// Stores a new ticket (its `id` is ignored) with its timeline; returns it with its new id.
-    fn create(&mut self, ticket: Ticket) -> Result<Ticket, StoreError>;
-    /// Saves a changed ticket, appending the timeline entries not stored yet.
-    fn update(&mut self, ticket: &Ticket) -> Result<(), StoreError>;
+    /// Stores a new ticket (its `id` is ignored) with its timeline; returns it with its new id
+    /// and the feed positions of its timeline entries, in order.
+    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError>;
+    /// Saves a changed ticket, appending the timeline entries not stored yet; returns the feed
+    /// positions of the appended entries, in order (the last `n` of `ticket.timeline`).
+    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError>;
     /// One ticket with its timeline.
     fn get(&self, id: u64) -> Result<Option<Ticket>, StoreError>;
     /// The newest ticket of a fingerprint (to re-open, or to know it is active).
@@ -88,9 +123,9 @@ pub trait TicketStore {
     fn record_first_seen(&mut self, department: &str, at_ms: Millis) -> Result<Millis, StoreError>;
     /// When each department's first target appeared.
     fn first_seen(&self) -> Result<BTreeMap<String, Millis>, StoreError>;
-    /// Stores a new follow-up task; `false` (and nothing changes) when a task with its key exists,
-    /// so a restart or a repeated plan never duplicates one.
-    fn create_followup(&mut self, task: &FollowUpTask) -> Result<bool, StoreError>;
+    /// Stores a new follow-up task and returns its feed position; `None` (and nothing changes)
+    /// when a task with its key exists, so a restart or a repeated plan never duplicates one.
+    fn create_followup(&mut self, task: &FollowUpTask) -> Result<Option<FeedPosition>, StoreError>;
     /// Saves a pending task as done ([`FollowUpTask::complete`]); a done task is never changed.
     fn complete_followup(&mut self, task: &FollowUpTask) -> Result<(), StoreError>;
     /// One follow-up task by key.
@@ -101,6 +136,11 @@ pub trait TicketStore {
         state: Option<TaskState>,
         limit: usize,
     ) -> Result<Vec<FollowUpTask>, StoreError>;
+    /// The feed after position `after`, oldest first, at most `limit` items: what a consumer
+    /// that handled everything up to `after` has not seen yet (read in bounded batches).
+    fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedItem>, StoreError>;
+    /// The position of the newest feed item (0 when the feed is empty).
+    fn feed_end(&self) -> Result<FeedPosition, StoreError>;
 }
 
 /// Schema migrations; entry `i` brings the schema to version `i + 1`.
@@ -146,6 +186,24 @@ CREATE TABLE followups (
 ) WITHOUT ROWID;
 CREATE INDEX followups_state ON followups (state, due_at_ms);
 "#,
+    // The feed; what was stored before it is fed in time order (no consumer replays it: one
+    // without a recorded position starts at the end).
+    r#"
+CREATE TABLE feed (
+    position  INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER,
+    seq       INTEGER,
+    followup  TEXT REFERENCES followups (key),
+    FOREIGN KEY (ticket_id, seq) REFERENCES timeline (ticket_id, seq),
+    CHECK ((ticket_id IS NULL) = (seq IS NULL) AND (ticket_id IS NULL) <> (followup IS NULL))
+);
+INSERT INTO feed (ticket_id, seq, followup)
+    SELECT ticket_id, seq, followup FROM (
+        SELECT ticket_id, seq, NULL AS followup, at_ms AS at FROM timeline
+        UNION ALL
+        SELECT NULL, NULL, key, due_at_ms FROM followups)
+    ORDER BY at, ticket_id, seq, followup;
+"#,
 ];
 
 /// The embedded SQLite ticket store.
@@ -160,6 +218,11 @@ fn to_sql_id(id: u64) -> i64 {
 
 fn from_sql_id(id: i64) -> u64 {
     u64::try_from(id).unwrap_or(0)
+}
+
+/// The position of the feed row just inserted through `conn`.
+fn inserted_position(conn: &Connection) -> FeedPosition {
+    from_sql_id(conn.last_insert_rowid())
 }
 
 fn enum_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -179,6 +242,15 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate(&mut conn)?;
         Ok(Self { conn })
+    }
+
+    /// A write transaction that takes the write lock at once: the notification outbox writes
+    /// the same file from another connection, and a deferred transaction that read first could
+    /// not wait for its lock (SQLite refuses to upgrade a stale read at once, busy timeout or not).
+    fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     /// The schema version of the open database.
@@ -256,7 +328,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .zip(MIGRATIONS)
         .skip(usize::try_from(found).unwrap_or(0))
     {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
@@ -274,30 +346,36 @@ fn body(ticket: &Ticket) -> Result<String, StoreError> {
     Ok(serde_json::to_string(&value)?)
 }
 
+/// Appends `entries` as timeline entries `from..` of ticket `id`, each fed; returns their feed
+/// positions.
 fn append_timeline(
     tx: &Transaction<'_>,
     id: i64,
     from: usize,
     entries: &[TimelineEntry],
-) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
+) -> Result<Vec<FeedPosition>, StoreError> {
+    let mut insert = tx.prepare_cached(
         "INSERT INTO timeline (ticket_id, seq, at_ms, who, change) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut feed = tx.prepare_cached("INSERT INTO feed (ticket_id, seq) VALUES (?1, ?2)")?;
+    let mut positions = Vec::with_capacity(entries.len());
     for (seq, entry) in (from..).zip(entries) {
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        stmt.execute(params![
+        insert.execute(params![
             id,
             seq,
             entry.at_ms,
             entry.who,
             serde_json::to_string(&entry.change)?
         ])?;
+        feed.execute(params![id, seq])?;
+        positions.push(inserted_position(tx));
     }
-    Ok(())
+    Ok(positions)
 }
 
 impl TicketStore for SqliteStore {
-    fn create(&mut self, mut ticket: Ticket) -> Result<Ticket, StoreError> {
+    fn create(&mut self, mut ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
         if ticket.state.is_active()
             && let Some(existing) = self.latest(&ticket.rule, &ticket.target)?
             && existing.state.is_active()
@@ -308,7 +386,7 @@ impl TicketStore for SqliteStore {
                 id: existing.id,
             });
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute(
             "INSERT INTO tickets (rule, target, state, tag, severity, opened_at_ms, next_due_ms, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -324,15 +402,15 @@ impl TicketStore for SqliteStore {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        append_timeline(&tx, id, 0, &ticket.timeline)?;
+        let positions = append_timeline(&tx, id, 0, &ticket.timeline)?;
         tx.commit()?;
         ticket.id = from_sql_id(id);
-        Ok(ticket)
+        Ok((ticket, positions))
     }
 
-    fn update(&mut self, ticket: &Ticket) -> Result<(), StoreError> {
+    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
         let id = to_sql_id(ticket.id);
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let stored: Option<i64> = tx
             .query_row("SELECT COUNT(t.seq) FROM tickets k LEFT JOIN timeline t ON t.ticket_id = k.id WHERE k.id = ?1 GROUP BY k.id", [id], |row| row.get(0))
             .optional()?;
@@ -355,9 +433,9 @@ impl TicketStore for SqliteStore {
                 body(ticket)?,
             ],
         )?;
-        append_timeline(&tx, id, stored, &ticket.timeline[stored..])?;
+        let positions = append_timeline(&tx, id, stored, &ticket.timeline[stored..])?;
         tx.commit()?;
-        Ok(())
+        Ok(positions)
     }
 
     fn get(&self, id: u64) -> Result<Option<Ticket>, StoreError> {
@@ -415,8 +493,9 @@ impl TicketStore for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn create_followup(&mut self, task: &FollowUpTask) -> Result<bool, StoreError> {
-        let added = self.conn.execute(
+    fn create_followup(&mut self, task: &FollowUpTask) -> Result<Option<FeedPosition>, StoreError> {
+        let tx = self.write()?;
+        let added = tx.execute(
             "INSERT OR IGNORE INTO followups (key, department, kind, due_at_ms, state, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -428,7 +507,13 @@ impl TicketStore for SqliteStore {
                 serde_json::to_string(task)?,
             ],
         )?;
-        Ok(added == 1)
+        if added == 0 {
+            return Ok(None);
+        }
+        tx.execute("INSERT INTO feed (followup) VALUES (?1)", [&task.key])?;
+        let position = inserted_position(&tx);
+        tx.commit()?;
+        Ok(Some(position))
     }
 
     fn complete_followup(&mut self, task: &FollowUpTask) -> Result<(), StoreError> {
@@ -470,6 +555,53 @@ impl TicketStore for SqliteStore {
             ],
         )
     }
+
+    fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.position, f.ticket_id, f.seq, u.body
+             FROM feed f LEFT JOIN followups u ON u.key = f.followup
+             WHERE f.position > ?1 ORDER BY f.position LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![to_sql_id(after), i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, Option<i64>>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(rows.len());
+        for (position, ticket, seq, followup) in rows {
+            let fed = match (ticket, seq, followup) {
+                (Some(ticket), Some(seq), _) => Fed::Entry {
+                    ticket: from_sql_id(ticket),
+                    index: usize::try_from(seq).unwrap_or(usize::MAX),
+                },
+                (_, _, Some(body)) => Fed::FollowUp(serde_json::from_str(&body)?),
+                // The schema's CHECK and foreign keys rule this out.
+                _ => continue,
+            };
+            items.push(FeedItem {
+                position: from_sql_id(position),
+                fed,
+            });
+        }
+        Ok(items)
+    }
+
+    fn feed_end(&self) -> Result<FeedPosition, StoreError> {
+        let end: i64 =
+            self.conn
+                .query_row("SELECT COALESCE(MAX(position), 0) FROM feed", [], |row| {
+                    row.get(0)
+                })?;
+        Ok(from_sql_id(end))
+    }
 }
 
 #[cfg(test)]
@@ -504,8 +636,8 @@ mod tests {
         let ack_timeout = crate::duration_ms(policy.ack_timeout);
         let id = {
             let mut store = SqliteStore::open(&path).unwrap();
-            assert_eq!(store.schema_version().unwrap(), 2);
-            let ticket = store.create(new_ticket("edge1-wan")).unwrap();
+            assert_eq!(store.schema_version().unwrap(), 3);
+            let (ticket, _) = store.create(new_ticket("edge1-wan")).unwrap();
             assert_eq!(ticket.id, 1);
             let dup = store.create(new_ticket("edge1-wan")).unwrap_err();
             assert!(
@@ -524,7 +656,7 @@ mod tests {
         };
         // "Restart": a new connection on the same file.
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2, "migrations run once");
+        assert_eq!(store.schema_version().unwrap(), 3, "migrations run once");
         let ticket = store
             .latest("CarrierLinkLoss", "edge1-wan")
             .unwrap()
@@ -550,7 +682,7 @@ mod tests {
             "still one active ticket"
         );
         // Another fingerprint is another ticket.
-        assert_eq!(store.create(new_ticket("edge2-wan")).unwrap().id, 2);
+        assert_eq!(store.create(new_ticket("edge2-wan")).unwrap().0.id, 2);
         let ids = |state| {
             store
                 .list(state, 10)
@@ -568,7 +700,7 @@ mod tests {
     fn refuses_to_drop_timeline_or_update_unknown() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
-        let ticket = store.create(new_ticket("x")).unwrap();
+        let (ticket, _) = store.create(new_ticket("x")).unwrap();
         let mut shrunk = ticket.clone();
         shrunk.timeline.clear();
         assert!(matches!(
@@ -610,10 +742,23 @@ mod tests {
                 1_000,
                 "the first sighting stays"
             );
-            assert!(store.create_followup(&task("fin", 4, 5_000)).unwrap());
-            assert!(store.create_followup(&task("fin", 2, 3_000)).unwrap());
             assert!(
-                !store.create_followup(&task("fin", 2, 3_000)).unwrap(),
+                store
+                    .create_followup(&task("fin", 4, 5_000))
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                store
+                    .create_followup(&task("fin", 2, 3_000))
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                store
+                    .create_followup(&task("fin", 2, 3_000))
+                    .unwrap()
+                    .is_none(),
                 "same key: no duplicate"
             );
         }
@@ -623,7 +768,12 @@ mod tests {
             store.first_seen().unwrap(),
             BTreeMap::from([("fin".to_string(), 1_000)])
         );
-        assert!(!store.create_followup(&task("fin", 2, 3_000)).unwrap());
+        assert!(
+            store
+                .create_followup(&task("fin", 2, 3_000))
+                .unwrap()
+                .is_none()
+        );
         let keys = |store: &SqliteStore, state| {
             store
                 .followups(state, 10)
@@ -664,6 +814,127 @@ mod tests {
     }
 
     #[test]
+    fn the_feed_gives_every_stored_entry_and_task_after_a_position_in_order() {
+        use crate::followup::{FollowUp, FollowUpKind};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        let policy = TicketPolicy::default();
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.feed_end().unwrap(), 0);
+        assert!(store.feed_after(0, 10).unwrap().is_empty());
+        let (a, opened_a) = store.create(new_ticket("a")).unwrap();
+        let (b, opened_b) = store.create(new_ticket("b")).unwrap();
+        let (a, _) = a.apply(Command::ConditionCleared, &policy, 5_000).unwrap();
+        let resolved_a = store.update(&a).unwrap();
+        assert!(
+            store.update(&a).unwrap().is_empty(),
+            "nothing new: nothing fed"
+        );
+        let followup = FollowUp {
+            department: "fin".into(),
+            kind: FollowUpKind::NewCustomer {
+                after: Duration::from_secs(3),
+            },
+            due_at_ms: 6_000,
+        };
+        let task = FollowUpTask::new(followup, Vec::new(), 6_000);
+        let fed_task = store.create_followup(&task).unwrap().unwrap();
+        assert_eq!(store.create_followup(&task).unwrap(), None, "fed once");
+
+        // Positions increase in the order things were stored, across tickets and tasks.
+        let positions: Vec<FeedPosition> = [opened_a, opened_b, resolved_a, vec![fed_task]]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+        assert_eq!(positions.len(), 4, "{positions:?}");
+        assert_eq!(store.feed_end().unwrap(), fed_task);
+        let entry = |ticket: &Ticket, index| Fed::Entry {
+            ticket: ticket.id,
+            index,
+        };
+        let want = [
+            entry(&a, 0),
+            entry(&b, 0),
+            entry(&a, 1),
+            Fed::FollowUp(task.clone()),
+        ];
+        // From every cursor: exactly what follows it, in order; `limit` bounds a batch.
+        for (i, after) in [0].iter().chain(&positions).enumerate() {
+            let items = store.feed_after(*after, 10).unwrap();
+            let got: Vec<(FeedPosition, Fed)> =
+                items.into_iter().map(|f| (f.position, f.fed)).collect();
+            let expected: Vec<(FeedPosition, Fed)> = positions[i..]
+                .iter()
+                .copied()
+                .zip(want[i..].iter().cloned())
+                .collect();
+            assert_eq!(got, expected, "after {after}");
+        }
+        let batch = store.feed_after(positions[0], 2).unwrap();
+        assert_eq!(
+            batch.iter().map(|f| f.position).collect::<Vec<_>>(),
+            positions[1..3]
+        );
+        // The feed is stored: a new connection reads the same.
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.feed_after(positions[1], 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn migrating_feeds_what_was_stored_before_in_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        {
+            // A version-2 database with two tickets, the second opened first.
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.execute_batch(MIGRATIONS[1]).unwrap();
+            tx.pragma_update(None, "user_version", 2).unwrap();
+            for (id, at) in [(1, 9_000), (2, 1_000)] {
+                tx.execute(
+                    "INSERT INTO tickets (id, rule, target, state, tag, severity, opened_at_ms, body)
+                     VALUES (?1, 'r', 't', 'resolved', 'platform', 'P2', ?2, '{}')",
+                    params![id, at],
+                )
+                .unwrap();
+                tx.execute(
+                    "INSERT INTO timeline (ticket_id, seq, at_ms, who, change) VALUES (?1, 0, ?2, 'faultline', '{}')",
+                    params![id, at],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let fed: Vec<Fed> = store
+            .feed_after(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.fed)
+            .collect();
+        assert_eq!(
+            fed,
+            [
+                Fed::Entry {
+                    ticket: 2,
+                    index: 0
+                },
+                Fed::Entry {
+                    ticket: 1,
+                    index: 0
+                }
+            ]
+        );
+        assert_eq!(store.feed_end().unwrap(), 2);
+        let (_, positions) = store.create(new_ticket("new")).unwrap();
+        assert_eq!(positions, [3], "new entries follow the migrated ones");
+    }
+
+    #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
@@ -677,7 +948,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 7,
-                    supported: 2
+                    supported: 3
                 }
             ),
             "{err}"

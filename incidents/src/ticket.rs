@@ -15,6 +15,16 @@
 //! All timer deadlines are fields of the ticket, so a restarted collector recomputes exactly what is
 //! due from the stored tickets.
 //!
+//! One fault, one ticket: an incident of the same fault ([`SymptomLink::same_fault`]: another
+//! rule over the ticket's metric, or another sensor of the room) joins the ticket like a symptom.
+//! When its rule is more severe the ticket's severity is raised ([`Change::SeverityRaised`],
+//! which pages again: the fault got worse) and its SLA deadlines tighten to the new severity's,
+//! counted from the raise but never later than they were (a raise never buys time). Severity is
+//! never lowered by itself. While an incident of the same fault still fires the ticket stays
+//! open even if its own condition cleared ([`Ticket::condition_cleared_at_ms`]); it resolves when
+//! the last of them clears. One that fires again within the re-open window of a resolved ticket
+//! re-opens it.
+//!
 //! Escalation: an unacknowledged ticket escalates to on-call level `n` at its last (re-)open plus
 //! the `after` of level `n + 1` of its tag's escalation policy ([`TicketPolicy::escalation`], the
 //! offsets the collector derives from the on-call file), and never after the policy's last level;
@@ -228,6 +238,30 @@ pub struct Symptom {
     pub joined_at_ms: Millis,
     /// When it cleared on its own.
     pub cleared_at_ms: Option<Millis>,
+    /// Its rule's severity when it is the ticket's own fault seen again
+    /// ([`SymptomLink::same_fault`]); none for a symptom of it (absent in older stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_fault: Option<Severity>,
+}
+
+/// An incident joining a ticket whose fingerprint it is not ([`Command::LinkSymptom`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymptomLink {
+    /// Its rule.
+    pub rule: String,
+    /// Its target.
+    pub target: String,
+    /// Its customer, if it is a customer target.
+    pub customer: Option<Customer>,
+    /// Why it belongs to this ticket (attribution's one line), kept on the timeline.
+    pub reason: String,
+    /// What that was based on (rule, value, times, dependency chain), kept on the timeline.
+    pub evidence: Option<Evidence>,
+    /// Set when it is the ticket's own fault seen by another rule or target (same metric, same
+    /// correlation scope): its rule's severity, which raises the ticket's when more severe. A
+    /// ticket resolved within the re-open window re-opens for it. `None`: a symptom of the
+    /// fault, which never changes severity or state.
+    pub same_fault: Option<Severity>,
 }
 
 /// Which SLA deadline was breached.
@@ -321,18 +355,37 @@ pub enum Change {
         /// Note.
         note: String,
     },
-    /// The condition cleared after the ticket was already resolved by hand.
+    /// The ticket's own condition cleared without resolving it: it was already resolved by hand,
+    /// or the same fault still fires on another rule or target of the ticket.
     ConditionCleared,
     /// Re-opened by the fault firing again within the re-open window.
     Reopened {
         /// How many times it has been re-opened.
         count: u32,
     },
-    /// Another incident joined as a symptom (no page).
+    /// Another incident joined as a symptom, or as the same fault (no page by itself).
     SymptomLinked {
         /// Its rule.
         rule: String,
         /// Its target.
+        target: String,
+        /// Why it joined this ticket (empty in older stores).
+        #[serde(default)]
+        reason: String,
+        /// What that was based on: rule, value, times, dependency chain (absent in older stores).
+        #[serde(default)]
+        evidence: Option<Box<Evidence>>,
+    },
+    /// An incident of the same fault with a more severe rule joined: the ticket's severity rose
+    /// (pages again, like an opening: the fault got worse).
+    SeverityRaised {
+        /// Severity before.
+        from: Severity,
+        /// Severity now.
+        to: Severity,
+        /// The rule that raised it.
+        rule: String,
+        /// Where it fired.
         target: String,
     },
     /// A symptom cleared on its own.
@@ -464,6 +517,10 @@ pub struct Ticket {
     pub callback_announced: bool,
     /// Times re-opened.
     pub reopen_count: u32,
+    /// When the ticket's own condition cleared while an incident of the same fault still fired,
+    /// keeping it open; `None` while it holds (or once resolved).
+    #[serde(default)]
+    pub condition_cleared_at_ms: Option<Millis>,
     /// Incidents that joined as symptoms.
     pub symptoms: Vec<Symptom>,
     /// Everything that happened, oldest first.
@@ -573,21 +630,16 @@ pub enum Command {
         /// Note.
         note: String,
     },
-    /// The rule's condition cleared.
+    /// The rule's condition cleared: resolves the ticket, unless an incident of the same fault
+    /// still fires (then it stays open until that clears too).
     ConditionCleared,
     /// The rule fired again for this fingerprint: re-opens a ticket resolved within the re-open
-    /// window, changes nothing on an active one (a restarted evaluator re-fires), and is an error
-    /// on a closed one or after the window (open a new ticket then).
+    /// window, changes nothing on an active one (a restarted evaluator re-fires) but that its
+    /// condition holds again, and is an error on a closed one or after the window (open a new
+    /// ticket then).
     Refire,
-    /// Another incident joins as a symptom.
-    LinkSymptom {
-        /// Its rule.
-        rule: String,
-        /// Its target.
-        target: String,
-        /// Its customer, if it is a customer target.
-        customer: Option<Customer>,
-    },
+    /// Another incident joins as a symptom or as the same fault.
+    LinkSymptom(Box<SymptomLink>),
     /// A symptom cleared on its own.
     SymptomCleared {
         /// Its rule.
@@ -670,6 +722,7 @@ impl Ticket {
             callback_due_ms: None,
             callback_announced: false,
             reopen_count: 0,
+            condition_cleared_at_ms: None,
             symptoms: Vec::new(),
             timeline: Vec::new(),
         };
@@ -744,6 +797,27 @@ impl Ticket {
         if self.state.is_active() && self.progress_due_ms.is_none() {
             self.progress_due_ms = Some(now.saturating_add(duration_ms(policy.progress_interval)));
         }
+    }
+
+    /// Whether an incident of the same fault that joined the ticket still fires.
+    fn same_fault_firing(&self) -> bool {
+        self.symptoms
+            .iter()
+            .any(|s| s.same_fault.is_some() && s.cleared_at_ms.is_none())
+    }
+
+    /// Moves an active ticket to resolved at `now`: timers of the active states stop, the
+    /// call-back is planned for a customer-affecting one.
+    fn resolve(&mut self, policy: &TicketPolicy, now: Millis) {
+        self.state = TicketState::Resolved;
+        self.resolved_at_ms = Some(now);
+        self.condition_cleared_at_ms = None;
+        self.escalate_at_ms = None;
+        self.progress_due_ms = None;
+        self.callback_announced = false;
+        self.callback_due_ms = self
+            .customer_affecting()
+            .then(|| now.saturating_add(duration_ms(policy.callback_after)));
     }
 
     fn invalid(&self, command: &Command) -> TicketError {
@@ -916,20 +990,24 @@ impl Ticket {
                     out.push((who, Change::ConditionCleared));
                 } else if !state.is_active() {
                     return Err(self.invalid(&command));
+                } else if automatic && self.same_fault_firing() {
+                    // The same fault still fires elsewhere: open until that clears too. Cleared
+                    // again (a restarted evaluator re-judges it): nothing new.
+                    if self.condition_cleared_at_ms.is_none() {
+                        t.condition_cleared_at_ms = Some(now);
+                        out.push((who, Change::ConditionCleared));
+                    }
                 } else {
-                    t.state = TicketState::Resolved;
-                    t.resolved_at_ms = Some(now);
-                    t.escalate_at_ms = None;
-                    t.progress_due_ms = None;
-                    t.callback_announced = false;
-                    t.callback_due_ms = t
-                        .customer_affecting()
-                        .then(|| now.saturating_add(duration_ms(policy.callback_after)));
+                    t.resolve(policy, now);
                     out.push((who, Change::Resolved { automatic, note }));
                 }
             }
             Command::Refire => match state {
-                TicketState::Open | TicketState::Acknowledged => {}
+                TicketState::Open | TicketState::Acknowledged => {
+                    // Its own condition holds again (it may have cleared while the same fault
+                    // kept the ticket open).
+                    t.condition_cleared_at_ms = None;
+                }
                 TicketState::Resolved if self.reopens(policy, now) => {
                     t.state = TicketState::Open;
                     t.reopen_count += 1;
@@ -957,14 +1035,25 @@ impl Ticket {
                 }
                 TicketState::Closed => return Err(self.invalid(&command)),
             },
-            Command::LinkSymptom {
-                rule,
-                target,
-                customer,
-            } => {
+            Command::LinkSymptom(link) => {
+                if link.same_fault.is_some() && self.reopens(policy, now) {
+                    // The fault is back within the re-open window: re-open, then join.
+                    let (reopened, mut entries) = self.apply(Command::Refire, policy, now)?;
+                    let (joined, more) = reopened.apply(command.clone(), policy, now)?;
+                    entries.extend(more);
+                    return Ok((joined, entries));
+                }
                 if !state.is_active() {
                     return Err(self.invalid(&command));
                 }
+                let SymptomLink {
+                    rule,
+                    target,
+                    customer,
+                    reason,
+                    evidence,
+                    same_fault,
+                } = link.as_ref();
                 if self
                     .symptoms
                     .iter()
@@ -977,6 +1066,7 @@ impl Ticket {
                     target: target.clone(),
                     joined_at_ms: now,
                     cleared_at_ms: None,
+                    same_fault: *same_fault,
                 });
                 if let Some(customer) = customer {
                     t.add_customer(customer.clone(), policy, now);
@@ -986,8 +1076,30 @@ impl Ticket {
                     Change::SymptomLinked {
                         rule: rule.clone(),
                         target: target.clone(),
+                        reason: reason.clone(),
+                        evidence: evidence.clone().map(Box::new),
                     },
                 ));
+                if let Some(severity) = same_fault.filter(|s| *s < self.severity) {
+                    // More severe is smaller: P1 < P2. Deadlines only ever come closer.
+                    let sla = policy.sla(severity);
+                    t.severity = severity;
+                    t.respond_by_ms = t
+                        .respond_by_ms
+                        .min(now.saturating_add(duration_ms(sla.respond)));
+                    t.resolve_by_ms = t
+                        .resolve_by_ms
+                        .min(now.saturating_add(duration_ms(sla.resolve)));
+                    out.push((
+                        SYSTEM.to_string(),
+                        Change::SeverityRaised {
+                            from: self.severity,
+                            to: severity,
+                            rule: rule.clone(),
+                            target: target.clone(),
+                        },
+                    ));
+                }
             }
             Command::SymptomCleared { rule, target } => {
                 let Some(symptom) = t
@@ -1005,6 +1117,22 @@ impl Ticket {
                         target: target.clone(),
                     },
                 ));
+                if state.is_active()
+                    && self.condition_cleared_at_ms.is_some()
+                    && !t.same_fault_firing()
+                {
+                    // The ticket stayed open only for the same fault, which is gone now.
+                    t.resolve(policy, now);
+                    out.push((
+                        SYSTEM.to_string(),
+                        Change::Resolved {
+                            automatic: true,
+                            note: format!(
+                                "the last incident of the same fault cleared ({rule} on {target})"
+                            ),
+                        },
+                    ));
+                }
             }
             Command::RecordCallback { by, note } => {
                 if state != TicketState::Resolved {
@@ -1150,6 +1278,23 @@ mod tests {
 
     fn by(who: &str) -> String {
         who.to_string()
+    }
+
+    /// `rule` on `target` joining: a symptom, or (`same_fault`) the same fault at that severity.
+    fn link(
+        rule: &str,
+        target: &str,
+        customer: Option<Customer>,
+        same_fault: Option<Severity>,
+    ) -> Command {
+        Command::LinkSymptom(Box::new(SymptomLink {
+            rule: rule.into(),
+            target: target.into(),
+            customer,
+            reason: format!("{rule} on {target} joins"),
+            evidence: None,
+            same_fault,
+        }))
     }
 
     /// Applies commands in order, each expected to succeed; returns the ticket and the names of the
@@ -1389,11 +1534,7 @@ mod tests {
             (
                 "link symptom to resolved",
                 &resolved,
-                Command::LinkSymptom {
-                    rule: "r".into(),
-                    target: "t".into(),
-                    customer: None,
-                },
+                link("r", "t", None, None),
                 "is resolved",
             ),
             (
@@ -1710,22 +1851,8 @@ mod tests {
         let (t, names) = run(
             root,
             &[
-                (
-                    5 * S,
-                    Command::LinkSymptom {
-                        rule: "VmUnreachable".into(),
-                        target: "vm-1".into(),
-                        customer: Some(finance()),
-                    },
-                ),
-                (
-                    6 * S,
-                    Command::LinkSymptom {
-                        rule: "VmUnreachable".into(),
-                        target: "vm-2".into(),
-                        customer: Some(finance()),
-                    },
-                ),
+                (5 * S, link("VmUnreachable", "vm-1", Some(finance()), None)),
+                (6 * S, link("VmUnreachable", "vm-2", Some(finance()), None)),
                 (
                     50 * S,
                     Command::SymptomCleared {
@@ -1823,5 +1950,258 @@ mod tests {
         assert_eq!(policy.progress_interval, Duration::from_secs(30));
         assert_eq!(policy.sla(Severity::P1).respond, Duration::from_secs(300));
         assert_eq!(policy.sla(Severity::P3), TicketPolicy::default().p3);
+    }
+
+    #[test]
+    fn the_same_fault_raises_severity_and_keeps_the_ticket_open_table() {
+        // P1 answers within 10 s and resolves within 100 s; the ticket opens at 0 as P2
+        // (respond by 60 s, resolve by 600 s).
+        let policy = TicketPolicy {
+            p1: Sla {
+                respond: Duration::from_secs(10),
+                resolve: Duration::from_secs(100),
+            },
+            ..policy()
+        };
+        let critical = |severity| link("DiskCritical", "vm-1", None, severity);
+        let cleared = || Command::SymptomCleared {
+            rule: "DiskCritical".into(),
+            target: "vm-1".into(),
+        };
+        struct Case {
+            what: &'static str,
+            steps: Vec<(Millis, Command)>,
+            changes: &'static [&'static str],
+            severity: Severity,
+            state: TicketState,
+            /// Respond-by and resolve-by, seconds.
+            deadlines: (Millis, Millis),
+        }
+        use TicketState::{Open, Resolved};
+        let cases = vec![
+            Case {
+                what: "a more severe rule of the same fault raises it and tightens the SLA",
+                steps: vec![(20 * S, critical(Some(Severity::P1)))],
+                changes: &["symptom_linked", "severity_raised"],
+                severity: Severity::P1,
+                state: Open,
+                deadlines: (30, 120),
+            },
+            Case {
+                what: "deadlines never move later",
+                steps: vec![(55 * S, critical(Some(Severity::P1)))],
+                changes: &["symptom_linked", "severity_raised"],
+                severity: Severity::P1,
+                state: Open,
+                deadlines: (60, 155),
+            },
+            Case {
+                what: "an equally severe rule joins without a raise",
+                steps: vec![(20 * S, critical(Some(Severity::P2)))],
+                changes: &["symptom_linked"],
+                severity: Severity::P2,
+                state: Open,
+                deadlines: (60, 600),
+            },
+            Case {
+                what: "a less severe rule joins without a raise",
+                steps: vec![(20 * S, critical(Some(Severity::P3)))],
+                changes: &["symptom_linked"],
+                severity: Severity::P2,
+                state: Open,
+                deadlines: (60, 600),
+            },
+            Case {
+                what: "a symptom of the fault never raises it",
+                steps: vec![(20 * S, critical(None))],
+                changes: &["symptom_linked"],
+                severity: Severity::P2,
+                state: Open,
+                deadlines: (60, 600),
+            },
+            Case {
+                what: "the worse condition clears: open, severity kept",
+                steps: vec![(20 * S, critical(Some(Severity::P1))), (40 * S, cleared())],
+                changes: &["symptom_linked", "severity_raised", "symptom_cleared"],
+                severity: Severity::P1,
+                state: Open,
+                deadlines: (30, 120),
+            },
+            Case {
+                what: "its own condition clears while the same fault fires: open",
+                steps: vec![
+                    (20 * S, critical(Some(Severity::P1))),
+                    (30 * S, Command::ConditionCleared),
+                    (35 * S, Command::ConditionCleared),
+                ],
+                changes: &["symptom_linked", "severity_raised", "condition_cleared"],
+                severity: Severity::P1,
+                state: Open,
+                deadlines: (30, 120),
+            },
+            Case {
+                what: "... and resolves when the same fault clears too",
+                steps: vec![
+                    (20 * S, critical(Some(Severity::P1))),
+                    (30 * S, Command::ConditionCleared),
+                    (40 * S, cleared()),
+                ],
+                changes: &[
+                    "symptom_linked",
+                    "severity_raised",
+                    "condition_cleared",
+                    "symptom_cleared",
+                    "resolved",
+                ],
+                severity: Severity::P1,
+                state: Resolved,
+                deadlines: (30, 120),
+            },
+            Case {
+                what: "its own condition back: the same fault clearing does not resolve",
+                steps: vec![
+                    (20 * S, critical(Some(Severity::P1))),
+                    (30 * S, Command::ConditionCleared),
+                    (35 * S, Command::Refire),
+                    (40 * S, cleared()),
+                ],
+                changes: &[
+                    "symptom_linked",
+                    "severity_raised",
+                    "condition_cleared",
+                    "symptom_cleared",
+                ],
+                severity: Severity::P1,
+                state: Open,
+                deadlines: (30, 120),
+            },
+            Case {
+                what: "a symptom does not keep the ticket open",
+                steps: vec![
+                    (20 * S, critical(None)),
+                    (30 * S, Command::ConditionCleared),
+                ],
+                changes: &["symptom_linked", "resolved"],
+                severity: Severity::P2,
+                state: Resolved,
+                deadlines: (60, 600),
+            },
+            Case {
+                what: "the same fault back within the re-open window re-opens and raises",
+                steps: vec![
+                    (10 * S, Command::ConditionCleared),
+                    (100 * S, critical(Some(Severity::P1))),
+                ],
+                changes: &["resolved", "reopened", "symptom_linked", "severity_raised"],
+                severity: Severity::P1,
+                state: Open,
+                deadlines: (60, 200),
+            },
+        ];
+        for c in cases {
+            let (t, names) = run_with(&policy, open(Vec::new()), &c.steps);
+            let names: Vec<&str> = names
+                .iter()
+                .map(|n| n.trim_start_matches("faultline:"))
+                .collect();
+            assert_eq!(names, c.changes, "{}", c.what);
+            assert_eq!(
+                (t.severity, t.state, t.respond_by_ms, t.resolve_by_ms),
+                (c.severity, c.state, c.deadlines.0 * S, c.deadlines.1 * S),
+                "{}",
+                c.what
+            );
+            assert_eq!(
+                t.condition_cleared_at_ms.is_some(),
+                c.changes.last() == Some(&"condition_cleared"),
+                "{}",
+                c.what
+            );
+            if let Some(raised) = t
+                .timeline
+                .iter()
+                .find(|e| matches!(e.change, Change::SeverityRaised { .. }))
+            {
+                assert_eq!(
+                    raised.change,
+                    Change::SeverityRaised {
+                        from: Severity::P2,
+                        to: Severity::P1,
+                        rule: "DiskCritical".into(),
+                        target: "vm-1".into(),
+                    },
+                    "{}",
+                    c.what
+                );
+            }
+        }
+        // After the re-open window the same fault cannot re-open it.
+        let (resolved, _) = run_with(
+            &policy,
+            open(Vec::new()),
+            &[(10 * S, Command::ConditionCleared)],
+        );
+        let err = resolved
+            .apply(critical(Some(Severity::P1)), &policy, 311 * S)
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot link a symptom"), "{err}");
+    }
+
+    #[test]
+    fn symptom_reason_and_evidence_are_kept_and_older_stores_read() {
+        let evidence = Evidence {
+            rule: "RoomTemperatureHigh".into(),
+            target: "temp-2".into(),
+            value: 31.5,
+            started_at_ms: 4 * S,
+            fired_at_ms: 5 * S,
+            chain: vec!["temp-2".into()],
+            related: None,
+            boundary: Vec::new(),
+        };
+        let command = Command::LinkSymptom(Box::new(SymptomLink {
+            rule: "RoomTemperatureHigh".into(),
+            target: "temp-2".into(),
+            customer: None,
+            reason: "RoomTemperatureHigh already seen in room r2 by temp-1".into(),
+            evidence: Some(evidence.clone()),
+            same_fault: Some(Severity::P2),
+        }));
+        let (t, entries) = open(Vec::new()).apply(command, &policy(), 5 * S).unwrap();
+        let json = serde_json::to_value(&entries[0].change).unwrap();
+        assert_eq!(json["type"], "symptom_linked");
+        assert_eq!(
+            json["reason"],
+            "RoomTemperatureHigh already seen in room r2 by temp-1"
+        );
+        assert_eq!(json["evidence"]["value"], 31.5);
+        assert_eq!(json["evidence"]["chain"][0], "temp-2");
+        let back: Change = serde_json::from_value(json).unwrap();
+        assert_eq!(back, entries[0].change);
+        assert_eq!(t.symptoms[0].same_fault, Some(Severity::P2));
+        // Entries, symptoms and tickets stored before reasons and the same fault existed.
+        let old: Change =
+            serde_json::from_str(r#"{"type":"symptom_linked","rule":"r","target":"t"}"#).unwrap();
+        assert_eq!(
+            old,
+            Change::SymptomLinked {
+                rule: "r".into(),
+                target: "t".into(),
+                reason: String::new(),
+                evidence: None,
+            }
+        );
+        let mut body = serde_json::to_value(&t).unwrap();
+        let map = body.as_object_mut().unwrap();
+        map.remove("condition_cleared_at_ms");
+        map["symptoms"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("same_fault");
+        let old: Ticket = serde_json::from_value(body).unwrap();
+        assert_eq!(
+            (old.condition_cleared_at_ms, old.symptoms[0].same_fault),
+            (None, None)
+        );
     }
 }

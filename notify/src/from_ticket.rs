@@ -25,7 +25,10 @@ pub fn dedup_key(ticket_id: u64) -> String {
 /// Notifications for `ticket.timeline[from..]`, in timeline order. `paged` is left empty: the
 /// collector sets it from the on-call schedule. Entries nobody is told about
 /// (comments, assignment, symptoms, closing) produce none; a progress interval that passed with
-/// nothing posted produces both the customer update and the assignee's reminder.
+/// nothing posted produces both the customer update and the assignee's reminder. A severity
+/// raised by the same fault getting worse is a trigger again, under the ticket's dedup key: the
+/// receivers update the one incident they have (PagerDuty takes the new severity) and the
+/// on-call is paged.
 pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notification> {
     let all_contacts: Vec<Contact> = ticket
         .customers
@@ -39,6 +42,18 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
             Change::Reopened { count } => vec![(
                 Kind::Trigger,
                 format!("The fault is back (re-opened {count} time(s))."),
+                None,
+            )],
+            Change::SeverityRaised {
+                from,
+                to,
+                rule,
+                target,
+            } => vec![(
+                Kind::Trigger,
+                format!(
+                    "The fault got worse: severity raised from {from} to {to} by {rule} on {target}."
+                ),
                 None,
             )],
             Change::Acknowledged => vec![(
@@ -257,6 +272,39 @@ mod tests {
         let tail = notifications(&t, 7, &[]);
         assert_eq!(tail.len(), 1);
         assert_eq!(tail[0].kind, Kind::Resolve);
+    }
+
+    #[test]
+    fn a_severity_raise_triggers_again_under_the_tickets_dedup_key() {
+        use faultline_incidents::ticket::SymptomLink;
+        let mut t = open();
+        t.severity = Severity::P2;
+        let join = Command::LinkSymptom(Box::new(SymptomLink {
+            rule: "UplinkDownHard".into(),
+            target: "uplink-1".into(),
+            customer: None,
+            reason: "uplink-1 UplinkDownHard while it has UplinkDown".into(),
+            evidence: None,
+            same_fault: Some(Severity::P1),
+        }));
+        let t = t.apply(join, &policy(), 20 * S).unwrap().0;
+        let got = notifications(&t, 1, &[]);
+        let summary: Vec<(Kind, u64, Severity, &str)> = got
+            .iter()
+            .map(|n| (n.kind, n.occurrence, n.severity, n.dedup_key.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [(Kind::Trigger, 2, Severity::P1, "faultline-ticket-7")],
+            "the symptom itself tells nobody; the raise pages"
+        );
+        assert!(
+            got[0]
+                .details
+                .contains("from P2 to P1 by UplinkDownHard on uplink-1"),
+            "{}",
+            got[0].details
+        );
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! (… → incidents → **notifications** → receivers).
 //!
 //! [`Notifier::enqueue`] routes a notification to the channels that want it and persists it
-//! before returning; [`Notifier::run`] (or one [`Notifier::deliver_due`] round at a time) sends
-//! what is due, each channel concurrently, and records every outcome in the outbox before looking
-//! at the next round: a delivery is marked delivered as soon as the receiver acknowledged it, a
-//! failure is rescheduled with [`crate::retry::next_attempt`]. Receivers that deduplicate
-//! (PagerDuty's `dedup_key`, `Idempotency-Key`, `Message-ID`) also drop the one duplicate that a
-//! crash between their acknowledgement and our record could cause.
+//! before returning ([`Notifier::enqueue_through`] also records how far its source is handled,
+//! in the same transaction); [`Notifier::run`] (or one [`Notifier::deliver_due`] round at a
+//! time) sends what is due, each channel concurrently, and records every outcome in the outbox
+//! before looking at the next round: a delivery is marked delivered as soon as the receiver
+//! acknowledged it, a failure is rescheduled with [`crate::retry::next_attempt`]. Receivers that
+//! deduplicate (PagerDuty's `dedup_key`, `Idempotency-Key`, `Message-ID`) also drop the one
+//! duplicate that a crash between their acknowledgement and our record could cause.
 
 use crate::channel::{Expect, HttpRequest, Prepared, Rejection, email, interpret, prepare};
 use crate::config::{ChannelConfig, ChannelType, NotifyConfig};
@@ -152,19 +153,57 @@ impl Notifier {
     /// Persists `notification` for every channel that wants it and wakes the delivery loop.
     /// Enqueueing the same event again does nothing. Returns how many deliveries are new.
     pub fn enqueue(&self, notification: &Notification) -> Result<usize, NotifyError> {
-        let channels: Vec<&str> = self
-            .inner
-            .config
-            .route(notification)
-            .into_iter()
-            .map(|c| c.name.as_str())
+        self.persist(std::slice::from_ref(notification), None)
+    }
+
+    /// Persists `notifications` for the channels that want them and records that their source
+    /// has handled everything up to `position` ([`Outbox::enqueue_through`]: one transaction,
+    /// also when no channel wants any, or there are none), then wakes the delivery loop.
+    /// Returns how many deliveries are new.
+    pub fn enqueue_through(
+        &self,
+        notifications: &[Notification],
+        position: u64,
+    ) -> Result<usize, NotifyError> {
+        self.persist(notifications, Some(position))
+    }
+
+    /// Where the source of notifications resumes ([`Outbox::resume`]; `end` when none is
+    /// recorded yet).
+    pub fn resume(&self, end: u64) -> Result<u64, NotifyError> {
+        Ok(self.outbox()?.resume(end)?)
+    }
+
+    fn persist(
+        &self,
+        notifications: &[Notification],
+        position: Option<u64>,
+    ) -> Result<usize, NotifyError> {
+        let channels: Vec<Vec<&str>> = notifications
+            .iter()
+            .map(|n| {
+                self.inner
+                    .config
+                    .route(n)
+                    .into_iter()
+                    .map(|c| c.name.as_str())
+                    .collect()
+            })
             .collect();
-        if channels.is_empty() {
+        let routed: Vec<(&[&str], &Notification)> = channels
+            .iter()
+            .map(Vec::as_slice)
+            .zip(notifications)
+            .filter(|(channels, _)| !channels.is_empty())
+            .collect();
+        if routed.is_empty() && position.is_none() {
             return Ok(0);
         }
-        let added = self.outbox()?.enqueue(&channels, notification, now_ms())?;
+        let added = self.outbox()?.write(&routed, position, now_ms())?;
         if added > 0 {
-            tracing::debug!(notification = %notification.label(), channels = added, "notification enqueued");
+            for (channels, n) in &routed {
+                tracing::debug!(notification = %n.label(), channels = channels.len(), "notification enqueued");
+            }
             self.inner.wake.notify_one();
         }
         Ok(added)

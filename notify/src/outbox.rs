@@ -8,6 +8,12 @@
 //! the ticket sink's remote ticket id is stored in the same transaction as the create's delivery.
 //! Nothing is deleted.
 //!
+//! Transactional outbox: the source of the notifications (the ticket store's feed) is read by
+//! position, and [`Outbox::enqueue_through`] records the position handled in the same transaction
+//! as the notifications it produced. After a crash the source resumes right after
+//! [`Outbox::resume`]: nothing persisted by the source is lost and nothing handled is handled
+//! again.
+//!
 //! The tables are prefixed `notify_` and versioned in their own `notify_schema_version` table, so
 //! the outbox can live in the collector's SQLite file next to its other tables (WAL mode).
 
@@ -19,7 +25,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Migrations, applied in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE notify_outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     channel         TEXT    NOT NULL,
@@ -45,7 +52,14 @@ CREATE TABLE notify_remote_tickets (
     created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (channel, dedup_key)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE notify_cursor (
+    id       INTEGER PRIMARY KEY CHECK (id = 0),
+    position INTEGER NOT NULL
+);
+"#,
+];
 
 /// An outbox failure, naming the channel and dedup key when one is involved.
 #[derive(Debug, Error)]
@@ -172,6 +186,10 @@ pub struct Outbox {
     conn: Connection,
 }
 
+fn to_sql(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn query(what: &'static str) -> impl FnOnce(rusqlite::Error) -> OutboxError {
     move |source| OutboxError::Query { what, source }
 }
@@ -211,36 +229,88 @@ impl Outbox {
         notification: &Notification,
         now: Millis,
     ) -> Result<usize, OutboxError> {
-        let json = serde_json::to_string(notification).map_err(|e| OutboxError::Query {
-            what: "encode notification",
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
+        self.write(&[(channels, notification)], None, now)
+    }
+
+    /// Enqueues each notification for its channels and records that the source has handled
+    /// everything up to `position`, in one transaction: a crash keeps both or neither. Rows
+    /// already in the outbox are left as they are; the recorded position never moves back.
+    /// Returns how many rows are new.
+    pub fn enqueue_through(
+        &mut self,
+        routed: &[(&[&str], &Notification)],
+        position: u64,
+        now: Millis,
+    ) -> Result<usize, OutboxError> {
+        self.write(routed, Some(position), now)
+    }
+
+    /// Where the source resumes: the position the last [`Outbox::enqueue_through`] recorded.
+    /// When none is recorded yet (a new outbox, or one from before positions were kept) `end`,
+    /// the source's current end, is recorded and returned: its history is not notified again.
+    pub fn resume(&mut self, end: u64) -> Result<u64, OutboxError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO notify_cursor (id, position) VALUES (0, ?1)",
+                [to_sql(end)],
+            )
+            .map_err(query("record the first position"))?;
+        self.conn
+            .query_row("SELECT position FROM notify_cursor", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(i64::unsigned_abs)
+            .map_err(query("read the position"))
+    }
+
+    /// Enqueues each notification for its channels and, when given, records `position` as
+    /// handled, in one transaction. Returns how many rows are new.
+    pub(crate) fn write(
+        &mut self,
+        routed: &[(&[&str], &Notification)],
+        position: Option<u64>,
+        now: Millis,
+    ) -> Result<usize, OutboxError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(query("begin enqueue"))?;
         let mut added = 0;
-        for channel in channels {
-            added += tx
-                .execute(
-                    "INSERT OR IGNORE INTO notify_outbox
-                        (channel, dedup_key, kind, occurrence, notification, created_at_ms,
-                         next_attempt_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    params![
-                        channel,
-                        notification.dedup_key,
-                        notification.kind.as_str(),
-                        i64::try_from(notification.occurrence).unwrap_or(i64::MAX),
-                        json,
-                        now
-                    ],
-                )
-                .map_err(|source| OutboxError::Delivery {
-                    channel: channel.to_string(),
-                    dedup_key: notification.dedup_key.clone(),
-                    source,
-                })?;
+        for (channels, notification) in routed {
+            let json = serde_json::to_string(notification).map_err(|e| OutboxError::Query {
+                what: "encode notification",
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+            for channel in *channels {
+                added += tx
+                    .execute(
+                        "INSERT OR IGNORE INTO notify_outbox
+                            (channel, dedup_key, kind, occurrence, notification, created_at_ms,
+                             next_attempt_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                        params![
+                            channel,
+                            notification.dedup_key,
+                            notification.kind.as_str(),
+                            to_sql(notification.occurrence),
+                            json,
+                            now
+                        ],
+                    )
+                    .map_err(|source| OutboxError::Delivery {
+                        channel: channel.to_string(),
+                        dedup_key: notification.dedup_key.clone(),
+                        source,
+                    })?;
+            }
+        }
+        if let Some(position) = position {
+            tx.execute(
+                "INSERT INTO notify_cursor (id, position) VALUES (0, ?1)
+                 ON CONFLICT (id) DO UPDATE SET position = MAX(position, excluded.position)",
+                [to_sql(position)],
+            )
+            .map_err(query("record the position"))?;
         }
         tx.commit().map_err(query("commit enqueue"))?;
         Ok(added)
@@ -681,7 +751,7 @@ mod tests {
             .execute_batch("PRAGMA user_version = 42; CREATE TABLE cursors (x INTEGER);")
             .unwrap();
         let mut o = Outbox::open(&path).unwrap();
-        assert_eq!(o.schema_version().unwrap(), 1);
+        assert_eq!(o.schema_version().unwrap(), 2);
         assert_eq!(o.due(0, 10).unwrap().len(), 1);
         let rows: i64 = o
             .conn
@@ -689,7 +759,7 @@ mod tests {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(rows, 1);
+        assert_eq!(rows, 2);
         let mode: String = o
             .conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -708,11 +778,43 @@ mod tests {
                 err,
                 OutboxError::TooNew {
                     found: 99,
-                    known: 1
+                    known: 2
                 }
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_handled_position_is_recorded_with_the_notifications_and_never_moves_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        let mut o = Outbox::open(&path).unwrap();
+        // A new outbox starts at the source's end: its history is not notified.
+        assert_eq!(o.resume(40).unwrap(), 40);
+        assert_eq!(o.resume(90).unwrap(), 40, "recorded once");
+        let trigger = n(Kind::Trigger, 0);
+        let resolve = n(Kind::Resolve, 1);
+        let both: [(&[&str], &Notification); 2] = [(&["a", "b"], &trigger), (&["a"], &resolve)];
+        assert_eq!(o.enqueue_through(&both, 41, 0).unwrap(), 3);
+        // Entries without notifications still move the position.
+        assert_eq!(o.enqueue_through(&[], 42, 0).unwrap(), 0);
+        assert_eq!(o.enqueue_through(&both, 43, 0).unwrap(), 0, "idempotent");
+        assert_eq!(o.enqueue_through(&[], 7, 0).unwrap(), 0);
+        assert_eq!(o.resume(0).unwrap(), 43, "never back");
+        // A failed transaction records neither the rows nor the position.
+        o.conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON notify_outbox
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        let other = n(Kind::Trigger, 9);
+        assert!(o.enqueue_through(&[(&["a"], &other)], 44, 0).is_err());
+        drop(o);
+        let mut o = Outbox::open(&path).unwrap();
+        assert_eq!(o.resume(0).unwrap(), 43);
+        assert_eq!(o.deliveries("faultline-ticket-1").unwrap().len(), 3);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! firewall) whose values the test changes with `snmpset` (snmpsim's `writecache` module), the
 //! real `faultline-agent` polls them, and the real `faultline-collector` turns the samples into
 //! tickets with the built-in default rules (their `for` durations made seconds, see
-//! [`fast_default_rules`]) and delivers the notifications to real receivers on loopback. A last
+//! [`fast_default_rules`]) and delivers the notifications to real receivers on loopback. The
+//! cooling failure is played twice: seen by three sensors below the critical temperature, and
+//! warming one sensor past it (the same ticket, raised to P1, paged again). A last
 //! scenario delivers one incident to every paging channel: PagerDuty Events v2, the WeCom,
 //! DingTalk and Feishu group robots and e-mail over SMTP.
 
@@ -140,9 +142,17 @@ const REMOTE_TEMP_3: &str = "1.3.6.1.4.1.21239.5.1.4.1.5.3";
 const HUMIDITY: &str = "1.3.6.1.4.1.21239.5.1.2.1.6.1";
 const SENSORS: [&str; 3] = ["env-a1", "env-a2", "env-a3"];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
-    let dir = tempfile::tempdir().unwrap();
+/// Hall A running: its three Geist sensors in snmpsim at 22 °C (writable), a collector
+/// delivering to a webhook on `receiver` and an agent polling the sensors, the normal
+/// temperatures already on `/metrics` and no ticket yet.
+struct CoolingRoom {
+    peer: Peer,
+    receiver: Receiver,
+    collector: CollectorProcess,
+    agent: Daemon,
+}
+
+async fn cooling_room(dir: &Path) -> CoolingRoom {
     let recordings = SENSORS.map(|community| Recording {
         source: GEIST,
         community,
@@ -164,13 +174,13 @@ async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
             })
         })
         .collect();
-    let peer = snmp_peers::snmpsim_with_writable(dir.path(), &recordings, &writable);
+    let peer = snmp_peers::snmpsim_with_writable(dir, &recordings, &writable);
     for community in SENSORS {
         peer.wait_answering(community, Duration::from_secs(30));
     }
     let receiver = Receiver::start().await.unwrap();
-    let collector = collector(dir.path(), &webhook_tail(&receiver)).await;
-    let agent = agent_polling(dir.path(), &collector, &peer, &SENSORS);
+    let collector = collector(dir, &webhook_tail(&receiver)).await;
+    let agent = agent_polling(dir, &collector, &peer, &SENSORS);
 
     // The Geist profile's series reach the collector: every probe at its normal temperature.
     let temperature = |text: &str, target: &str, probe: &str| {
@@ -190,6 +200,23 @@ async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
         tickets(&collector, "").await.is_empty(),
         "nothing fails yet"
     );
+    CoolingRoom {
+        peer,
+        receiver,
+        collector,
+        agent,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let CoolingRoom {
+        peer,
+        receiver,
+        collector,
+        agent: _agent,
+    } = cooling_room(dir.path()).await;
 
     // Cooling fails: the sensor nearest the failed unit warms first, then the other two.
     peer.set("env-a1", INTERNAL_TEMP, "i", "330");
@@ -252,7 +279,9 @@ async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
         "{text}"
     );
 
-    // Cooling restored: the root and both symptoms clear, the resolution is delivered.
+    // Cooling restored: the root and both symptoms clear, the resolution is delivered. The
+    // sensors are one fault, so the ticket resolves with the last of them; when env-a1 is polled
+    // before another, its own condition clears first and the ticket records that.
     peer.set("env-a1", INTERNAL_TEMP, "i", "240");
     peer.set("env-a2", REMOTE_TEMP_2, "i", "235");
     peer.set("env-a3", INTERNAL_TEMP, "i", "230");
@@ -264,6 +293,8 @@ async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
     })
     .await;
     let mut timeline = changes(&resolved[0]);
+    assert_eq!(timeline.last().map(String::as_str), Some("resolved"));
+    timeline.retain(|c| c != "condition_cleared");
     timeline.sort();
     assert_eq!(
         timeline,
@@ -283,6 +314,184 @@ async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
         .await;
     assert_eq!(tickets(&collector, "").await.len(), 1);
     assert_eq!(page_events(&collector).len(), 1, "no second page");
+}
+
+/// The `symptom_linked` timeline entries of a ticket: (target, rule, reason, evidence).
+fn links(ticket: &Value) -> Vec<(String, String, String, Value)> {
+    ticket["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["change"])
+        .filter(|c| c["type"] == "symptom_linked")
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
+            (
+                text("target"),
+                text("rule"),
+                text("reason"),
+                c["evidence"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooling_failure_past_the_critical_temperature_raises_the_one_ticket_to_p1() {
+    let dir = tempfile::tempdir().unwrap();
+    let CoolingRoom {
+        peer,
+        receiver,
+        collector,
+        agent: _agent,
+    } = cooling_room(dir.path()).await;
+
+    // Cooling fails: hall A passes the high temperature at two sensors, one ticket (P2).
+    peer.set("env-a1", INTERNAL_TEMP, "i", "330");
+    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
+    let id = open[0]["id"].as_u64().unwrap();
+    assert_eq!(
+        (&open[0]["rule"], &open[0]["target"], &open[0]["severity"]),
+        (
+            &"RoomTemperatureHigh".into(),
+            &"env-a1".into(),
+            &"P2".into()
+        ),
+        "{:#}",
+        open[0]
+    );
+    peer.set("env-a2", REMOTE_TEMP_2, "i", "325");
+    wait_tickets(&collector, "?state=open", |t| {
+        t.len() == 1 && symptom_targets(&t[0]).len() == 1
+    })
+    .await;
+
+    // It gets worse: env-a1 reaches 38.5 °C. The critical rule joins the same ticket and
+    // raises it to P1, which pages again.
+    peer.set("env-a1", INTERNAL_TEMP, "i", "385");
+    let open = wait_tickets(&collector, "?state=open", |t| {
+        t.len() == 1 && t[0]["severity"] == "P1"
+    })
+    .await;
+    let ticket = &open[0];
+    assert_eq!(ticket["id"].as_u64(), Some(id), "{ticket:#}");
+    assert_eq!(
+        changes(ticket),
+        [
+            "opened",
+            "symptom_linked",
+            "symptom_linked",
+            "severity_raised"
+        ]
+    );
+    let raised = &ticket["timeline"][3]["change"];
+    assert_eq!(
+        (
+            &raised["from"],
+            &raised["to"],
+            &raised["rule"],
+            &raised["target"]
+        ),
+        (
+            &"P2".into(),
+            &"P1".into(),
+            &"RoomTemperatureCritical".into(),
+            &"env-a1".into()
+        ),
+        "{ticket:#}"
+    );
+    // Why each joined, with the evidence, on the timeline the API serves.
+    let links = links(ticket);
+    let (target, rule, reason, evidence) = &links[0];
+    assert_eq!(
+        (target.as_str(), rule.as_str()),
+        ("env-a2", "RoomTemperatureHigh")
+    );
+    assert!(
+        reason.starts_with("RoomTemperatureHigh already seen in room hall-a by env-a1 since ")
+            && reason.ends_with(&format!("same fault as #{id}, tagged platform")),
+        "{reason}"
+    );
+    assert_eq!(evidence["value"], 32.5, "{evidence:#}");
+    assert_eq!(evidence["related"]["target"], "env-a1", "{evidence:#}");
+    let (target, rule, reason, evidence) = &links[1];
+    assert_eq!(
+        (target.as_str(), rule.as_str()),
+        ("env-a1", "RoomTemperatureCritical")
+    );
+    assert!(
+        reason.starts_with("env-a1 RoomTemperatureCritical while it has RoomTemperatureHigh since"),
+        "{reason}"
+    );
+    assert_eq!(
+        (&evidence["rule"], &evidence["value"]),
+        (&"RoomTemperatureCritical".into(), &38.5.into()),
+        "{evidence:#}"
+    );
+    assert_eq!(tickets(&collector, "").await.len(), 1, "one ticket in all");
+    receiver
+        .wait("opening and raise delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger", "trigger"]
+        })
+        .await;
+    let hook: Vec<Value> = receiver
+        .accepted("/hook")
+        .iter()
+        .map(|s| s.json()["notification"].clone())
+        .collect();
+    assert_eq!(hook[0]["dedup_key"], hook[1]["dedup_key"], "{hook:#?}");
+    assert_eq!(hook[1]["severity"], "P1", "{hook:#?}");
+    assert!(
+        hook[1]["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("from P2 to P1")),
+        "{hook:#?}"
+    );
+    let pages = page_events(&collector);
+    let paged: Vec<&Value> = pages.iter().map(|p| &p["fields"]["change"]).collect();
+    assert_eq!(paged, ["opened", "severity_raised"], "{pages:#?}");
+    let text = collector.scrape().await;
+    for (severity, open) in [("P1", 1.0), ("P2", 0.0)] {
+        assert_eq!(
+            metric_value(
+                &text,
+                "faultline_incident_open",
+                &[("tag", "platform"), ("severity", severity)]
+            ),
+            Some(open),
+            "{text}"
+        );
+    }
+
+    // The critical condition clears while the high one holds: still one open P1 ticket.
+    peer.set("env-a1", INTERNAL_TEMP, "i", "310");
+    let open = wait_tickets(&collector, "?state=open", |t| {
+        t.len() == 1 && changes(&t[0]).contains(&"symptom_cleared".to_string())
+    })
+    .await;
+    assert_eq!(open[0]["severity"], "P1", "never lowered by itself");
+
+    // Cooling restored: the ticket resolves, the resolution is delivered, no further page.
+    peer.set("env-a1", INTERNAL_TEMP, "i", "240");
+    peer.set("env-a2", REMOTE_TEMP_2, "i", "235");
+    wait_tickets(&collector, "?state=resolved", |t| {
+        t.len() == 1
+            && t[0]["symptoms"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|s| s["cleared_at_ms"].is_i64()))
+    })
+    .await;
+    receiver
+        .wait("resolve delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger", "trigger", "resolve"]
+        })
+        .await;
+    assert_eq!(tickets(&collector, "").await.len(), 1);
+    assert_eq!(
+        page_events(&collector).len(),
+        2,
+        "open and raise, nothing more"
+    );
 }
 
 const PANOS: &str = "network/firewall/paloalto-pa-5000.snmprec.bz2";
