@@ -139,6 +139,25 @@ token = "{VIEWER}"
     }
 }
 
+/// `[notify]` config text with fast retries (300 ms up to 1 s, polled every 200 ms) and one generic
+/// webhook channel `hook` posting to `url`.
+pub fn webhook_channel(url: &str) -> String {
+    format!(
+        r#"[notify.retry]
+initial = "300ms"
+max = "1s"
+timeout = "2s"
+poll_interval = "200ms"
+batch = 200
+
+[[notify.channels]]
+name = "hook"
+[notify.channels.webhook]
+url = "{url}"
+"#
+    )
+}
+
 /// A sample of `metric` for `target`: a gauge for filesystem and sensor metrics, a state
 /// otherwise.
 pub fn sample(

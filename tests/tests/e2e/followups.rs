@@ -4,7 +4,9 @@
 //! webhook receiver on loopback, are recorded as done through the API (the pending gauge on
 //! `/metrics` drops), and a kill -9 and restart neither duplicates a task nor sends one again.
 
-use faultline_tests::incidents::{ENGINEER, IncidentSetup, S, VIEWER, api, push, up};
+use faultline_tests::incidents::{
+    ENGINEER, IncidentSetup, S, VIEWER, api, push, up, webhook_channel,
+};
 use faultline_tests::receivers::Receiver;
 use faultline_tests::{CollectorProcess, free_port, metric_value, wait_until};
 use faultline_wire::now_ms;
@@ -81,21 +83,8 @@ async fn follow_ups_come_due_are_delivered_once_done_by_api_and_survive_a_restar
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let tail = format!(
-        r#"[incidents.followups]
-new_customer_after = ["2s", "4s"]
-
-[notify.retry]
-initial = "300ms"
-max = "1s"
-timeout = "2s"
-poll_interval = "100ms"
-
-[[notify.channels]]
-name = "hook"
-[notify.channels.webhook]
-url = "{}"
-"#,
-        receiver.url("/hook")
+        "[incidents.followups]\nnew_customer_after = [\"2s\", \"4s\"]\n\n{}",
+        webhook_channel(&receiver.url("/hook"))
     );
     let setup = IncidentSetup {
         inventory: INVENTORY,

@@ -399,22 +399,8 @@ async fn kill_9_before_notifications_are_persisted_loses_no_page_and_repeats_non
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let tail = format!(
-        r#"[incidents.escalation]
-default = "ops"
-
-[notify.retry]
-initial = "300ms"
-max = "1s"
-timeout = "2s"
-poll_interval = "200ms"
-batch = 200
-
-[[notify.channels]]
-name = "hook"
-[notify.channels.webhook]
-url = "{}"
-"#,
-        receiver.url("/hook")
+        "[incidents.escalation]\ndefault = \"ops\"\n\n{}",
+        webhook_channel(&receiver.url("/hook"))
     );
     let mut collector = start_with(dir.path(), port, "1h", "", ONCALL, &tail).await;
     // Handled before the kill: edge1's ticket, its trigger delivered.

@@ -53,24 +53,6 @@ room = "hall-a"
 owner = "platform"
 "#;
 
-/// Notifications go to a webhook on `receiver` (`/hook`), retried quickly.
-fn webhook_tail(receiver: &Receiver) -> String {
-    format!(
-        r#"[notify.retry]
-initial = "300ms"
-max = "1s"
-timeout = "2s"
-poll_interval = "200ms"
-
-[[notify.channels]]
-name = "hook"
-[notify.channels.webhook]
-url = "{}"
-"#,
-        receiver.url("/hook")
-    )
-}
-
 /// A collector with incidents on: the inventory above, the fast default rules, `tail`.
 async fn collector(dir: &Path, tail: &str) -> CollectorProcess {
     let setup = IncidentSetup {
@@ -179,7 +161,7 @@ async fn cooling_room(dir: &Path) -> CoolingRoom {
         peer.wait_answering(community, Duration::from_secs(30));
     }
     let receiver = Receiver::start().await.unwrap();
-    let collector = collector(dir, &webhook_tail(&receiver)).await;
+    let collector = collector(dir, &webhook_channel(&receiver.url("/hook"))).await;
     let agent = agent_polling(dir, &collector, &peer, &SENSORS);
 
     // The Geist profile's series reach the collector: every probe at its normal temperature.
@@ -522,7 +504,7 @@ async fn firewall_ha_failover_pages_one_platform_ticket() {
     let peer = snmp_peers::snmpsim_with_writable(dir.path(), &recordings, &writable);
     peer.wait_answering("fw-a1", Duration::from_secs(30));
     let receiver = Receiver::start().await.unwrap();
-    let collector = collector(dir.path(), &webhook_tail(&receiver)).await;
+    let collector = collector(dir.path(), &webhook_channel(&receiver.url("/hook"))).await;
     let agent = agent_polling(dir.path(), &collector, &peer, &["fw-a1"]);
 
     // The Palo Alto profile (detected from sysObjectID) reports the unit active.
