@@ -719,9 +719,9 @@ impl Stage {
         let followups = FollowUps::load(config.followups.clone(), &store)?;
         let mut eval = Evaluator::new(setup.rules.clone());
         // Symptoms not yet cleared are restored also under resolved roots: a symptom clears on
-        // its own.
+        // its own. A ticket held open only by the same fault elsewhere has its own rule cleared.
         for t in &tickets {
-            if t.state.is_active() {
+            if t.state.is_active() && t.condition_cleared_at_ms.is_none() {
                 eval.restore_firing(&t.rule, &t.target);
             }
             for s in t.symptoms.iter().filter(|s| s.cleared_at_ms.is_none()) {
@@ -1421,6 +1421,82 @@ mod tests {
             assert_eq!(replay(*position), live[i + 1..], "after {position}");
         }
         assert!(stage.outbox.is_empty());
+    }
+
+    #[test]
+    fn a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = dir.path().join("inventory.toml");
+        std::fs::write(
+            &inventory,
+            "[[sites]]\nid = \"dc1\"\n\n[[rooms]]\nid = \"r1\"\nsite = \"dc1\"\n\n[[targets]]\nid = \"env-1\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n\n[[targets]]\nid = \"env-2\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n",
+        )
+        .unwrap();
+        let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
+        #[derive(serde::Deserialize)]
+        struct Wrapper {
+            incidents: IncidentsConfig,
+        }
+        let mut config = source.parse::<Wrapper>().unwrap().incidents;
+        config.inventory_file = Some(inventory);
+        let open = || {
+            let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
+            let metrics = IncidentMetrics::register(&mut Registry::default());
+            Stage::open(Setup::load(&config).unwrap(), &config, store, metrics).unwrap()
+        };
+        let temperature = |target: &str, value: f64, ts_ms: i64| Sample {
+            metric: "faultline_snmp_env_temperature_celsius".into(),
+            target: target.into(),
+            labels: BTreeMap::new(),
+            value,
+            ts_ms,
+            kind: faultline_wire::SampleKind::Gauge,
+        };
+        const MIN: i64 = 60_000;
+        let t0 = faultline_wire::now_ms() - 10 * MIN;
+        let mut stage = open();
+        // env-1 then env-2 run hot (RoomTemperatureHigh: above 30 °C for 2 minutes): one ticket.
+        for (i, ts) in [0, MIN, 2 * MIN, 3 * MIN].into_iter().enumerate() {
+            let hot = vec![
+                temperature("env-1", 33.0, t0 + ts),
+                temperature("env-2", 33.0, t0 + ts),
+            ];
+            stage.on_batch("a1", &hot);
+            assert!(stage.tickets.len() <= 1, "batch {i}: {:?}", stage.tickets);
+        }
+        let id = stage.tickets[0].id;
+        // env-1 cools, env-2 is still hot: the ticket stays open, its own condition cleared.
+        stage.on_batch(
+            "a1",
+            &[
+                temperature("env-1", 25.0, t0 + 4 * MIN),
+                temperature("env-2", 33.0, t0 + 4 * MIN),
+            ],
+        );
+        let held = stage.store.get(id).unwrap().unwrap();
+        assert!(
+            held.state.is_active() && held.condition_cleared_at_ms.is_some(),
+            "{held:?}"
+        );
+        drop(stage);
+
+        // Restarted: env-1 runs hot again for the rule's 2 minutes, then env-2 cools. The ticket
+        // must notice its own rule firing again and stay open.
+        let mut stage = open();
+        for ts in [5 * MIN, 6 * MIN, 7 * MIN, 8 * MIN] {
+            stage.on_batch("a1", &[temperature("env-1", 34.0, t0 + ts)]);
+        }
+        let refired = stage.store.get(id).unwrap().unwrap();
+        assert_eq!(refired.condition_cleared_at_ms, None, "{refired:?}");
+        stage.on_batch(
+            "a1",
+            &[
+                temperature("env-1", 34.0, t0 + 6 * MIN),
+                temperature("env-2", 25.0, t0 + 6 * MIN),
+            ],
+        );
+        let still = stage.store.get(id).unwrap().unwrap();
+        assert!(still.state.is_active(), "env-1 is still hot: {still:?}");
     }
 
     #[test]
