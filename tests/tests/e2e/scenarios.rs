@@ -1,11 +1,12 @@
 //! Issue 4's machine-room scenarios end to end, through the real agent and the real device
 //! profiles: snmpsim serves recordings of real devices (a Geist environmental monitor, a Palo Alto
-//! firewall) whose values the test changes with `snmpset` (snmpsim's `writecache` module), the
-//! real `faultline-agent` polls them, and the real `faultline-collector` turns the samples into
-//! tickets with the built-in default rules (their `for` durations made seconds, see
+//! and a FortiGate firewall) whose values the test changes with `snmpset` (snmpsim's `writecache`
+//! module), the real `faultline-agent` polls them, and the real `faultline-collector` turns the
+//! samples into tickets with the built-in default rules (their `for` durations made seconds, see
 //! [`fast_default_rules`]) and delivers the notifications to real receivers on loopback. The
 //! cooling failure is played twice: seen by three sensors below the critical temperature, and
-//! warming one sensor past it (the same ticket, raised to P1, paged again). A last
+//! warming one sensor past it (the same ticket, raised to P1, paged again). The firewalls fail
+//! over (Palo Alto) and lose a cluster member's sync (FortiGate), one paged ticket each. A last
 //! scenario delivers one incident to every paging channel: PagerDuty Events v2, the WeCom,
 //! DingTalk and Feishu group robots and e-mail over SMTP.
 
@@ -19,7 +20,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-/// The room of the scenarios, with three temperature sensors and a firewall in it.
+/// The room of the scenarios, with three temperature sensors and two firewalls in it.
 const INVENTORY: &str = r#"
 [[sites]]
 id = "dc1"
@@ -48,6 +49,12 @@ owner = "platform"
 
 [[targets]]
 id = "fw-a1"
+kind = "device"
+room = "hall-a"
+owner = "platform"
+
+[[targets]]
+id = "fgt-a1"
 kind = "device"
 room = "hall-a"
 owner = "platform"
@@ -124,17 +131,47 @@ const REMOTE_TEMP_3: &str = "1.3.6.1.4.1.21239.5.1.4.1.5.3";
 const HUMIDITY: &str = "1.3.6.1.4.1.21239.5.1.2.1.6.1";
 const SENSORS: [&str; 3] = ["env-a1", "env-a2", "env-a3"];
 
-/// Hall A running: its three Geist sensors in snmpsim at 22 °C (writable), a collector
-/// delivering to a webhook on `receiver` and an agent polling the sensors, the normal
-/// temperatures already on `/metrics` and no ticket yet.
-struct CoolingRoom {
+/// Hall A running: snmpsim serving `recordings` (each device's target id is its community) with
+/// the `writable` values, a collector delivering to a webhook on `receiver` and an agent polling
+/// every device; returned once `/metrics` shows `ready` (what `what` names) and no ticket yet.
+struct Room {
     peer: Peer,
     receiver: Receiver,
     collector: CollectorProcess,
     agent: Daemon,
 }
 
-async fn cooling_room(dir: &Path) -> CoolingRoom {
+async fn room(
+    dir: &Path,
+    recordings: &[Recording],
+    writable: &[Writable],
+    what: &str,
+    ready: impl Fn(&str) -> bool,
+) -> Room {
+    let peer = snmp_peers::snmpsim_with_writable(dir, recordings, writable);
+    for rec in recordings {
+        peer.wait_answering(rec.community, Duration::from_secs(30));
+    }
+    let receiver = Receiver::start().await.unwrap();
+    let collector = collector(dir, &webhook_channel(&receiver.url("/hook"))).await;
+    let devices: Vec<&str> = recordings.iter().map(|r| r.community).collect();
+    let agent = agent_polling(dir, &collector, &peer, &devices);
+    wait_metrics(&collector, &agent, what, ready).await;
+    assert!(
+        tickets(&collector, "").await.is_empty(),
+        "nothing fails yet"
+    );
+    Room {
+        peer,
+        receiver,
+        collector,
+        agent,
+    }
+}
+
+/// Hall A with its three Geist sensors at 22 °C (writable), the Geist profile's normal
+/// temperatures already on `/metrics`.
+async fn cooling_room(dir: &Path) -> Room {
     let recordings = SENSORS.map(|community| Recording {
         source: GEIST,
         community,
@@ -156,14 +193,6 @@ async fn cooling_room(dir: &Path) -> CoolingRoom {
             })
         })
         .collect();
-    let peer = snmp_peers::snmpsim_with_writable(dir, &recordings, &writable);
-    for community in SENSORS {
-        peer.wait_answering(community, Duration::from_secs(30));
-    }
-    let receiver = Receiver::start().await.unwrap();
-    let collector = collector(dir, &webhook_channel(&receiver.url("/hook"))).await;
-    let agent = agent_polling(dir, &collector, &peer, &SENSORS);
-
     // The Geist profile's series reach the collector: every probe at its normal temperature.
     let temperature = |text: &str, target: &str, probe: &str| {
         metric_value(
@@ -172,28 +201,18 @@ async fn cooling_room(dir: &Path) -> CoolingRoom {
             &[("target", target), ("probe", probe), ("site", "test-site")],
         )
     };
-    wait_metrics(&collector, &agent, "normal temperatures", |text| {
+    room(dir, &recordings, &writable, "normal temperatures", |text| {
         SENSORS
             .iter()
             .all(|s| temperature(text, s, "internal") == Some(22.0))
     })
-    .await;
-    assert!(
-        tickets(&collector, "").await.is_empty(),
-        "nothing fails yet"
-    );
-    CoolingRoom {
-        peer,
-        receiver,
-        collector,
-        agent,
-    }
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
     let dir = tempfile::tempdir().unwrap();
-    let CoolingRoom {
+    let Room {
         peer,
         receiver,
         collector,
@@ -321,7 +340,7 @@ fn links(ticket: &Value) -> Vec<(String, String, String, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooling_failure_past_the_critical_temperature_raises_the_one_ticket_to_p1() {
     let dir = tempfile::tempdir().unwrap();
-    let CoolingRoom {
+    let Room {
         peer,
         receiver,
         collector,
@@ -476,6 +495,70 @@ async fn cooling_failure_past_the_critical_temperature_raises_the_one_ticket_to_
     );
 }
 
+/// Waits for the one open ticket a firewall fault on `target` must make, by `rule` and tagged
+/// platform, its trigger delivered to the webhook and its opening paged once; returns it.
+async fn one_paged_ticket(room: &Room, target: &str, rule: &str) -> Value {
+    let open = wait_tickets(&room.collector, "?state=open", |t| t.len() == 1).await;
+    let ticket = open[0].clone();
+    assert_eq!(
+        (&ticket["rule"], &ticket["target"], &ticket["tag"]),
+        (&rule.into(), &target.into(), &"platform".into()),
+        "{ticket:#}"
+    );
+    assert_eq!(changes(&ticket), ["opened"], "{ticket:#}");
+    assert!(
+        ticket["reason"].as_str().unwrap().contains(target),
+        "{ticket:#}"
+    );
+    room.receiver
+        .wait("trigger delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger"]
+        })
+        .await;
+    // Ticket events are logged as they go to the notifier, so after the delivery at the latest.
+    let pages = page_events(&room.collector);
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert_eq!(pages[0]["fields"]["change"], "opened");
+    let trigger = room.receiver.accepted("/hook")[0].json()["notification"].clone();
+    assert_eq!(
+        (
+            &trigger["ticket_id"],
+            &trigger["target"],
+            &trigger["rule"],
+            &trigger["summary"]
+        ),
+        (
+            &ticket["id"],
+            &ticket["target"],
+            &ticket["rule"],
+            &ticket["summary"]
+        ),
+        "{trigger:#}"
+    );
+    ticket
+}
+
+/// Once the fault of `ticket` is undone: waits for it to resolve and the resolution to be
+/// delivered; one ticket and one page in all.
+async fn resolved_and_delivered(room: &Room, ticket: &Value) {
+    let resolved = wait_tickets(&room.collector, "?state=resolved", |t| t.len() == 1).await;
+    assert_eq!(resolved[0]["id"], ticket["id"]);
+    assert_eq!(changes(&resolved[0]), ["opened", "resolved"]);
+    room.receiver
+        .wait("resolve delivered", |r| {
+            r.accepted_kinds("/hook") == ["trigger", "resolve"]
+        })
+        .await;
+    let resolve = room.receiver.accepted("/hook")[1].json()["notification"].clone();
+    assert_eq!(resolve["ticket_id"], ticket["id"], "{resolve:#}");
+    assert_eq!(
+        tickets(&room.collector, "").await.len(),
+        1,
+        "one ticket in all"
+    );
+    assert_eq!(page_events(&room.collector).len(), 1, "one page");
+}
+
 const PANOS: &str = "network/firewall/paloalto-pa-5000.snmprec.bz2";
 /// PAN-COMMON-MIB panSysHAState and panSysHAPeerState (text: active, passive, …).
 const HA_STATE: &str = "1.3.6.1.4.1.25461.2.1.2.1.11.0";
@@ -501,62 +584,95 @@ async fn firewall_ha_failover_pages_one_platform_ticket() {
             value: "passive",
         },
     ];
-    let peer = snmp_peers::snmpsim_with_writable(dir.path(), &recordings, &writable);
-    peer.wait_answering("fw-a1", Duration::from_secs(30));
-    let receiver = Receiver::start().await.unwrap();
-    let collector = collector(dir.path(), &webhook_channel(&receiver.url("/hook"))).await;
-    let agent = agent_polling(dir.path(), &collector, &peer, &["fw-a1"]);
-
     // The Palo Alto profile (detected from sysObjectID) reports the unit active.
     let fw = [("target", "fw-a1")];
-    wait_metrics(&collector, &agent, "HA state active", |text| {
-        metric_value(text, "faultline_snmp_firewall_ha_state", &fw) == Some(1.0)
-            && metric_value(text, "faultline_snmp_firewall_ha_peer_state", &fw) == Some(2.0)
-    })
+    let room = room(
+        dir.path(),
+        &recordings,
+        &writable,
+        "HA state active",
+        |text| {
+            metric_value(text, "faultline_snmp_firewall_ha_state", &fw) == Some(1.0)
+                && metric_value(text, "faultline_snmp_firewall_ha_peer_state", &fw) == Some(2.0)
+        },
+    )
     .await;
-    assert!(
-        tickets(&collector, "").await.is_empty(),
-        "nothing fails yet"
-    );
 
     // Fail-over: this unit gives up the active role to its peer.
-    peer.set("fw-a1", HA_STATE, "s", "passive");
-    peer.set("fw-a1", HA_PEER_STATE, "s", "active");
-    let open = wait_tickets(&collector, "?state=open", |t| t.len() == 1).await;
-    let ticket = &open[0];
-    assert_eq!(ticket["rule"], "FirewallHaFailover", "{ticket:#}");
-    assert_eq!(ticket["target"], "fw-a1");
-    assert_eq!(ticket["tag"], "platform");
+    room.peer.set("fw-a1", HA_STATE, "s", "passive");
+    room.peer.set("fw-a1", HA_PEER_STATE, "s", "active");
+    let ticket = one_paged_ticket(&room, "fw-a1", "FirewallHaFailover").await;
     assert_eq!(ticket["evidence"]["value"], 2.0, "{ticket:#}");
-    assert!(
-        ticket["reason"].as_str().unwrap().contains("fw-a1"),
-        "{ticket:#}"
-    );
-    receiver
-        .wait("trigger delivered", |r| {
-            r.accepted_kinds("/hook") == ["trigger"]
-        })
-        .await;
-    // Ticket events are logged as they go to the notifier, so after the delivery at the latest.
-    let pages = page_events(&collector);
-    assert_eq!(pages.len(), 1, "{pages:#?}");
-    assert_eq!(pages[0]["fields"]["change"], "opened");
-    let hook = receiver.accepted("/hook");
-    assert_eq!(hook[0].json()["notification"]["target"], "fw-a1");
 
     // Fail-back: active again, the ticket resolves and the resolution is delivered.
-    peer.set("fw-a1", HA_STATE, "s", "active");
-    peer.set("fw-a1", HA_PEER_STATE, "s", "passive");
-    let resolved = wait_tickets(&collector, "?state=resolved", |t| t.len() == 1).await;
-    assert_eq!(resolved[0]["id"], ticket["id"]);
-    assert_eq!(changes(&resolved[0]), ["opened", "resolved"]);
-    receiver
-        .wait("resolve delivered", |r| {
-            r.accepted_kinds("/hook") == ["trigger", "resolve"]
-        })
-        .await;
-    assert_eq!(tickets(&collector, "").await.len(), 1, "one ticket in all");
-    assert_eq!(page_events(&collector).len(), 1, "one page");
+    room.peer.set("fw-a1", HA_STATE, "s", "active");
+    room.peer.set("fw-a1", HA_PEER_STATE, "s", "passive");
+    resolved_and_delivered(&room, &ticket).await;
+}
+
+/// A FortiGate 3000D of an active-passive cluster; the 454k-line recording without its per-policy
+/// statistics and routes (as the SNMP crate's real-peer tests serve it).
+const FORTIGATE: Recording = Recording {
+    source: "network/firewall/fortinet-xcu.snmprec.bz2",
+    community: "fgt-a1",
+    drop_prefixes: &[
+        "1.3.6.1.4.1.12356.101.11",
+        "1.3.6.1.2.1.4.21",
+        "1.3.6.1.4.1.12356.101.14",
+    ],
+};
+/// fgHaStatsSyncStatus of cluster member 2 (unsynchronized 0, synchronized 1), and the serials
+/// the recording gives members 1 and 2 (fgHaStatsSerial).
+const MEMBER_2_SYNC: &str = "1.3.6.1.4.1.12356.101.13.2.1.1.12.2";
+const MEMBER_1_SERIAL: &str = "FGT3KD3Z16800461";
+const MEMBER_2_SERIAL: &str = "FGT3KD3Z16800708";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fortigate_member_out_of_sync_pages_one_platform_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let writable = [Writable {
+        community: "fgt-a1",
+        oid: MEMBER_2_SYNC,
+        value: "1",
+    }];
+    // The FortiGate profile (detected from sysObjectID) reports both members synchronized, each
+    // by the serial the recording gives it.
+    let sync = |text: &str, serial: &str| {
+        metric_value(
+            text,
+            "faultline_snmp_firewall_ha_member_sync_state",
+            &[("target", "fgt-a1"), ("serial", serial)],
+        )
+    };
+    let room = room(
+        dir.path(),
+        &[FORTIGATE],
+        &writable,
+        "both members synchronized",
+        |text| sync(text, MEMBER_1_SERIAL) == Some(1.0) && sync(text, MEMBER_2_SERIAL) == Some(1.0),
+    )
+    .await;
+
+    // Member 2 falls out of sync: after the rule's `for` (2m, made 2s), one ticket names it.
+    room.peer.set("fgt-a1", MEMBER_2_SYNC, "i", "0");
+    let ticket = one_paged_ticket(&room, "fgt-a1", "FirewallHaOutOfSync").await;
+    assert_eq!(
+        ticket["summary"],
+        format!("Firewall fgt-a1 cluster member {MEMBER_2_SERIAL} is out of sync"),
+        "{ticket:#}"
+    );
+    assert_eq!(
+        (&ticket["severity"], &ticket["evidence"]["value"]),
+        (&"P2".into(), &0.0.into()),
+        "{ticket:#}"
+    );
+    let text = room.collector.scrape().await;
+    assert_eq!(sync(&text, MEMBER_1_SERIAL), Some(1.0), "{text}");
+    assert_eq!(sync(&text, MEMBER_2_SERIAL), Some(0.0), "{text}");
+
+    // Synchronized again: the ticket resolves and the resolution is delivered.
+    room.peer.set("fgt-a1", MEMBER_2_SYNC, "i", "1");
+    resolved_and_delivered(&room, &ticket).await;
 }
 
 /// A customer VM on a platform host, its department reachable by e-mail.
