@@ -9,6 +9,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The collector binary's allocator (`src/main.rs`), so the stages cost what they cost there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn batch(seq: u64, ts: i64) -> Batch {
     let mut samples = Vec::with_capacity(10_000);
     for t in 0..1000 {

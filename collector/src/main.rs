@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use faultline_wire::config_file::ConfigError;
 use std::path::{Path, PathBuf};
 
+/// mimalloc instead of the system allocator: decoding a push allocates and frees many small strings
+/// and label maps per sample (see BENCHMARKS.md, "Collector ingest throughput").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Faultline collector: ingests agent pushes and exports Prometheus metrics.
 #[derive(Parser)]
 #[command(name = "faultline-collector", version, about)]

@@ -53,10 +53,15 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], max_decoded: usize) -> Result<T,
 }
 
 /// Decompresses `body`, failing once the output would pass `max_decoded` bytes.
+///
+/// The stream is read straight from `body` (no intermediate input buffer), and the output is
+/// sized once from the frame's declared content size when it has one. That size is only a
+/// capacity hint, bounded by the body size and `max_decoded`: the limit is enforced on the bytes
+/// actually produced.
 pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, DecodeError> {
-    let decoder = zstd::stream::read::Decoder::new(body)
+    let decoder = zstd::stream::read::Decoder::with_buffer(body)
         .map_err(|e| DecodeError::Compression(e.to_string()))?;
-    let mut out = Vec::with_capacity(body.len().saturating_mul(8).min(max_decoded));
+    let mut out = Vec::with_capacity(capacity_hint(body, max_decoded));
     let limit = u64::try_from(max_decoded)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
@@ -68,6 +73,22 @@ pub fn decompress(body: &[u8], max_decoded: usize) -> Result<Vec<u8>, DecodeErro
         return Err(DecodeError::TooLarge { limit: max_decoded });
     }
     Ok(out)
+}
+
+/// How much output to reserve for `body`: the first frame's declared content size (plus one byte,
+/// so `read_to_end` can see the end without growing), or 8x the body when the frame does not
+/// declare it. A declared size is untrusted, so it is capped at 128x the body and, like the
+/// fallback, at `max_decoded + 1`.
+fn capacity_hint(body: &[u8], max_decoded: usize) -> usize {
+    let declared = match zstd::zstd_safe::get_frame_content_size(body) {
+        Ok(Some(size)) => usize::try_from(size).ok(),
+        _ => None,
+    };
+    match declared {
+        Some(size) => size.saturating_add(1).min(body.len().saturating_mul(128)),
+        None => body.len().saturating_mul(8),
+    }
+    .min(max_decoded.saturating_add(1))
 }
 
 /// Parses JSON as `T`, reporting the path of the field that failed. The fast path parses
@@ -151,6 +172,29 @@ mod tests {
             matches!(err, DecodeError::TooLarge { limit: 65536 }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn frames_without_a_declared_size_decode() {
+        let json = serde_json::to_vec(&batch()).unwrap();
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        std::io::Write::write_all(&mut encoder, &json).unwrap();
+        let bytes = encoder.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&bytes).unwrap(),
+            None
+        );
+        assert_eq!(decompress(&bytes, 1 << 20).unwrap(), json);
+    }
+
+    #[test]
+    fn capacity_hint_is_bounded() {
+        let bytes = encode(&batch());
+        let declared = serde_json::to_vec(&batch()).unwrap().len();
+        assert_eq!(capacity_hint(&bytes, 1 << 20), declared + 1);
+        assert_eq!(capacity_hint(&bytes, 10), 11);
+        assert_eq!(capacity_hint(b"not zstd", 1 << 20), 64);
     }
 
     #[test]
