@@ -78,6 +78,18 @@ pub struct IncidentsConfig {
     /// Customer follow-ups, created as tasks when due and sent to the notification channels.
     #[serde(default)]
     pub followups: FollowUpsConfig,
+    /// How long a new root incident waits for the targets upstream of it to report before it
+    /// opens a ticket and pages, so that the same faults give the same tickets whatever order
+    /// their samples arrive in:
+    ///
+    /// ```toml
+    /// [incidents.settle]
+    /// margin = "5s"            # added to an upstream target's poll interval (the default)
+    /// max_wait = "2m"          # the longest any incident waits (the default)
+    /// default_interval = "1m"  # poll interval assumed for a target seen only once (the default)
+    /// ```
+    #[serde(default)]
+    pub settle: faultline_incidents::settle::SettlePolicy,
 }
 
 /// `[incidents.followups]`: scheduled customer follow-ups. A department's clock starts when a

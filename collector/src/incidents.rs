@@ -47,6 +47,7 @@ use faultline_incidents::desk::{Action, Desk, adopt_actions};
 use faultline_incidents::followup::{self, FollowUpKind, FollowUpPolicy, FollowUpTask};
 use faultline_incidents::maintenance::{Maintenance, Screened, Suppression};
 use faultline_incidents::oncall::OnCall;
+use faultline_incidents::settle::{Settle, View as SettleView};
 use faultline_incidents::ticket::{Customer, SlaKind};
 use faultline_incidents::{
     Change, Command, Evaluator, Fed, FeedPosition, Firing, Inventory, Millis, NewTicket, Owner,
@@ -66,6 +67,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// Samples of one target at least this far apart are two polls (closer ones are one poll's
+/// walk); their gap is the target's poll interval for settling.
+const MIN_POLL_GAP_MS: Millis = 1_000;
 
 /// The machine-room rule set built into the binary (`incidents/rules/default.toml`), used when
 /// `incidents.rule_files` is empty.
@@ -254,6 +259,7 @@ fn change_kind(change: &Change) -> &'static str {
         Change::CallbackDue { .. } => "callback_due",
         Change::CallbackRecorded { .. } => "callback_recorded",
         Change::Closed { .. } => "closed",
+        Change::Merged { .. } => "merged",
     }
 }
 
@@ -303,6 +309,7 @@ pub struct IncidentMetrics {
     followups_pending: Family<Labels1, Gauge>,
     followups_done: Family<Labels1, Counter>,
     held: Gauge,
+    settling: Gauge,
     sla_breaches: Family<Labels2, Counter>,
     evaluation_errors: Family<Labels1, Counter>,
     pages: Family<Labels1, Counter>,
@@ -324,6 +331,7 @@ impl IncidentMetrics {
             followups_pending: Family::default(),
             followups_done: Family::default(),
             held: Gauge::default(),
+            settling: Gauge::default(),
             sla_breaches: Family::default(),
             evaluation_errors: Family::default(),
             pages: Family::default(),
@@ -387,6 +395,12 @@ impl IncidentMetrics {
             "faultline_incident_held",
             "Incidents held back by a maintenance window (no ticket, no page) until it ends",
             m.held.clone(),
+        );
+        registry.register(
+            "faultline_incident_settling",
+            "New root incidents waiting for the targets upstream of them to report before they \
+             open a ticket (at most [incidents.settle] max_wait)",
+            m.settling.clone(),
         );
         registry.register(
             "faultline_incident_sla_breaches",
@@ -458,7 +472,12 @@ impl IncidentMetrics {
     }
 
     /// Recomputes the gauges from the unclosed tickets and the pending follow-up tasks.
-    fn refresh(&self, tickets: &[Ticket], held: usize, followups: &BTreeMap<String, FollowUpTask>) {
+    fn refresh(
+        &self,
+        tickets: &[Ticket],
+        (held, settling): (usize, usize),
+        followups: &BTreeMap<String, FollowUpTask>,
+    ) {
         for kind in FollowUpKind::LABELS {
             let pending = followups
                 .values()
@@ -497,6 +516,8 @@ impl IncidentMetrics {
         }
         self.callbacks_pending.set(callbacks);
         self.held.set(i64::try_from(held).unwrap_or(i64::MAX));
+        self.settling
+            .set(i64::try_from(settling).unwrap_or(i64::MAX));
     }
 }
 
@@ -573,6 +594,10 @@ struct Stage {
     tickets: Vec<Ticket>,
     /// Newest sample time per target.
     last_seen: BTreeMap<String, Millis>,
+    /// Gap between the last two polls per target (samples at least [`MIN_POLL_GAP_MS`] apart).
+    intervals: BTreeMap<String, Millis>,
+    /// New roots waiting for their upstream to report.
+    settle: Settle,
     held: Vec<Held>,
     followups: FollowUps,
     /// Events of the message being handled, sent when it is done.
@@ -728,7 +753,7 @@ impl Stage {
                 eval.restore_firing(&s.rule, &s.target);
             }
         }
-        metrics.refresh(&tickets, 0, &followups.pending);
+        metrics.refresh(&tickets, (0, 0), &followups.pending);
         Ok(Self {
             setup,
             correlation_window_ms: i64::try_from(config.correlation_window.as_millis())
@@ -737,6 +762,8 @@ impl Stage {
             store,
             tickets,
             last_seen: BTreeMap::new(),
+            intervals: BTreeMap::new(),
+            settle: Settle::new(config.settle),
             held: Vec::new(),
             followups,
             outbox: Vec::new(),
@@ -763,8 +790,11 @@ impl Stage {
                 Some(request) = requests.recv() => self.on_request(request),
                 _ = tick.tick() => self.on_tick(faultline_wire::now_ms()),
             }
-            self.metrics
-                .refresh(&self.tickets, self.held.len(), &self.followups.pending);
+            self.metrics.refresh(
+                &self.tickets,
+                (self.held.len(), self.settle.len()),
+                &self.followups.pending,
+            );
             self.flush(&events).await;
         }
     }
@@ -858,16 +888,28 @@ impl Stage {
         let now = faultline_wire::now_ms();
         for sample in ordered {
             match self.last_seen.get_mut(&sample.target) {
-                Some(seen) => *seen = (*seen).max(sample.ts_ms),
+                Some(seen) => {
+                    let gap = sample.ts_ms - *seen;
+                    if gap >= MIN_POLL_GAP_MS {
+                        match self.intervals.get_mut(&sample.target) {
+                            Some(interval) => *interval = gap,
+                            None => {
+                                self.intervals.insert(sample.target.clone(), gap);
+                            }
+                        }
+                    }
+                    *seen = (*seen).max(sample.ts_ms);
+                }
                 None => {
                     self.last_seen.insert(sample.target.clone(), sample.ts_ms);
                     self.first_sighting(&sample.target, now);
                 }
             }
             for event in self.eval.observe(agent, &sample) {
-                self.on_rule_event(&event, now, None);
+                self.on_rule_event(&event, now, None, false);
             }
         }
+        self.release_settled(now);
         self.metrics.error(
             "out_of_order",
             self.eval.out_of_order().saturating_sub(out_of_order),
@@ -978,8 +1020,9 @@ impl Stage {
     /// Absence, ended maintenance windows, due ticket timers and due follow-ups.
     fn on_tick(&mut self, now: Millis) {
         for event in self.eval.tick(now) {
-            self.on_rule_event(&event, now, None);
+            self.on_rule_event(&event, now, None, false);
         }
+        self.release_settled(now);
         let (ended, kept): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
             .partition(|h| h.suppression.window_end_ms <= now);
@@ -992,7 +1035,7 @@ impl Stage {
                 "maintenance window ended with the incident still firing: re-evaluating"
             );
             let event = RuleEvent::Firing(held.firing);
-            self.on_rule_event(&event, now, Some(held.suppression));
+            self.on_rule_event(&event, now, Some(held.suppression), true);
         }
         let due: Vec<(u64, Vec<faultline_incidents::Timer>)> = self
             .tickets
@@ -1010,13 +1053,42 @@ impl Stage {
         self.plan_followups(now);
     }
 
+    /// Judges the firings whose upstream has reported since they were held (or whose wait is
+    /// over), in settling's fixed order.
+    fn release_settled(&mut self, now: Millis) {
+        let eval = &self.eval;
+        let pending = |target: &str| eval.is_pending(target);
+        let view = SettleView {
+            inventory: &self.setup.inventory,
+            last_seen_ms: &self.last_seen,
+            interval_ms: &self.intervals,
+            pending: &pending,
+        };
+        let released = self.settle.settled(&view, now);
+        for firing in released {
+            self.on_rule_event(&RuleEvent::Firing(firing), now, None, true);
+        }
+    }
+
     /// Runs the desk on a rule event and carries its action out. `ended` is the suppression of
     /// an incident re-evaluated because its window ended: the maintenance screen then judges at
     /// `now` (not at the firing's time, which the window covered) and the ticket records it.
-    fn on_rule_event(&mut self, event: &RuleEvent, now: Millis, ended: Option<Suppression>) {
+    /// A firing that would open a new root waits for its upstream first ([`Settle`]) unless it
+    /// is `settled` already; one still waiting when its condition clears is judged at once,
+    /// before its resolution.
+    fn on_rule_event(
+        &mut self,
+        event: &RuleEvent,
+        now: Millis,
+        ended: Option<Suppression>,
+        settled: bool,
+    ) {
         if let RuleEvent::Resolved(r) = event {
             self.held
                 .retain(|h| !(h.firing.rule == r.rule && h.firing.target == r.target));
+            if let Some(firing) = self.settle.take(&r.rule, &r.target) {
+                self.on_rule_event(&RuleEvent::Firing(firing), now, None, true);
+            }
         }
         let desk = Desk {
             inventory: &self.setup.inventory,
@@ -1026,6 +1098,26 @@ impl Stage {
             policy: &self.setup.policy,
         };
         let action = desk.on_event(event, now);
+        if let (RuleEvent::Firing(firing), Action::Open { .. }, false) = (event, &action, settled) {
+            let eval = &self.eval;
+            let pending = |target: &str| eval.is_pending(target);
+            let view = SettleView {
+                inventory: &self.setup.inventory,
+                last_seen_ms: &self.last_seen,
+                interval_ms: &self.intervals,
+                pending: &pending,
+            };
+            let waiting = self.settle.hold(firing, &view, now);
+            if !waiting.is_empty() {
+                tracing::info!(
+                    rule = %firing.rule,
+                    target = %firing.target,
+                    waiting = ?waiting,
+                    "new root waits for its upstream to report before it opens a ticket"
+                );
+                return;
+            }
+        }
         let action = match event {
             RuleEvent::Firing(firing) => {
                 let at = if ended.is_some() {

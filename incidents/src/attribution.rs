@@ -415,7 +415,7 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
 
 /// Our side of the boundary for `id`: its non-carrier dependencies, or, for a carrier target, our
 /// edges that depend on it plus their non-carrier dependencies.
-fn our_side(inv: &Inventory, id: &str, is_carrier: bool) -> Vec<String> {
+pub(crate) fn our_side(inv: &Inventory, id: &str, is_carrier: bool) -> Vec<String> {
     let non_carrier_deps = |t: &str| -> Vec<String> {
         inv.target(t)
             .map(|t| {

@@ -14,7 +14,9 @@
 //!
 //! Adoption: when a new root adopts tickets that fired just before it (their targets depend on
 //! it), the collector creates the new ticket, then applies [`adopt_actions`] so each adopted ticket
-//! resolves as "joined #N" and becomes a symptom of the new one.
+//! is merged into the new one (closed without a resolution: nothing announces an end while the
+//! fault goes on) and becomes its symptom. Settling ([`crate::settle`]) makes this rare: a
+//! candidate root waits for its upstream before it opens.
 
 use crate::attribution::{
     Attribution, Context, Evidence, KnownIncident, NewIncident, RelatedIncident, Role, attribute,
@@ -148,6 +150,7 @@ impl Desk<'_> {
                 reason,
                 evidence: Some(evidence),
                 same_fault,
+                informed: false,
             })),
         }
     }
@@ -265,56 +268,75 @@ fn related(t: &Ticket) -> RelatedIncident {
 }
 
 /// After the collector created the ticket `root` for a root incident that adopts `adopted`: each
-/// adopted ticket resolves with a note and joins `root` as a symptom, its reason naming the
-/// dependency chain and its evidence its own incident's, the chain and `root` added.
+/// adopted ticket is merged into `root` ([`Command::Merge`]: closed without a resolution, as the
+/// fault goes on there) and joins it as a symptom, its reason naming the dependency chain and its
+/// evidence its own incident's, the chain and `root` added; the adopted ticket's own active
+/// symptoms move along. Customers the adopted ticket already told are not told again.
 pub fn adopt_actions(inventory: &Inventory, root: &Ticket, adopted: &[&Ticket]) -> Vec<Action> {
-    adopted
-        .iter()
-        .flat_map(|t| {
-            let chain = inventory
-                .upstream(&t.target)
-                .into_iter()
-                .find(|path| path.last() == Some(&root.target))
-                .unwrap_or_else(|| vec![t.target.clone(), root.target.clone()]);
-            let reason = format!(
-                "{} depends on {} ({}), whose {} started within the correlation window of its {}: \
-                 adopted from #{}; symptom of #{}, tagged {}",
-                t.target,
-                root.target,
-                chain.join(" → "),
-                root.rule,
-                t.rule,
-                t.id,
-                root.id,
-                root.tag
+    let mut actions = Vec::new();
+    for t in adopted {
+        let chain = inventory
+            .upstream(&t.target)
+            .into_iter()
+            .find(|path| path.last() == Some(&root.target))
+            .unwrap_or_else(|| vec![t.target.clone(), root.target.clone()]);
+        let reason = format!(
+            "{} depends on {} ({}), whose {} started within the correlation window of its {}: \
+             adopted from #{}; symptom of #{}, tagged {}",
+            t.target,
+            root.target,
+            chain.join(" → "),
+            root.rule,
+            t.rule,
+            t.id,
+            root.id,
+            root.tag
+        );
+        let evidence = t.evidence.clone().map(|e| Evidence {
+            chain,
+            related: Some(related(root)),
+            ..e
+        });
+        let told = |target: &str| {
+            Customer::of_target(inventory, target).map(|c| {
+                let informed = t.customers.iter().any(|k| k.department == c.department);
+                (c, informed)
+            })
+        };
+        let link = |rule: &str, target: &str, reason: String, evidence: Option<Evidence>| {
+            let (customer, informed) = told(target).map_or((None, false), |(c, i)| (Some(c), i));
+            Action::Apply {
+                ticket: root.id,
+                command: Command::LinkSymptom(Box::new(SymptomLink {
+                    rule: rule.to_string(),
+                    target: target.to_string(),
+                    customer,
+                    reason,
+                    evidence,
+                    same_fault: None,
+                    informed,
+                })),
+            }
+        };
+        actions.push(Action::Apply {
+            ticket: t.id,
+            command: Command::Merge {
+                into: root.id,
+                reason: reason.clone(),
+            },
+        });
+        if t.condition_cleared_at_ms.is_none() {
+            actions.push(link(&t.rule, &t.target, reason, evidence));
+        }
+        for s in t.symptoms.iter().filter(|s| s.cleared_at_ms.is_none()) {
+            let why = format!(
+                "symptom of #{} ({} on {}), which joined #{} as a symptom",
+                t.id, t.rule, t.target, root.id
             );
-            let evidence = t.evidence.clone().map(|e| Evidence {
-                chain,
-                related: Some(related(root)),
-                ..e
-            });
-            [
-                Action::Apply {
-                    ticket: t.id,
-                    command: Command::Resolve {
-                        by: SYSTEM.to_string(),
-                        note: format!("joined #{} as a symptom", root.id),
-                    },
-                },
-                Action::Apply {
-                    ticket: root.id,
-                    command: Command::LinkSymptom(Box::new(SymptomLink {
-                        rule: t.rule.clone(),
-                        target: t.target.clone(),
-                        customer: Customer::of_target(inventory, &t.target),
-                        reason,
-                        evidence,
-                        same_fault: None,
-                    })),
-                },
-            ]
-        })
-        .collect()
+            actions.push(link(&s.rule, &s.target, why, None));
+        }
+    }
+    actions
 }
 
 #[cfg(test)]
@@ -561,21 +583,24 @@ mod tests {
             [
                 "open #1 DeviceUnreachable vm-1 tag=customer",
                 "open #2 CarrierLinkLoss edge1-wan tag=carrier",
-                "#1 resolved",
+                "#1 merged",
                 "#2 symptom_linked",
                 "#2 symptom_cleared",
             ]
         );
-        let Change::Resolved { note, automatic } = &w.tickets[0].timeline[1].change else {
-            panic!("{:?}", w.tickets[0].timeline);
-        };
-        assert_eq!(
-            (note.as_str(), *automatic),
-            ("joined #2 as a symptom", false)
+        // Merged, not resolved: closed with no resolution and no call-back of its own.
+        let t1 = &w.tickets[0];
+        assert_eq!(t1.state, TicketState::Closed);
+        assert!(t1.resolved_at_ms.is_none() && t1.callback_due_ms.is_none());
+        assert!(
+            !t1.timeline
+                .iter()
+                .any(|e| matches!(e.change, Change::Resolved { .. }))
         );
         let Change::SymptomLinked {
             reason,
             evidence: Some(evidence),
+            announce_to,
             ..
         } = &w.tickets[1].timeline[1].change
         else {
@@ -595,6 +620,8 @@ mod tests {
         );
         assert_eq!(evidence.related.as_ref().map(|r| r.id), Some(2));
         assert_eq!(w.tickets[1].customers.len(), 1);
+        // finance heard of the fault from #1 already: the link does not tell it again.
+        assert_eq!(announce_to, &None);
     }
 
     /// Samples of the inlet sensors in room r2, (target, °C) at `minute`.

@@ -107,6 +107,8 @@ pub struct Evaluator {
     firing: HashMap<(usize, String), BTreeSet<String>>,
     /// Fingerprints that were firing before a restart, not yet confirmed or cleared by a sample.
     restored: BTreeSet<(usize, String)>,
+    /// Series pending (condition true, `for` not yet done) per target, for settling.
+    pending: HashMap<String, u32>,
     out_of_order: u64,
 }
 
@@ -152,8 +154,15 @@ impl Evaluator {
             series: HashMap::new(),
             firing: HashMap::new(),
             restored: BTreeSet::new(),
+            pending: HashMap::new(),
             out_of_order: 0,
         }
+    }
+
+    /// Whether a rule is pending on `target`: its condition holds on a series of the target but
+    /// its `for` is not done yet ([`crate::settle`] waits for it to fire or clear).
+    pub fn is_pending(&self, target: &str) -> bool {
+        self.pending.contains_key(target)
     }
 
     /// Samples ignored because they were not newer than their series' last sample.
@@ -308,20 +317,36 @@ impl Evaluator {
                 state.phase = advance(rule.for_ms, ts, ts);
                 if state.phase == Phase::Firing {
                     self.fire(index, id, ts, ts, Some(value), events);
+                } else {
+                    *self.pending.entry(sample.target.clone()).or_default() += 1;
                 }
             }
             (Phase::Pending { since }, true) => {
                 state.phase = advance(rule.for_ms, since, ts);
                 if state.phase == Phase::Firing {
+                    self.unpend(&sample.target);
                     self.fire(index, id, since, ts, Some(value), events);
                 }
             }
-            (Phase::Pending { .. }, false) => state.phase = Phase::Inactive,
+            (Phase::Pending { .. }, false) => {
+                state.phase = Phase::Inactive;
+                self.unpend(&sample.target);
+            }
             (Phase::Firing, false) => {
                 state.phase = Phase::Inactive;
                 self.clear(index, id, ts, Some(value), events);
             }
             (Phase::Inactive, false) | (Phase::Firing, true) => {}
+        }
+    }
+
+    /// One series of `target` is no longer pending.
+    fn unpend(&mut self, target: &str) {
+        if let Some(count) = self.pending.get_mut(target) {
+            *count -= 1;
+            if *count == 0 {
+                self.pending.remove(target);
+            }
         }
     }
 

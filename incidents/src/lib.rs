@@ -24,6 +24,7 @@ pub mod matcher;
 pub mod oncall;
 pub mod rules;
 pub mod ruletest;
+pub mod settle;
 pub mod store;
 pub mod template;
 pub mod ticket;

@@ -24,7 +24,9 @@ pub fn dedup_key(ticket_id: u64) -> String {
 
 /// Notifications for `ticket.timeline[from..]`, in timeline order. `paged` is left empty: the
 /// collector sets it from the on-call schedule. Entries nobody is told about
-/// (comments, assignment, symptoms, closing) produce none; a progress interval that passed with
+/// (comments, assignment, symptoms, closing, a merge into another ticket) produce none, but for a
+/// symptom that newly affects a customer department: that department's contacts are told once,
+/// as a progress notification; a progress interval that passed with
 /// nothing posted produces both the customer update and the assignee's reminder. A severity
 /// raised by the same fault getting worse is a trigger again, under the ticket's dedup key: the
 /// receivers update the one incident they have (PagerDuty takes the new severity) and the
@@ -37,7 +39,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
         .collect();
     let mut out = Vec::new();
     for (index, entry) in ticket.timeline.iter().enumerate().skip(from) {
-        let events: Vec<(Kind, String, Option<&Vec<Contact>>)> = match &entry.change {
+        let events: Vec<(Kind, String, Option<Vec<Contact>>)> = match &entry.change {
             Change::Opened { .. } => vec![(Kind::Trigger, ticket.description.clone(), None)],
             Change::Reopened { count } => vec![(
                 Kind::Trigger,
@@ -74,15 +76,35 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 };
                 vec![(Kind::Resolve, text, None)]
             }
+            Change::SymptomLinked {
+                announce_to: Some(department),
+                target,
+                ..
+            } => {
+                // A department newly affected, as a symptom of this fault: told once, now.
+                let contacts = ticket
+                    .customers
+                    .iter()
+                    .find(|c| c.department == *department)
+                    .map(|c| c.contacts.clone())
+                    .unwrap_or_default();
+                vec![(
+                    Kind::Progress,
+                    format!(
+                        "{target} of {department} is affected by this fault; engineers are working on it."
+                    ),
+                    Some(contacts),
+                )]
+            }
             Change::ProgressPosted { text, contacts } => {
-                vec![(Kind::Progress, text.clone(), Some(contacts))]
+                vec![(Kind::Progress, text.clone(), Some(contacts.clone()))]
             }
             Change::ProgressOverdue { contacts, .. } => vec![
                 (
                     Kind::Progress,
                     "Engineers are still working on this fault; the next update follows."
                         .to_string(),
-                    Some(contacts),
+                    Some(contacts.clone()),
                 ),
                 (
                     Kind::Reminder,
@@ -105,7 +127,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
             Change::CallbackDue { contacts } => vec![(
                 Kind::CallbackDue,
                 "The call-back to the customer is due.".to_string(),
-                Some(contacts),
+                Some(contacts.clone()),
             )],
             _ => Vec::new(),
         };
@@ -127,7 +149,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 actor: entry.who.clone(),
                 assignee: ticket.assignee.clone(),
                 escalation_level: ticket.escalation_level,
-                contacts: contacts.cloned().unwrap_or_else(|| all_contacts.clone()),
+                contacts: contacts.unwrap_or_else(|| all_contacts.clone()),
                 paged: Vec::new(),
                 links: links.to_vec(),
                 followup: None,
@@ -286,6 +308,7 @@ mod tests {
             reason: "uplink-1 UplinkDownHard while it has UplinkDown".into(),
             evidence: None,
             same_fault: Some(Severity::P1),
+            informed: false,
         }));
         let t = t.apply(join, &policy(), 20 * S).unwrap().0;
         let got = notifications(&t, 1, &[]);

@@ -1,0 +1,376 @@
+//! What a ticket is made of: its state, customers, symptoms, timers and timeline entries
+//! (rules → **incidents** → notifications: the data the state machine changes and the store keeps).
+
+use crate::Millis;
+use crate::attribution::Evidence;
+use crate::inventory::{Contact, Inventory, Owner};
+use crate::rules::Severity;
+use serde::{Deserialize, Serialize};
+
+/// Where a ticket is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    /// Not yet acknowledged.
+    Open,
+    /// An engineer is on it.
+    Acknowledged,
+    /// The fault is gone; a call-back may be due.
+    Resolved,
+    /// Done.
+    Closed,
+}
+
+impl TicketState {
+    /// Open or acknowledged.
+    pub fn is_active(self) -> bool {
+        matches!(self, TicketState::Open | TicketState::Acknowledged)
+    }
+
+    /// Name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketState::Open => "open",
+            TicketState::Acknowledged => "acknowledged",
+            TicketState::Resolved => "resolved",
+            TicketState::Closed => "closed",
+        }
+    }
+}
+
+/// A customer department affected by a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Department id.
+    pub department: String,
+    /// VIP at the time it was affected.
+    pub vip: bool,
+    /// Who gets progress updates and the call-back.
+    pub contacts: Vec<Contact>,
+}
+
+impl Customer {
+    /// The customer behind `target`, if it is a customer target.
+    pub fn of_target(inventory: &Inventory, target: &str) -> Option<Self> {
+        inventory.department_of(target).map(|d| Self {
+            department: d.id.clone(),
+            vip: inventory.is_vip(&d.id),
+            contacts: d.contacts.clone(),
+        })
+    }
+}
+
+/// Another incident that joined this ticket as a symptom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symptom {
+    /// Its rule.
+    pub rule: String,
+    /// Its target.
+    pub target: String,
+    /// When it joined.
+    pub joined_at_ms: Millis,
+    /// When it cleared on its own.
+    pub cleared_at_ms: Option<Millis>,
+    /// Its rule's severity when it is the ticket's own fault seen again
+    /// ([`SymptomLink::same_fault`]); none for a symptom of it (absent in older stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_fault: Option<Severity>,
+}
+
+/// An incident joining a ticket whose fingerprint it is not ([`Command::LinkSymptom`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymptomLink {
+    /// Its rule.
+    pub rule: String,
+    /// Its target.
+    pub target: String,
+    /// Its customer, if it is a customer target.
+    pub customer: Option<Customer>,
+    /// Why it belongs to this ticket (attribution's one line), kept on the timeline.
+    pub reason: String,
+    /// What that was based on (rule, value, times, dependency chain), kept on the timeline.
+    pub evidence: Option<Evidence>,
+    /// Set when it is the ticket's own fault seen by another rule or target (same metric, same
+    /// correlation scope): its rule's severity, which raises the ticket's when more severe. A
+    /// ticket resolved within the re-open window re-opens for it. `None`: a symptom of the
+    /// fault, which never changes severity or state.
+    pub same_fault: Option<Severity>,
+    /// Its customer was already told of this fault (by a ticket merged into this one): the link
+    /// does not announce it again.
+    pub informed: bool,
+}
+
+/// Which SLA deadline was breached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaKind {
+    /// Not acknowledged by respond-by.
+    Respond,
+    /// Not resolved by resolve-by.
+    Resolve,
+}
+
+/// A timer that can come due on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timer {
+    /// Respond-by passed while still open.
+    RespondBreach,
+    /// Resolve-by passed while still active.
+    ResolveBreach,
+    /// Unacknowledged for another ack timeout.
+    Escalate,
+    /// Progress interval passed with nothing posted.
+    Progress,
+    /// The call-back after resolution is due.
+    Callback,
+}
+
+/// What happened; one per timeline entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// Ticket opened (pages the on-call level 0).
+    Opened {
+        /// Severity.
+        severity: Severity,
+        /// Responsibility tag.
+        tag: Owner,
+        /// Why that tag.
+        reason: String,
+    },
+    /// Acknowledged.
+    Acknowledged,
+    /// First assignee set.
+    Assigned {
+        /// New assignee.
+        to: String,
+    },
+    /// Assignee changed explicitly.
+    HandedOver {
+        /// Previous assignee.
+        from: String,
+        /// New assignee.
+        to: String,
+        /// Hand-over note.
+        note: String,
+    },
+    /// Internal comment.
+    Commented {
+        /// Text.
+        text: String,
+    },
+    /// A progress update posted by an engineer, sent to the customer contacts.
+    ProgressPosted {
+        /// Text.
+        text: String,
+        /// Recipients.
+        contacts: Vec<Contact>,
+    },
+    /// The progress interval passed with nothing posted: an automatic update to the customer
+    /// contacts and a reminder to the assignee.
+    ProgressOverdue {
+        /// Recipients of the automatic update.
+        contacts: Vec<Contact>,
+        /// Who is reminded (none: the on-call).
+        assignee: Option<String>,
+    },
+    /// Responsibility re-tagged.
+    Retagged {
+        /// Old tag.
+        from: Owner,
+        /// New tag.
+        to: Owner,
+        /// Why.
+        reason: String,
+    },
+    /// Resolved.
+    Resolved {
+        /// True when the condition cleared, false when resolved by hand.
+        automatic: bool,
+        /// Note.
+        note: String,
+    },
+    /// The ticket's own condition cleared without resolving it: it was already resolved by hand,
+    /// or the same fault still fires on another rule or target of the ticket.
+    ConditionCleared,
+    /// Re-opened by the fault firing again within the re-open window.
+    Reopened {
+        /// How many times it has been re-opened.
+        count: u32,
+    },
+    /// Another incident joined as a symptom, or as the same fault (no page by itself).
+    SymptomLinked {
+        /// Its rule.
+        rule: String,
+        /// Its target.
+        target: String,
+        /// Why it joined this ticket (empty in older stores).
+        #[serde(default)]
+        reason: String,
+        /// What that was based on: rule, value, times, dependency chain (absent in older stores).
+        #[serde(default)]
+        evidence: Option<Box<Evidence>>,
+        /// The customer department this link newly affects, told of the fault by this entry
+        /// (none when it was already affected, or already told by a ticket merged into this one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        announce_to: Option<String>,
+    },
+    /// Joined ticket `into` as a symptom of a root found after this ticket opened: closed
+    /// without a resolution (the fault goes on there); nobody is notified.
+    Merged {
+        /// The root's ticket.
+        into: u64,
+        /// Why.
+        reason: String,
+    },
+    /// An incident of the same fault with a more severe rule joined: the ticket's severity rose
+    /// (pages again, like an opening: the fault got worse).
+    SeverityRaised {
+        /// Severity before.
+        from: Severity,
+        /// Severity now.
+        to: Severity,
+        /// The rule that raised it.
+        rule: String,
+        /// Where it fired.
+        target: String,
+    },
+    /// A symptom cleared on its own.
+    SymptomCleared {
+        /// Its rule.
+        rule: String,
+        /// Its target.
+        target: String,
+    },
+    /// An SLA deadline was breached.
+    SlaBreached {
+        /// Which one.
+        kind: SlaKind,
+    },
+    /// Escalated to the next on-call level.
+    Escalated {
+        /// The new level.
+        level: u32,
+    },
+    /// The call-back to the customer is due.
+    CallbackDue {
+        /// Whom to call.
+        contacts: Vec<Contact>,
+    },
+    /// The call-back was made.
+    CallbackRecorded {
+        /// What the customer said.
+        note: String,
+    },
+    /// Closed.
+    Closed {
+        /// Note.
+        note: String,
+    },
+}
+
+/// One line of a ticket's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When.
+    pub at_ms: Millis,
+    /// Who (an engineer, or [`SYSTEM`](super::SYSTEM)).
+    pub who: String,
+    /// What.
+    pub change: Change,
+}
+
+/// What the collector knows when it opens a ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicket {
+    /// Rule name (fingerprint part).
+    pub rule: String,
+    /// Target id (fingerprint part).
+    pub target: String,
+    /// One-line summary.
+    pub summary: String,
+    /// Description.
+    pub description: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Responsibility tag.
+    pub tag: Owner,
+    /// One-line reason for the tag.
+    pub reason: String,
+    /// Attribution evidence (none for a ticket created by hand).
+    pub evidence: Option<Evidence>,
+    /// Affected customers.
+    pub customers: Vec<Customer>,
+    /// When the fault started (original time, possibly before `now`).
+    pub started_at_ms: Millis,
+    /// Who opens it ([`SYSTEM`](super::SYSTEM) or the engineer entering a customer-reported fault).
+    pub opened_by: String,
+}
+
+/// One fault's ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Id.
+    pub id: u64,
+    /// Rule name (fingerprint part).
+    pub rule: String,
+    /// Target id (fingerprint part).
+    pub target: String,
+    /// Summary.
+    pub summary: String,
+    /// Description.
+    pub description: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Lifecycle state.
+    pub state: TicketState,
+    /// Responsibility tag.
+    pub tag: Owner,
+    /// Reason for the tag.
+    pub reason: String,
+    /// Attribution evidence.
+    pub evidence: Option<Evidence>,
+    /// Affected customers (customer-affecting when not empty).
+    pub customers: Vec<Customer>,
+    /// Current assignee; changes only by explicit hand-over.
+    pub assignee: Option<String>,
+    /// Fault start (original time).
+    pub started_at_ms: Millis,
+    /// Ticket creation.
+    pub opened_at_ms: Millis,
+    /// First acknowledgement since the last (re-)open.
+    pub acknowledged_at_ms: Option<Millis>,
+    /// Last resolution.
+    pub resolved_at_ms: Option<Millis>,
+    /// Closing.
+    pub closed_at_ms: Option<Millis>,
+    /// Acknowledge by.
+    pub respond_by_ms: Millis,
+    /// Resolve by.
+    pub resolve_by_ms: Millis,
+    /// Respond-by breach recorded.
+    pub respond_breached: bool,
+    /// Resolve-by breach recorded.
+    pub resolve_breached: bool,
+    /// Current on-call escalation level (0 = primary).
+    pub escalation_level: u32,
+    /// Next escalation, while unacknowledged.
+    pub escalate_at_ms: Option<Millis>,
+    /// Next progress update, while customer-affecting and active.
+    pub progress_due_ms: Option<Millis>,
+    /// Call-back due time, once resolved with customers affected.
+    pub callback_due_ms: Option<Millis>,
+    /// Call-back due already announced.
+    pub callback_announced: bool,
+    /// Times re-opened.
+    pub reopen_count: u32,
+    /// When the ticket's own condition cleared while an incident of the same fault still fired,
+    /// keeping it open; `None` while it holds (or once resolved).
+    #[serde(default)]
+    pub condition_cleared_at_ms: Option<Millis>,
+    /// Incidents that joined as symptoms.
+    pub symptoms: Vec<Symptom>,
+    /// Everything that happened, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+}
