@@ -16,6 +16,7 @@
 pub mod attribution;
 pub mod counter;
 pub mod desk;
+pub mod dispatch;
 pub mod eval;
 pub mod followup;
 pub mod inventory;

@@ -1,0 +1,138 @@
+//! REST API requests in the incident stage (API → **incidents**): listing and reading tickets,
+//! changing them by hand, customer-reported faults and follow-ups, each answered on its own
+//! reply channel.
+
+use super::stage::Stage;
+use super::{LIST_SCAN, MANUAL_RULE, store_refusal, tag_label};
+use crate::api::{ManualReport, Refusal, Request, TicketQuery};
+use faultline_incidents::ticket::Customer;
+use faultline_incidents::{Millis, NewTicket, Ticket, TicketStore};
+
+impl Stage {
+    pub(super) fn on_request(&mut self, request: Request) {
+        let now = faultline_wire::now_ms();
+        // A requester that gave up (client gone) no longer needs the answer.
+        match request {
+            Request::List { query, reply } => {
+                let _ = reply.send(self.list(&query));
+            }
+            Request::Get { id, reply } => {
+                let found = match self.book.tickets.iter().find(|t| t.id == id) {
+                    Some(t) => Ok(t.clone()),
+                    None => self
+                        .book
+                        .store
+                        .get(id)
+                        .map_err(store_refusal)
+                        .and_then(|t| t.ok_or(Refusal::NotFound(id))),
+                };
+                let _ = reply.send(found);
+            }
+            Request::Change { id, command, reply } => {
+                let _ = reply.send(self.book.change_ticket(id, command, now));
+            }
+            Request::Create { report, reply } => {
+                let _ = reply.send(self.report(report, now));
+            }
+            Request::FollowUps { query, reply } => {
+                let found = self
+                    .book
+                    .store
+                    .followups(query.state, LIST_SCAN)
+                    .map(|tasks| {
+                        tasks
+                            .into_iter()
+                            .filter(|t| {
+                                query
+                                    .department
+                                    .as_deref()
+                                    .is_none_or(|d| t.followup.department == d)
+                            })
+                            .take(query.limit)
+                            .collect()
+                    });
+                let _ = reply.send(found.map_err(store_refusal));
+            }
+            Request::CompleteFollowUp {
+                key,
+                by,
+                note,
+                reply,
+            } => {
+                let _ = reply.send(self.complete_followup(&key, &by, &note, now));
+            }
+        }
+    }
+
+    fn list(&self, query: &TicketQuery) -> Result<Vec<Ticket>, Refusal> {
+        let site_of = |target: &str| {
+            let room = self.setup.inventory.target(target)?.room.as_deref()?;
+            Some(self.setup.inventory.room(room)?.site.as_str())
+        };
+        Ok(self
+            .book
+            .store
+            .list(query.state, LIST_SCAN)
+            .map_err(store_refusal)?
+            .into_iter()
+            .filter(|t| query.tag.is_none_or(|tag| t.tag == tag))
+            .filter(|t| query.severity.is_none_or(|s| t.severity == s))
+            .filter(|t| {
+                query
+                    .customer
+                    .as_deref()
+                    .is_none_or(|c| t.customers.iter().any(|x| x.department == c))
+            })
+            .filter(|t| {
+                query
+                    .site
+                    .as_deref()
+                    .is_none_or(|s| site_of(&t.target) == Some(s))
+            })
+            .take(query.limit)
+            .collect())
+    }
+
+    /// A customer-reported fault: the same queue as automatic tickets (no evidence, pages).
+    fn report(&mut self, report: ManualReport, now: Millis) -> Result<Ticket, Refusal> {
+        let target = self.setup.inventory.target(&report.target);
+        let tag = match (report.tag, target) {
+            (Some(tag), _) => tag,
+            (None, Some(t)) => t.owner,
+            (None, None) => {
+                return Err(Refusal::Invalid {
+                    field: "tag".into(),
+                    message: format!(
+                        "required: target `{}` is not in the inventory",
+                        report.target
+                    ),
+                });
+            }
+        };
+        let reason = report.reason.unwrap_or_else(|| match report.tag {
+            None => format!("reported by a customer; {} owns the target", tag_label(tag)),
+            Some(_) => format!(
+                "reported by a customer; tagged {} by {}",
+                tag_label(tag),
+                report.by
+            ),
+        });
+        let customers = Customer::of_target(&self.setup.inventory, &report.target)
+            .into_iter()
+            .collect();
+        let new = NewTicket {
+            rule: MANUAL_RULE.to_string(),
+            target: report.target,
+            summary: report.summary,
+            description: report.description,
+            severity: report.severity,
+            tag,
+            reason,
+            evidence: None,
+            customers,
+            started_at_ms: report.started_at_ms.unwrap_or(now),
+            opened_by: report.by,
+        };
+        self.book.create_ticket(new, now)
+    }
+}

@@ -1,0 +1,425 @@
+//! The incident stage's task (ingest → **rules → incidents** → notifications): one thread owns
+//! the [`Dispatch`] (evaluator, settling, maintenance holds), the [`StoreBook`] (unclosed tickets
+//! over SQLite) and the follow-up clocks, so every change to a ticket — from samples, from timers
+//! or from the REST API — is applied one at a time, in the store before it is announced. After a
+//! restart it first replays to the notifier what the notifier had not handled.
+
+use super::book::StoreBook;
+use super::followups::FollowUps;
+use super::{IncidentMetrics, REPLAY_BATCH, Setup, StageEvent, TICK};
+use crate::api::Request;
+use crate::config::IncidentsConfig;
+use crate::ingest::Accepted;
+use faultline_incidents::dispatch::Dispatch;
+use faultline_incidents::{
+    Command, Evaluator, Fed, FeedPosition, Millis, SqliteStore, StoreError, Ticket, TicketStore,
+};
+use faultline_wire::Sample;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The stage's state; lives on its own thread.
+pub(super) struct Stage {
+    pub(super) setup: Arc<Setup>,
+    pub(super) dispatch: Dispatch,
+    pub(super) book: StoreBook,
+    pub(super) followups: FollowUps,
+    pub(super) metrics: Arc<IncidentMetrics>,
+}
+
+impl Stage {
+    /// The stage on `store`: the unclosed tickets, the follow-up clocks and tasks, and the rules
+    /// of active tickets (and of their active symptoms) restored as firing — they were before a
+    /// restart.
+    pub(super) fn open(
+        setup: Setup,
+        config: &IncidentsConfig,
+        store: SqliteStore,
+        metrics: Arc<IncidentMetrics>,
+    ) -> Result<Self, StoreError> {
+        let tickets = store.unclosed()?;
+        let followups = FollowUps::load(config.followups.clone(), &store)?;
+        let mut eval = Evaluator::new(setup.rules.clone());
+        // Symptoms not yet cleared are restored also under resolved roots: a symptom clears on
+        // its own. A ticket held open only by the same fault elsewhere has its own rule cleared.
+        for t in &tickets {
+            if t.state.is_active() && t.condition_cleared_at_ms.is_none() {
+                eval.restore_firing(&t.rule, &t.target);
+            }
+            for s in t.symptoms.iter().filter(|s| s.cleared_at_ms.is_none()) {
+                eval.restore_firing(&s.rule, &s.target);
+            }
+        }
+        metrics.refresh(&tickets, (0, 0), &followups.pending);
+        let setup = Arc::new(setup);
+        Ok(Self {
+            dispatch: Dispatch::new(eval, config.settle),
+            book: StoreBook {
+                setup: Arc::clone(&setup),
+                store,
+                tickets,
+                outbox: Vec::new(),
+                metrics: Arc::clone(&metrics),
+            },
+            setup,
+            followups,
+            metrics,
+        })
+    }
+
+    pub(super) async fn run(
+        mut self,
+        resume: oneshot::Receiver<FeedPosition>,
+        mut accepted: mpsc::Receiver<Accepted>,
+        mut requests: mpsc::Receiver<Request>,
+        events: mpsc::Sender<StageEvent>,
+    ) {
+        match resume.await {
+            Ok(after) => self.replay(after, REPLAY_BATCH, &events).await,
+            Err(_) => tracing::error!("notifier stage is gone before it said where to resume"),
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                Some(batch) = accepted.recv() => self.on_batch(&batch.agent, &batch.samples),
+                Some(request) = requests.recv() => self.on_request(request),
+                _ = tick.tick() => self.on_tick(faultline_wire::now_ms()),
+            }
+            self.metrics.refresh(
+                &self.book.tickets,
+                (self.dispatch.held(), self.dispatch.settling()),
+                &self.followups.pending,
+            );
+            self.flush(&events).await;
+        }
+    }
+
+    /// Sends the events of the message handled to the notifier stage, waiting for room.
+    async fn flush(&mut self, events: &mpsc::Sender<StageEvent>) {
+        for event in self.book.outbox.drain(..) {
+            let position = event.position();
+            if events.send(event).await.is_err() {
+                tracing::error!(position, "notifier stage is gone; event dropped");
+            }
+        }
+    }
+
+    /// Sends the notifier stage every feed item after `after` (what it has not handled), oldest
+    /// first, read `batch` at a time: timeline entries through the same events as live changes
+    /// ([`Stage::ticket_event`], held pages screened), follow-up tasks as they are stored.
+    async fn replay(
+        &mut self,
+        after: FeedPosition,
+        batch: usize,
+        events: &mpsc::Sender<StageEvent>,
+    ) {
+        let mut through = after;
+        let mut replayed = 0;
+        loop {
+            let items = match self.book.store.feed_after(through, batch) {
+                Ok(items) => items,
+                Err(e) => {
+                    self.metrics.error("store", 1);
+                    tracing::error!(after = through, error = %e, "cannot read the ticket feed: what follows is not notified");
+                    break;
+                }
+            };
+            let Some(last) = items.last() else { break };
+            through = last.position;
+            replayed += items.len();
+            let mut tickets: BTreeMap<u64, Option<Arc<Ticket>>> = BTreeMap::new();
+            for item in items {
+                match item.fed {
+                    Fed::Entry { ticket: id, index } => {
+                        let ticket = tickets
+                            .entry(id)
+                            .or_insert_with(|| match self.book.store.get(id) {
+                                Ok(ticket) => ticket.map(Arc::new),
+                                Err(e) => {
+                                    self.metrics.error("store", 1);
+                                    tracing::error!(ticket = id, error = %e, "cannot read a ticket to replay its events");
+                                    None
+                                }
+                            })
+                            .clone();
+                        match ticket.and_then(|t| self.book.ticket_event(t, index, item.position)) {
+                            Some(event) => self.book.send(event),
+                            None => tracing::error!(
+                                ticket = id,
+                                index,
+                                position = item.position,
+                                "fed timeline entry not found: not notified"
+                            ),
+                        }
+                    }
+                    Fed::FollowUp(task) => self.book.outbox.push(StageEvent::FollowUp {
+                        task,
+                        position: item.position,
+                    }),
+                }
+            }
+            self.flush(events).await;
+        }
+        if replayed > 0 {
+            tracing::info!(
+                after,
+                through,
+                replayed,
+                "replayed ticket events and follow-ups the notifier had not handled"
+            );
+        }
+    }
+
+    /// Judges one applied batch: each series in its own time order (a backlog replays in the
+    /// samples' time, so tickets carry the original fault times), as the inventory resolves it
+    /// (a device's port sample becomes its interface target's, target labels added).
+    pub(super) fn on_batch(&mut self, agent: &str, samples: &[Sample]) {
+        let setup = Arc::clone(&self.setup);
+        let env = setup.env();
+        let mut ordered: Vec<Cow<'_, Sample>> =
+            samples.iter().map(|s| setup.inventory.resolve(s)).collect();
+        ordered.sort_by_key(|s| s.ts_ms);
+        let out_of_order = self.dispatch.out_of_order();
+        let now = faultline_wire::now_ms();
+        let mut first_seen = Vec::new();
+        for sample in &ordered {
+            if self
+                .dispatch
+                .observe(&env, &mut self.book, agent, sample, now)
+            {
+                first_seen.push(sample.target.as_str());
+            }
+        }
+        self.dispatch.release(&env, &mut self.book, now);
+        for target in first_seen {
+            self.first_sighting(target, now);
+        }
+        self.metrics.error(
+            "out_of_order",
+            self.dispatch.out_of_order().saturating_sub(out_of_order),
+        );
+    }
+
+    /// Absence, settled incidents, ended maintenance windows, due ticket timers and due
+    /// follow-ups.
+    fn on_tick(&mut self, now: Millis) {
+        let setup = Arc::clone(&self.setup);
+        self.dispatch.tick(&setup.env(), &mut self.book, now);
+        let due: Vec<(u64, Vec<faultline_incidents::Timer>)> = self
+            .book
+            .tickets
+            .iter()
+            .filter(|t| t.next_due_ms().is_some_and(|due| due <= now))
+            .map(|t| (t.id, t.due_timers(now)))
+            .collect();
+        for (id, timers) in due {
+            for timer in timers {
+                if let Err(refusal) = self.book.change_ticket(id, Command::Fire(timer), now) {
+                    self.book.automatic_failed(id, &refusal);
+                }
+            }
+        }
+        self.plan_followups(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::Setup;
+    use faultline_incidents::followup::{FollowUpKind, FollowUpTask};
+    use faultline_incidents::{NewTicket, Owner, Severity};
+    use faultline_wire::config_file::ConfigSource;
+    use prometheus_client::registry::Registry;
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// What the notifier would be told: feed position and a readable summary.
+    fn summary(event: &StageEvent) -> (FeedPosition, String) {
+        let what = match event {
+            StageEvent::Ticket(e) => format!(
+                "#{} [{}] {} held by {:?}",
+                e.ticket.id,
+                e.index,
+                e.kind(),
+                e.held_by
+            ),
+            StageEvent::FollowUp { task, .. } => task.key.clone(),
+        };
+        (event.position(), what)
+    }
+
+    #[test]
+    fn replay_sends_what_follows_the_handled_position_in_order_and_screened_like_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            Some(path)
+        };
+        let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
+        #[derive(serde::Deserialize)]
+        struct Wrapper {
+            incidents: IncidentsConfig,
+        }
+        let mut config = source.parse::<Wrapper>().unwrap().incidents;
+        config.inventory_file = file(
+            "inventory.toml",
+            "[[targets]]\nid = \"edge1\"\nkind = \"device\"\nowner = \"platform\"\n\n[[targets]]\nid = \"host-2\"\nkind = \"host\"\nowner = \"platform\"\n",
+        );
+        config.maintenance_file = file(
+            "maintenance.toml",
+            "[[windows]]\nid = \"works\"\nreason = \"firmware\"\nannounced_by = \"platform team\"\nscope = { target = \"edge1\" }\nstart = \"2026-01-01T00:00:00Z\"\nend = \"2026-01-01T01:00:00Z\"\n",
+        );
+        let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
+        let metrics = IncidentMetrics::register(&mut Registry::default());
+        let mut stage =
+            Stage::open(Setup::load(&config).unwrap(), &config, store, metrics).unwrap();
+        // 2026-01-01T00:10:00Z: edge1 is in its window (its page is held), host-2 is not.
+        let now = 1_767_226_200_000;
+        let new = |target: &str| NewTicket {
+            rule: "DeviceUnreachable".into(),
+            target: target.into(),
+            summary: format!("{target} unreachable"),
+            description: String::new(),
+            severity: Severity::P2,
+            tag: Owner::Platform,
+            reason: "platform owns it".into(),
+            evidence: None,
+            customers: Vec::new(),
+            started_at_ms: now,
+            opened_by: faultline_incidents::ticket::SYSTEM.into(),
+        };
+        stage.book.create_ticket(new("edge1"), now).unwrap();
+        let host = stage.book.create_ticket(new("host-2"), now).unwrap();
+        stage
+            .book
+            .change_ticket(host.id, Command::ConditionCleared, now + 1_000)
+            .unwrap();
+        let due = faultline_incidents::followup::FollowUp {
+            department: "finance".into(),
+            kind: FollowUpKind::NewCustomer {
+                after: Duration::from_secs(3),
+            },
+            due_at_ms: now,
+        };
+        let task = FollowUpTask::new(due, Vec::new(), now);
+        let position = stage.book.store.create_followup(&task).unwrap().unwrap();
+        stage
+            .book
+            .outbox
+            .push(StageEvent::FollowUp { task, position });
+        // What went out live — then the process died before the notifier handled the rest.
+        let live: Vec<(FeedPosition, String)> =
+            stage.book.outbox.drain(..).map(|e| summary(&e)).collect();
+        assert!(live.len() >= 4, "{live:?}");
+        assert!(
+            live[0].1.ends_with("opened held by Some(\"works\")"),
+            "{live:?}"
+        );
+        assert!(live.windows(2).all(|w| w[0].0 < w[1].0), "{live:?}");
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut replay = |after: FeedPosition| {
+            let (events, mut rx) = mpsc::channel(64);
+            runtime.block_on(stage.replay(after, 2, &events));
+            let mut sent = Vec::new();
+            while let Ok(event) = rx.try_recv() {
+                sent.push(summary(&event));
+            }
+            sent
+        };
+        // From nothing handled: everything, exactly as live (held page included), in batches of 2.
+        assert_eq!(replay(0), live);
+        // From each handled position: exactly what follows it.
+        for (i, (position, _)) in live.iter().enumerate() {
+            assert_eq!(replay(*position), live[i + 1..], "after {position}");
+        }
+        assert!(stage.book.outbox.is_empty());
+    }
+
+    #[test]
+    fn a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = dir.path().join("inventory.toml");
+        std::fs::write(
+            &inventory,
+            "[[sites]]\nid = \"dc1\"\n\n[[rooms]]\nid = \"r1\"\nsite = \"dc1\"\n\n[[targets]]\nid = \"env-1\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n\n[[targets]]\nid = \"env-2\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n",
+        )
+        .unwrap();
+        let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
+        #[derive(serde::Deserialize)]
+        struct Wrapper {
+            incidents: IncidentsConfig,
+        }
+        let mut config = source.parse::<Wrapper>().unwrap().incidents;
+        config.inventory_file = Some(inventory);
+        let open = || {
+            let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
+            let metrics = IncidentMetrics::register(&mut Registry::default());
+            Stage::open(Setup::load(&config).unwrap(), &config, store, metrics).unwrap()
+        };
+        let temperature = |target: &str, value: f64, ts_ms: i64| Sample {
+            metric: "faultline_snmp_env_temperature_celsius".into(),
+            target: target.into(),
+            labels: BTreeMap::new(),
+            value,
+            ts_ms,
+            kind: faultline_wire::SampleKind::Gauge,
+        };
+        const MIN: i64 = 60_000;
+        let t0 = faultline_wire::now_ms() - 10 * MIN;
+        let mut stage = open();
+        // env-1 then env-2 run hot (RoomTemperatureHigh: above 30 °C for 2 minutes): one ticket.
+        for (i, ts) in [0, MIN, 2 * MIN, 3 * MIN].into_iter().enumerate() {
+            let hot = vec![
+                temperature("env-1", 33.0, t0 + ts),
+                temperature("env-2", 33.0, t0 + ts),
+            ];
+            stage.on_batch("a1", &hot);
+            assert!(
+                stage.book.tickets.len() <= 1,
+                "batch {i}: {:?}",
+                stage.book.tickets
+            );
+        }
+        let id = stage.book.tickets[0].id;
+        // env-1 cools, env-2 is still hot: the ticket stays open, its own condition cleared.
+        stage.on_batch(
+            "a1",
+            &[
+                temperature("env-1", 25.0, t0 + 4 * MIN),
+                temperature("env-2", 33.0, t0 + 4 * MIN),
+            ],
+        );
+        let held = stage.book.store.get(id).unwrap().unwrap();
+        assert!(
+            held.state.is_active() && held.condition_cleared_at_ms.is_some(),
+            "{held:?}"
+        );
+        drop(stage);
+
+        // Restarted: env-1 runs hot again for the rule's 2 minutes, then env-2 cools. The ticket
+        // must notice its own rule firing again and stay open.
+        let mut stage = open();
+        for ts in [5 * MIN, 6 * MIN, 7 * MIN, 8 * MIN] {
+            stage.on_batch("a1", &[temperature("env-1", 34.0, t0 + ts)]);
+        }
+        let refired = stage.book.store.get(id).unwrap().unwrap();
+        assert_eq!(refired.condition_cleared_at_ms, None, "{refired:?}");
+        stage.on_batch(
+            "a1",
+            &[
+                temperature("env-1", 34.0, t0 + 6 * MIN),
+                temperature("env-2", 25.0, t0 + 6 * MIN),
+            ],
+        );
+        let still = stage.book.store.get(id).unwrap().unwrap();
+        assert!(still.state.is_active(), "env-1 is still hot: {still:?}");
+    }
+}

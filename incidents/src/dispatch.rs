@@ -1,0 +1,317 @@
+//! The incident stage's decisions, without storage (ingest → **rules → settle → desk →
+//! tickets**): every sample goes through the [`Evaluator`]; a firing that would open a new root
+//! first settles ([`crate::settle`]), then passes the maintenance screen and the [`Desk`]; the
+//! resulting ticket changes are carried out against a [`Book`] — the collector's SQLite-backed
+//! one, or an in-memory one in tests and simulations — so that the collector and the order
+//! independence property test run exactly the same code.
+//!
+//! Pure and synchronous: time is passed in. What the shell may want to log comes back through
+//! [`Book::note`].
+
+use crate::Millis;
+use crate::desk::{Action, Desk, adopt_actions};
+use crate::eval::{Evaluator, Firing, RuleEvent};
+use crate::inventory::Inventory;
+use crate::maintenance::{Maintenance, Screened, Suppression};
+use crate::settle::{Settle, SettlePolicy, View, Waiting};
+use crate::ticket::{Command, NewTicket, Ticket, TicketPolicy};
+use faultline_wire::Sample;
+use std::collections::BTreeMap;
+
+/// Samples of one target at least this far apart are two polls (closer ones are one poll's
+/// walk); their gap is the target's poll interval for settling.
+pub const MIN_POLL_GAP_MS: Millis = 1_000;
+
+/// Where tickets are kept while the dispatch's changes are carried out.
+pub trait Book {
+    /// Every ticket that is not closed, oldest first.
+    fn tickets(&self) -> &[Ticket];
+    /// Opens ticket `new` at `now` and keeps it; `None` when it could not be kept (the book
+    /// reports why itself).
+    fn create(&mut self, new: NewTicket, now: Millis) -> Option<Ticket>;
+    /// Applies `command` to ticket `id` at `now` and keeps the result; `None` when refused or
+    /// not kept (the book reports why itself).
+    fn apply(&mut self, id: u64, command: Command, now: Millis) -> Option<Ticket>;
+    /// Something worth a log line.
+    fn note(&mut self, note: Note<'_>);
+}
+
+/// What the dispatch did that changed no ticket, for the shell's log.
+#[derive(Debug)]
+pub enum Note<'a> {
+    /// A new root waits for its upstream to report.
+    Settling {
+        /// The firing held.
+        firing: &'a Firing,
+        /// What it waits for.
+        waiting: &'a [Waiting],
+    },
+    /// A new ticket held back by a maintenance window.
+    Maintenance {
+        /// The firing held.
+        firing: &'a Firing,
+        /// The window.
+        suppression: &'a Suppression,
+    },
+    /// A maintenance window ended with its incident still firing: judged again.
+    MaintenanceEnded {
+        /// The firing judged again.
+        firing: &'a Firing,
+        /// The window that ended.
+        suppression: &'a Suppression,
+    },
+    /// A rule event that changes no ticket.
+    Nothing {
+        /// Why.
+        why: &'a str,
+    },
+}
+
+/// The fixed parts the dispatch judges with (the collector's loaded files and config).
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// The inventory.
+    pub inventory: &'a Inventory,
+    /// Ticket timers.
+    pub policy: &'a TicketPolicy,
+    /// Maintenance windows.
+    pub maintenance: &'a Maintenance,
+    /// How far apart two failures may be and still be one fault.
+    pub correlation_window_ms: Millis,
+}
+
+/// An incident held back by a maintenance window, judged again when the window ends.
+#[derive(Debug, Clone)]
+struct Held {
+    firing: Firing,
+    suppression: Suppression,
+}
+
+/// The evaluator, what each target reported, and the incidents held back (settling,
+/// maintenance).
+#[derive(Debug)]
+pub struct Dispatch {
+    eval: Evaluator,
+    settle: Settle,
+    held: Vec<Held>,
+    /// Newest sample time per target.
+    last_seen: BTreeMap<String, Millis>,
+    /// Gap between the last two polls per target (samples at least [`MIN_POLL_GAP_MS`] apart).
+    intervals: BTreeMap<String, Millis>,
+}
+
+impl Dispatch {
+    /// A dispatch over `eval` (restore firing fingerprints on it first), settling by `settle`.
+    pub fn new(eval: Evaluator, settle: SettlePolicy) -> Self {
+        Self {
+            eval,
+            settle: Settle::new(settle),
+            held: Vec::new(),
+            last_seen: BTreeMap::new(),
+            intervals: BTreeMap::new(),
+        }
+    }
+
+    /// Samples the evaluator ignored as not newer than their series' last one.
+    pub fn out_of_order(&self) -> u64 {
+        self.eval.out_of_order()
+    }
+
+    /// Incidents held back by maintenance windows.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// New roots waiting for their upstream to report.
+    pub fn settling(&self) -> usize {
+        self.settle.len()
+    }
+
+    /// Newest sample time per target.
+    pub fn last_seen(&self) -> &BTreeMap<String, Millis> {
+        &self.last_seen
+    }
+
+    /// Judges one sample from `agent` (feed each series in time order) at wall-clock `now`;
+    /// returns true when its target is seen for the first time. Call [`Dispatch::release`]
+    /// after a batch.
+    pub fn observe(
+        &mut self,
+        env: &Env<'_>,
+        book: &mut impl Book,
+        agent: &str,
+        sample: &Sample,
+        now: Millis,
+    ) -> bool {
+        let first = match self.last_seen.get_mut(&sample.target) {
+            Some(seen) => {
+                let gap = sample.ts_ms - *seen;
+                if gap >= MIN_POLL_GAP_MS {
+                    match self.intervals.get_mut(&sample.target) {
+                        Some(interval) => *interval = gap,
+                        None => {
+                            self.intervals.insert(sample.target.clone(), gap);
+                        }
+                    }
+                }
+                *seen = (*seen).max(sample.ts_ms);
+                false
+            }
+            None => {
+                self.last_seen.insert(sample.target.clone(), sample.ts_ms);
+                true
+            }
+        };
+        for event in self.eval.observe(agent, sample) {
+            self.on_event(env, book, &event, now, None, false);
+        }
+        first
+    }
+
+    /// Judges the held firings whose upstream has reported (or whose wait is over), in
+    /// settling's fixed order.
+    pub fn release(&mut self, env: &Env<'_>, book: &mut impl Book, now: Millis) {
+        let eval = &self.eval;
+        let pending = |target: &str| eval.is_pending(target);
+        let view = View {
+            inventory: env.inventory,
+            last_seen_ms: &self.last_seen,
+            interval_ms: &self.intervals,
+            pending: &pending,
+        };
+        let released = self.settle.settled(&view, now);
+        for firing in released {
+            self.on_event(env, book, &RuleEvent::Firing(firing), now, None, true);
+        }
+    }
+
+    /// Absence at wall-clock `now`, settled firings, and incidents whose maintenance window
+    /// ended (ticket timers are the shell's: [`Ticket::due_timers`]).
+    pub fn tick(&mut self, env: &Env<'_>, book: &mut impl Book, now: Millis) {
+        for event in self.eval.tick(now) {
+            self.on_event(env, book, &event, now, None, false);
+        }
+        self.release(env, book, now);
+        let (ended, kept): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.suppression.window_end_ms <= now);
+        self.held = kept;
+        for held in ended {
+            book.note(Note::MaintenanceEnded {
+                firing: &held.firing,
+                suppression: &held.suppression,
+            });
+            let event = RuleEvent::Firing(held.firing);
+            self.on_event(env, book, &event, now, Some(held.suppression), true);
+        }
+    }
+
+    /// Runs the desk on a rule event and carries its action out. `ended` is the suppression of
+    /// an incident judged again because its window ended: the maintenance screen then judges at
+    /// `now` (not at the firing's time, which the window covered) and the ticket records it.
+    /// A firing that would open a new root settles first unless it is `settled` already; one
+    /// still settling when its condition clears is judged at once, before its resolution.
+    fn on_event(
+        &mut self,
+        env: &Env<'_>,
+        book: &mut impl Book,
+        event: &RuleEvent,
+        now: Millis,
+        ended: Option<Suppression>,
+        settled: bool,
+    ) {
+        if let RuleEvent::Resolved(r) = event {
+            self.held
+                .retain(|h| !(h.firing.rule == r.rule && h.firing.target == r.target));
+            if let Some(firing) = self.settle.take(&r.rule, &r.target) {
+                self.on_event(env, book, &RuleEvent::Firing(firing), now, None, true);
+            }
+        }
+        let desk = Desk {
+            inventory: env.inventory,
+            tickets: book.tickets(),
+            last_seen_ms: &self.last_seen,
+            correlation_window_ms: env.correlation_window_ms,
+            policy: env.policy,
+        };
+        let action = desk.on_event(event, now);
+        let RuleEvent::Firing(firing) = event else {
+            self.carry_out(env, book, action, now, None);
+            return;
+        };
+        if !settled && matches!(action, Action::Open { .. }) {
+            let eval = &self.eval;
+            let pending = |target: &str| eval.is_pending(target);
+            let view = View {
+                inventory: env.inventory,
+                last_seen_ms: &self.last_seen,
+                interval_ms: &self.intervals,
+                pending: &pending,
+            };
+            let waiting = self.settle.hold(firing, &view, now);
+            if !waiting.is_empty() {
+                book.note(Note::Settling {
+                    firing,
+                    waiting: &waiting,
+                });
+                return;
+            }
+        }
+        let at = if ended.is_some() {
+            now
+        } else {
+            firing.fired_at_ms
+        };
+        match env.maintenance.screen(env.inventory, action, at) {
+            Screened::Proceed(action) => self.carry_out(env, book, action, now, ended),
+            Screened::Held { suppression, .. } => {
+                book.note(Note::Maintenance {
+                    firing,
+                    suppression: &suppression,
+                });
+                self.held.push(Held {
+                    firing: firing.clone(),
+                    suppression,
+                });
+            }
+        }
+    }
+
+    /// Carries a desk action out: a new root's ticket adopts the tickets its attribution names.
+    fn carry_out(
+        &mut self,
+        env: &Env<'_>,
+        book: &mut impl Book,
+        action: Action,
+        now: Millis,
+        ended: Option<Suppression>,
+    ) {
+        match action {
+            Action::Nothing { why } => book.note(Note::Nothing { why: &why }),
+            Action::Apply { ticket, command } => {
+                book.apply(ticket, command, now);
+            }
+            Action::Open {
+                ticket,
+                attribution,
+            } => {
+                let Some(root) = book.create(*ticket, now) else {
+                    return;
+                };
+                let adopted: Vec<Ticket> = book
+                    .tickets()
+                    .iter()
+                    .filter(|t| attribution.adopt.contains(&t.id))
+                    .cloned()
+                    .collect();
+                let adopted: Vec<&Ticket> = adopted.iter().collect();
+                for action in adopt_actions(env.inventory, &root, &adopted) {
+                    self.carry_out(env, book, action, now, None);
+                }
+                if let Some(suppression) = ended {
+                    book.apply(root.id, suppression.timeline_command(), now);
+                }
+            }
+        }
+    }
+}
