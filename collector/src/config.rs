@@ -85,7 +85,7 @@ pub struct IncidentsConfig {
     /// ```toml
     /// [incidents.settle]
     /// margin = "5s"            # added to an upstream target's poll interval (the default)
-    /// max_wait = "2m"          # the longest any incident waits (the default)
+    /// max_wait = "5m"          # the longest any incident waits (the default)
     /// default_interval = "1m"  # poll interval assumed for a target seen only once (the default)
     /// ```
     #[serde(default)]

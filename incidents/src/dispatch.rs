@@ -172,12 +172,12 @@ impl Dispatch {
     /// settling's fixed order.
     pub fn release(&mut self, env: &Env<'_>, book: &mut impl Book, now: Millis) {
         let eval = &self.eval;
-        let pending = |target: &str| eval.is_pending(target);
+        let pending = |target: &str| eval.pending_since(target);
         let view = View {
             inventory: env.inventory,
             last_seen_ms: &self.last_seen,
             interval_ms: &self.intervals,
-            pending: &pending,
+            pending_since: &pending,
         };
         let released = self.settle.settled(&view, now);
         for firing in released {
@@ -241,12 +241,12 @@ impl Dispatch {
         };
         if !settled && matches!(action, Action::Open { .. }) {
             let eval = &self.eval;
-            let pending = |target: &str| eval.is_pending(target);
+            let pending = |target: &str| eval.pending_since(target);
             let view = View {
                 inventory: env.inventory,
                 last_seen_ms: &self.last_seen,
                 interval_ms: &self.intervals,
-                pending: &pending,
+                pending_since: &pending,
             };
             let waiting = self.settle.hold(firing, &view, now);
             if !waiting.is_empty() {

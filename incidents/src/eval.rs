@@ -107,8 +107,9 @@ pub struct Evaluator {
     firing: HashMap<(usize, String), BTreeSet<String>>,
     /// Fingerprints that were firing before a restart, not yet confirmed or cleared by a sample.
     restored: BTreeSet<(usize, String)>,
-    /// Series pending (condition true, `for` not yet done) per target, for settling.
-    pending: HashMap<String, u32>,
+    /// Series pending (condition true, `for` not yet done) per target, by the sample time their
+    /// condition started, for settling.
+    pending: HashMap<String, BTreeSet<(Millis, usize, String)>>,
     out_of_order: u64,
 }
 
@@ -159,10 +160,14 @@ impl Evaluator {
         }
     }
 
-    /// Whether a rule is pending on `target`: its condition holds on a series of the target but
-    /// its `for` is not done yet ([`crate::settle`] waits for it to fire or clear).
-    pub fn is_pending(&self, target: &str) -> bool {
-        self.pending.contains_key(target)
+    /// When the earliest rule still pending on `target` started to hold: its condition holds on
+    /// a series of the target but its `for` is not done yet ([`crate::settle`] waits for it to
+    /// fire or clear).
+    pub fn pending_since(&self, target: &str) -> Option<Millis> {
+        self.pending
+            .get(target)
+            .and_then(|set| set.first())
+            .map(|(since, ..)| *since)
     }
 
     /// Samples ignored because they were not newer than their series' last sample.
@@ -318,19 +323,22 @@ impl Evaluator {
                 if state.phase == Phase::Firing {
                     self.fire(index, id, ts, ts, Some(value), events);
                 } else {
-                    *self.pending.entry(sample.target.clone()).or_default() += 1;
+                    self.pending
+                        .entry(sample.target.clone())
+                        .or_default()
+                        .insert((ts, index, id.to_string()));
                 }
             }
             (Phase::Pending { since }, true) => {
                 state.phase = advance(rule.for_ms, since, ts);
                 if state.phase == Phase::Firing {
-                    self.unpend(&sample.target);
+                    self.unpend(&sample.target, since, index, id);
                     self.fire(index, id, since, ts, Some(value), events);
                 }
             }
-            (Phase::Pending { .. }, false) => {
+            (Phase::Pending { since }, false) => {
                 state.phase = Phase::Inactive;
-                self.unpend(&sample.target);
+                self.unpend(&sample.target, since, index, id);
             }
             (Phase::Firing, false) => {
                 state.phase = Phase::Inactive;
@@ -340,11 +348,11 @@ impl Evaluator {
         }
     }
 
-    /// One series of `target` is no longer pending.
-    fn unpend(&mut self, target: &str) {
-        if let Some(count) = self.pending.get_mut(target) {
-            *count -= 1;
-            if *count == 0 {
+    /// Series `id` of rule `index` on `target`, pending since `since`, is no longer pending.
+    fn unpend(&mut self, target: &str, since: Millis, index: usize, id: &str) {
+        if let Some(set) = self.pending.get_mut(target) {
+            set.remove(&(since, index, id.to_string()));
+            if set.is_empty() {
                 self.pending.remove(target);
             }
         }

@@ -8,7 +8,8 @@
 //! firing that the desk would open as a new root ([`crate::desk::Action::Open`]) is first
 //! [`Settle::hold`]: it waits while a target upstream of it (its `depends_on` closure, and our side
 //! of a carrier boundary) has not reported a sample at or after the failure's start, or has a rule
-//! pending (condition true, `for` not yet done). It is released ([`Settle::settled`]) as soon as
+//! pending (condition true, `for` not yet done) that started within one of its polls of the
+//! failure — a cause is observed no later than that. It is released ([`Settle::settled`]) as soon as
 //! every upstream target has spoken and none is pending, and judged again: by then a failing
 //! upstream has its ticket and the firing joins it as a symptom (no page).
 //!
@@ -17,8 +18,9 @@
 //! unknown) plus [`SettlePolicy::margin`] from when the firing was held; a pending upstream rule at
 //! most [`SettlePolicy::max_wait`]; never longer than that in all. A target that has never reported
 //! is no evidence and is not waited for. Firings released together are judged in a fixed order
-//! (fault start, firing time, rule, target), so which of them opens the ticket does not depend on
-//! the order they arrived in either.
+//! (upstream before downstream, then fault start, firing time, rule, target), so which of them opens the ticket does not depend on
+//! the order they arrived in either; a firing whose upstream target has a firing held itself waits
+//! for that one, and is judged after it.
 //!
 //! Pure and synchronous: time is passed in (wall-clock milliseconds for the bounds, sample times
 //! for what has been reported).
@@ -38,7 +40,8 @@ pub struct SettlePolicy {
     /// Added to an upstream target's poll interval: how late its next sample may be (default 5s).
     #[serde(with = "humantime_serde")]
     pub margin: Duration,
-    /// The longest any firing is held back, also while an upstream rule is pending (default 2m).
+    /// The longest any firing is held back, also while an upstream rule is pending (default
+    /// 5m: an upstream rule's own `for` plus a poll).
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
     /// The poll interval assumed for a target seen only once so far (default 1m).
@@ -50,7 +53,7 @@ impl Default for SettlePolicy {
     fn default() -> Self {
         Self {
             margin: Duration::from_secs(5),
-            max_wait: Duration::from_secs(120),
+            max_wait: Duration::from_secs(300),
             default_interval: Duration::from_secs(60),
         }
     }
@@ -65,8 +68,9 @@ pub struct View<'a> {
     pub last_seen_ms: &'a BTreeMap<String, Millis>,
     /// Gap between the last two polls of each target, where known.
     pub interval_ms: &'a BTreeMap<String, Millis>,
-    /// Whether a rule is pending (condition true, `for` not yet done) on a target.
-    pub pending: &'a dyn Fn(&str) -> bool,
+    /// When the earliest rule pending (condition true, `for` not yet done) on a target started
+    /// to hold.
+    pub pending_since: &'a dyn Fn(&str) -> Option<Millis>,
 }
 
 /// A firing held back until its upstream has spoken.
@@ -153,12 +157,12 @@ impl Settle {
             let Some(&seen) = view.last_seen_ms.get(target) else {
                 continue; // Never reported: no evidence to wait for.
             };
+            let interval = view
+                .interval_ms
+                .get(target)
+                .copied()
+                .unwrap_or_else(|| duration_ms(self.policy.default_interval));
             if seen < failed_at {
-                let interval = view
-                    .interval_ms
-                    .get(target)
-                    .copied()
-                    .unwrap_or_else(|| duration_ms(self.policy.default_interval));
                 let until = candidate
                     .held_at_ms
                     .saturating_add(interval)
@@ -167,7 +171,10 @@ impl Settle {
                 if now < until {
                     out.push(Waiting::Silent(target.clone(), until));
                 }
-            } else if (view.pending)(target) {
+            } else if (view.pending_since)(target).is_some_and(|since| {
+                // Observed within one poll of the failure: it may be its cause, seen later.
+                since <= failed_at.saturating_add(interval).saturating_add(margin)
+            }) {
                 out.push(Waiting::Pending(target.clone(), hard_limit));
             }
         }
@@ -199,26 +206,50 @@ impl Settle {
         Some(self.held.remove(index).firing)
     }
 
-    /// Removes and returns the held firings that are settled at `now`, in a fixed order: fault
-    /// start, firing time, rule, target.
+    /// Removes and returns the held firings that are settled at `now`: nothing they wait for,
+    /// and no firing upstream of them still held (within their own bound). They come in a fixed
+    /// order: upstream before downstream (fewer upstream targets first: a target upstream of
+    /// another has strictly fewer), then fault start, firing time, rule, target.
     pub fn settled(&mut self, view: &View<'_>, now: Millis) -> Vec<Firing> {
         if self.held.is_empty() {
             return Vec::new();
         }
-        let (done, kept): (Vec<Candidate>, Vec<Candidate>) = std::mem::take(&mut self.held)
+        let (mut done, mut kept): (Vec<Candidate>, Vec<Candidate>) = std::mem::take(&mut self.held)
             .into_iter()
             .partition(|c| self.waiting(c, view, now).is_empty());
+        // A firing upstream still held keeps its downstream held too, to its own bound.
+        loop {
+            let held: BTreeSet<&str> = kept.iter().map(|c| c.firing.target.as_str()).collect();
+            let hard = duration_ms(self.policy.max_wait);
+            let (blocked, free): (Vec<Candidate>, Vec<Candidate>) =
+                done.into_iter().partition(|c| {
+                    now < c.held_at_ms.saturating_add(hard)
+                        && c.upstream.iter().any(|u| held.contains(u.as_str()))
+                });
+            done = free;
+            if blocked.is_empty() {
+                break;
+            }
+            kept.extend(blocked);
+        }
         self.held = kept;
-        let mut out: Vec<Firing> = done.into_iter().map(|c| c.firing).collect();
-        out.sort_by(|a, b| {
-            (a.started_at_ms, a.fired_at_ms, &a.rule, &a.target).cmp(&(
-                b.started_at_ms,
-                b.fired_at_ms,
-                &b.rule,
-                &b.target,
-            ))
+        done.sort_by(|a, b| {
+            (
+                a.upstream.len(),
+                a.firing.started_at_ms,
+                a.firing.fired_at_ms,
+                &a.firing.rule,
+                &a.firing.target,
+            )
+                .cmp(&(
+                    b.upstream.len(),
+                    b.firing.started_at_ms,
+                    b.firing.fired_at_ms,
+                    &b.firing.rule,
+                    &b.firing.target,
+                ))
         });
-        out
+        done.into_iter().map(|c| c.firing).collect()
     }
 
     /// The earliest wall-clock time a held firing is released by its bound, if any is held.
@@ -280,13 +311,13 @@ mod tests {
         let before = last_seen.clone();
         let intervals: BTreeMap<String, Millis> =
             upstream.iter().map(|u| (u.clone(), 30 * S)).collect();
-        let never = |_: &str| false;
+        let never = |_: &str| None;
         let mut settle = Settle::new(SettlePolicy::default());
         let view = View {
             inventory: &inv,
             last_seen_ms: &before,
             interval_ms: &intervals,
-            pending: &never,
+            pending_since: &never,
         };
         // The VM fails at 110 s; its upstream last spoke at 100 s: held.
         let waiting = settle.hold(&firing(&vm, 110 * S), &view, 111 * S);
@@ -305,7 +336,7 @@ mod tests {
             inventory: &inv,
             last_seen_ms: &last_seen,
             interval_ms: &intervals,
-            pending: &never,
+            pending_since: &never,
         };
         let released = settle.settled(&view, 126 * S);
         assert_eq!(released.len(), 1);
@@ -324,14 +355,14 @@ mod tests {
             .clone();
         let upstream = upstream_of(&inv, &vm);
         let none = BTreeMap::new();
-        let never = |_: &str| false;
-        let always = |_: &str| true;
+        let never = |_: &str| None;
+        let always = |_: &str| Some(15 * S);
         let mut settle = Settle::new(SettlePolicy::default());
         let view = View {
             inventory: &inv,
             last_seen_ms: &none,
             interval_ms: &none,
-            pending: &never,
+            pending_since: &never,
         };
         // Nothing upstream has ever reported: not held.
         assert!(settle.hold(&firing(&vm, 10 * S), &view, 10 * S).is_empty());
@@ -340,18 +371,18 @@ mod tests {
             upstream.iter().map(|u| (u.clone(), 20 * S)).collect();
         let view = View {
             last_seen_ms: &fresh,
-            pending: &always,
+            pending_since: &always,
             ..view
         };
         assert!(!settle.hold(&firing(&vm, 10 * S), &view, 20 * S).is_empty());
-        assert_eq!(settle.next_deadline_ms(&view, 21 * S), Some(140 * S));
-        assert!(settle.settled(&view, 139 * S).is_empty());
-        assert_eq!(settle.settled(&view, 140 * S).len(), 1);
+        assert_eq!(settle.next_deadline_ms(&view, 21 * S), Some(320 * S));
+        assert!(settle.settled(&view, 319 * S).is_empty());
+        assert_eq!(settle.settled(&view, 320 * S).len(), 1);
         // Silent upstream with an unknown interval: default interval plus margin.
         let stale: BTreeMap<String, Millis> = upstream.iter().map(|u| (u.clone(), S)).collect();
         let view = View {
             last_seen_ms: &stale,
-            pending: &never,
+            pending_since: &never,
             ..view
         };
         assert!(!settle.hold(&firing(&vm, 10 * S), &view, 10 * S).is_empty());
@@ -374,12 +405,12 @@ mod tests {
             .take(3)
             .collect();
         let seen: BTreeMap<String, Millis> = inv.targets().keys().map(|t| (t.clone(), 0)).collect();
-        let never = |_: &str| false;
+        let never = |_: &str| None;
         let view = View {
             inventory: &inv,
             last_seen_ms: &seen,
             interval_ms: &BTreeMap::new(),
-            pending: &never,
+            pending_since: &never,
         };
         let mut settle = Settle::new(SettlePolicy::default());
         for (i, t) in targets.iter().enumerate().rev() {
@@ -392,6 +423,105 @@ mod tests {
             .into_iter()
             .map(|f| f.target)
             .collect();
-        assert_eq!(released, targets);
+        let mut expected: Vec<(usize, usize, String)> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (upstream_of(&inv, t).len(), i, t.clone()))
+            .collect();
+        expected.sort();
+        let expected: Vec<String> = expected.into_iter().map(|(.., t)| t).collect();
+        assert_eq!(released, expected);
+    }
+
+    #[test]
+    fn a_firing_waits_while_one_upstream_of_it_is_held() {
+        let inv = inventory();
+        // vm-1 depends on host-1; both fail at 10 s. host-1's upstream (tor1) has not reported
+        // since: host-1 is held, and vm-1 with it although its own upstream all reported.
+        let mut seen: BTreeMap<String, Millis> =
+            inv.targets().keys().map(|t| (t.clone(), 20 * S)).collect();
+        seen.insert("tor1".into(), 5 * S);
+        let never = |_: &str| None;
+        let intervals = BTreeMap::from([("tor1".to_string(), 30 * S)]);
+        let before = seen.clone();
+        let view = View {
+            inventory: &inv,
+            last_seen_ms: &before,
+            interval_ms: &intervals,
+            pending_since: &never,
+        };
+        let mut settle = Settle::new(SettlePolicy::default());
+        assert!(
+            !settle
+                .hold(&firing("host-1", 10 * S), &view, 20 * S)
+                .is_empty()
+        );
+        // vm-1's own upstream includes tor1 too: held by it directly.
+        assert!(
+            !settle
+                .hold(&firing("vm-1", 10 * S), &view, 21 * S)
+                .is_empty()
+        );
+        seen.insert("tor1".into(), 40 * S);
+        let view = View {
+            last_seen_ms: &seen,
+            ..view
+        };
+        let released: Vec<String> = settle
+            .settled(&view, 41 * S)
+            .into_iter()
+            .map(|f| f.target)
+            .collect();
+        assert_eq!(released, ["host-1", "vm-1"], "upstream first");
+    }
+
+    #[test]
+    fn a_held_upstream_firing_keeps_its_downstream_held() {
+        let inv = inventory();
+        let never = |_: &str| None;
+        let mut seen: BTreeMap<String, Millis> =
+            inv.targets().keys().map(|t| (t.clone(), 20 * S)).collect();
+        seen.insert("tor1".into(), 5 * S);
+        let view = View {
+            inventory: &inv,
+            last_seen_ms: &seen,
+            interval_ms: &BTreeMap::new(),
+            pending_since: &never,
+        };
+        let mut settle = Settle::new(SettlePolicy::default());
+        // host-1 waits for tor1; vm-1 failed later than tor1's last report too... so make its
+        // own wait over: vm-1 fails at 2 s, before tor1's last report.
+        assert!(
+            !settle
+                .hold(&firing("host-1", 10 * S), &view, 20 * S)
+                .is_empty()
+        );
+        assert!(
+            settle
+                .hold(&firing("vm-1", 2 * S), &view, 20 * S)
+                .is_empty(),
+            "not held by itself"
+        );
+        let mut vm = firing("vm-1", 2 * S);
+        vm.rule = "Other".into();
+        // Held explicitly through a pending wait, then freed of it: still kept for host-1.
+        let pending = |t: &str| (t == "host-1").then_some(3 * S);
+        let pending_view = View {
+            pending_since: &pending,
+            ..view
+        };
+        assert!(!settle.hold(&vm, &pending_view, 20 * S).is_empty());
+        assert!(
+            settle.settled(&view, 30 * S).is_empty(),
+            "host-1 still waits for tor1"
+        );
+        assert_eq!(settle.len(), 2);
+        // Past host-1's bound (default interval + margin from 20 s): both go, host-1 first.
+        let released: Vec<String> = settle
+            .settled(&view, 85 * S)
+            .into_iter()
+            .map(|f| f.target)
+            .collect();
+        assert_eq!(released, ["host-1", "vm-1"]);
     }
 }
