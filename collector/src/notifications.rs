@@ -86,7 +86,7 @@ impl Paging {
     ) -> Vec<Contact> {
         let person = match kind {
             Kind::Reminder => ticket.assignee.as_deref(),
-            Kind::Trigger | Kind::Escalation => {
+            Kind::Trigger | Kind::Reopen | Kind::Escalation => {
                 let level = match change {
                     Change::Escalated { level } => *level,
                     Change::SeverityRaised { .. } => ticket.escalation_level,

@@ -450,7 +450,14 @@ mod tests {
                     let (next, entries) = t.apply(command, &policy, ts).unwrap();
                     *t = next;
                     for e in entries {
-                        if matches!(e.change, Change::SeverityRaised { .. }) {
+                        if matches!(
+                            e.change,
+                            Change::SeverityRaised { .. }
+                                | Change::Reopened {
+                                    flapping: false,
+                                    ..
+                                }
+                        ) {
                             self.pages += 1;
                         }
                         let json = serde_json::to_value(&e.change).unwrap();
@@ -530,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn flapping_interface_reopens_one_ticket() {
+    fn flapping_interface_reopens_one_ticket_and_reports_flapping() {
         let mut w = World::new();
         let port = [("ifname", "Gi1/0/1")];
         for (i, value) in [1.0, 2.0, 1.0, 2.0, 1.0, 2.0].into_iter().enumerate() {
@@ -549,13 +556,16 @@ mod tests {
                 "#1 resolved",
                 "#1 reopened",
                 "#1 resolved",
-                "#1 reopened"
+                "#1 reopened",
+                "#1 flapping_started"
             ]
         );
+        // Pages: the opening and the first re-open; the second re-open reports flapping.
         assert_eq!(
             (w.tickets.len(), w.pages, w.tickets[0].reopen_count),
-            (1, 1, 2)
+            (1, 2, 2)
         );
+        assert!(w.tickets[0].flapping_since_ms.is_some());
     }
 
     #[test]

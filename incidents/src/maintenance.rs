@@ -507,7 +507,10 @@ impl Maintenance {
         let pages = matches!(
             entry.change,
             Change::Opened { .. }
-                | Change::Reopened { .. }
+                | Change::Reopened {
+                    flapping: false,
+                    ..
+                }
                 | Change::Escalated { .. }
                 | Change::SeverityRaised { .. }
         );
@@ -886,7 +889,14 @@ mod tests {
             ),
             (
                 "re-opened",
-                entry(SYSTEM, Change::Reopened { count: 1 }, during),
+                entry(
+                    SYSTEM,
+                    Change::Reopened {
+                        count: 1,
+                        flapping: false,
+                    },
+                    during,
+                ),
                 true,
             ),
             (
@@ -896,6 +906,7 @@ mod tests {
                     Change::Resolved {
                         automatic: true,
                         note: String::new(),
+                        flapping: false,
                     },
                     during,
                 ),

@@ -18,6 +18,8 @@
 //! correlate = "room"           # several sensors in one room seeing it are one fault
 //! summary = "{{ target }} inlet at {{ value }} °C"
 //! description = "Above {{ threshold }} °C for 2 minutes."
+//! flap_threshold = 3           # optional: re-opens within flap_window that make its ticket
+//! flap_window = "30m"          # flapping (defaults: [incidents.tickets] flap_threshold / _window)
 //! ```
 
 use crate::matcher::Matcher;
@@ -94,6 +96,9 @@ struct RuleSpec {
     summary: String,
     #[serde(default)]
     description: String,
+    flap_threshold: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    flap_window: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +215,11 @@ pub struct Rule {
     pub summary: Template,
     /// Longer description template.
     pub description: Template,
+    /// Re-opens within the flap window that make this rule's ticket flapping, if not the
+    /// `[incidents.tickets]` default (`flap_threshold`; 0 never flaps).
+    pub flap_threshold: Option<u32>,
+    /// This rule's flap window, if not the `[incidents.tickets]` default (`flap_window`).
+    pub flap_window: Option<Duration>,
 }
 
 /// All loaded rules, names unique across files.
@@ -418,6 +428,8 @@ fn validate_rule(source: &ConfigSource, i: usize, spec: RuleSpec) -> Result<Rule
         correlate: spec.correlate,
         summary,
         description,
+        flap_threshold: spec.flap_threshold,
+        flap_window: spec.flap_window,
     })
 }
 
@@ -445,6 +457,29 @@ for = "2m"
 severity = "P2"
 summary = "{{ target }} at {{ value }}"
 "#;
+
+    #[test]
+    fn flap_detection_can_be_set_per_rule() {
+        let set = load(
+            r#"
+[[rules]]
+name = "PortFlaps"
+metric = "faultline_snmp_if_oper_status"
+condition = "changed_to"
+threshold = 2
+severity = "P3"
+summary = "x"
+flap_threshold = 4
+flap_window = "30m"
+"#,
+        )
+        .unwrap();
+        let rule = &set.rules()[0];
+        assert_eq!(rule.flap_threshold, Some(4));
+        assert_eq!(rule.flap_window, Some(Duration::from_secs(1800)));
+        let err = load(&GOOD.replace("severity", "flap_window = \"often\"\nseverity")).unwrap_err();
+        assert!(err.field.ends_with("flap_window"), "{err}");
+    }
 
     #[test]
     fn good_rule_compiles() {

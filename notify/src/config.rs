@@ -84,7 +84,8 @@ impl NotifyConfig {
 pub struct ChannelConfig {
     /// Unique name: in logs, counters and the outbox. Letters, digits, `-`, `_` and `.`.
     pub name: String,
-    /// Kinds of notification to send: `trigger`, `acknowledge`, `resolve`, `progress`,
+    /// Kinds of notification to send: `trigger`, `reopen`, `flapping`, `acknowledge`, `resolve`,
+    /// `progress`,
     /// `reminder`, `breach`, `escalation`, `callback_due`, `follow_up` (a customer follow-up task
     /// came due: tagged `customer`, severity P4). Empty (the default) means what the type
     /// supports: all kinds, except PagerDuty (trigger, acknowledge, resolve) and Alertmanager
@@ -156,8 +157,13 @@ impl ChannelType<'_> {
     /// The kinds this type can deliver, which are also its default.
     pub fn supported_kinds(&self) -> &'static [Kind] {
         match self {
-            ChannelType::PagerDuty(_) => &[Kind::Trigger, Kind::Acknowledge, Kind::Resolve],
-            ChannelType::Alertmanager(_) => &[Kind::Trigger, Kind::Resolve],
+            ChannelType::PagerDuty(_) => &[
+                Kind::Trigger,
+                Kind::Reopen,
+                Kind::Acknowledge,
+                Kind::Resolve,
+            ],
+            ChannelType::Alertmanager(_) => &[Kind::Trigger, Kind::Reopen, Kind::Resolve],
             _ => &Kind::ALL,
         }
     }

@@ -14,6 +14,15 @@ use faultline_incidents::inventory::{Contact, Owner};
 use faultline_incidents::ticket::{SYSTEM, SlaKind};
 use faultline_incidents::{Change, Severity, Ticket};
 
+/// A window in seconds as people say it: `1 h`, `10 min`, `45 s`.
+fn window(secs: u64) -> String {
+    match secs {
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 /// The `rule` of follow-up notifications (they come from no rule).
 pub const FOLLOW_UP_RULE: &str = "CustomerFollowUp";
 
@@ -41,9 +50,30 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
     for (index, entry) in ticket.timeline.iter().enumerate().skip(from) {
         let events: Vec<(Kind, String, Option<Vec<Contact>>)> = match &entry.change {
             Change::Opened { .. } => vec![(Kind::Trigger, ticket.description.clone(), None)],
-            Change::Reopened { count } => vec![(
-                Kind::Trigger,
+            Change::Reopened {
+                count,
+                flapping: false,
+            } => vec![(
+                Kind::Reopen,
                 format!("The fault is back (re-opened {count} time(s))."),
+                None,
+            )],
+            Change::FlappingStarted {
+                reopens,
+                window_secs,
+            } => vec![(
+                Kind::Flapping,
+                format!(
+                    "The fault is flapping: re-opened {reopens} times within {}. Further re-opens \
+                     are not paged; the resolution is announced once it stays clear for {}.",
+                    window(*window_secs),
+                    window(*window_secs)
+                ),
+                None,
+            )],
+            Change::FlappingEnded => vec![(
+                Kind::Resolve,
+                "The fault stopped flapping: it stayed clear for a whole flap window.".to_string(),
                 None,
             )],
             Change::SeverityRaised {
@@ -63,7 +93,11 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 format!("Acknowledged by {}.", entry.who),
                 None,
             )],
-            Change::Resolved { automatic, note } => {
+            Change::Resolved {
+                automatic,
+                note,
+                flapping: false,
+            } => {
                 let how = if *automatic {
                     "The condition cleared."
                 } else {
@@ -235,6 +269,50 @@ mod tests {
             opened_by: SYSTEM.into(),
         };
         Ticket::open(7, new, &policy(), S).0
+    }
+
+    #[test]
+    fn a_reopen_is_announced_as_a_reopen_and_flapping_quietens_until_it_ends() {
+        let mut t = open();
+        let mut from = t.timeline.len();
+        let mut kinds = Vec::new();
+        // Default flap detection: the second re-open within the hour is flapping.
+        for (i, command) in [
+            Command::ConditionCleared,
+            Command::Refire,
+            Command::ConditionCleared,
+            Command::Refire,
+            Command::ConditionCleared,
+            Command::Refire,
+            Command::ConditionCleared,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            t = t.apply(command, &policy(), (10 + i as i64) * S).unwrap().0;
+            kinds.extend(notifications(&t, from, &[]).into_iter().map(|n| n.kind));
+            from = t.timeline.len();
+        }
+        assert_eq!(
+            kinds,
+            [Kind::Resolve, Kind::Reopen, Kind::Resolve, Kind::Flapping],
+            "the flapping re-opens and resolutions after it tell nobody"
+        );
+        let due = t.flap_ends_at_ms.unwrap();
+        let t = t
+            .apply(Command::Fire(Timer::FlapEnded), &policy(), due)
+            .unwrap()
+            .0;
+        let end = notifications(&t, from, &[]);
+        assert_eq!(end.len(), 1);
+        assert_eq!(end[0].kind, Kind::Resolve);
+        assert_eq!(
+            end[0].contacts,
+            [contact()],
+            "the customer hears the end once"
+        );
+        let reopen = Kind::Reopen;
+        assert_eq!((reopen.as_str(), reopen.title()), ("reopen", "Re-opened"));
     }
 
     #[test]

@@ -17,8 +17,14 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// The ticket opened or re-opened: page the on-call.
+    /// The ticket opened: page the on-call.
     Trigger,
+    /// The fault came back within the re-open window: the same ticket re-opened (pages like a
+    /// trigger; announced as a re-open, not as a new opening).
+    Reopen,
+    /// The ticket re-opened too often within the flap window: it is flapping, and its further
+    /// re-opens and resolutions are not announced until it stays resolved (engineers only).
+    Flapping,
     /// An engineer acknowledged it.
     Acknowledge,
     /// The fault is resolved.
@@ -39,8 +45,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in lifecycle order.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Trigger,
+        Kind::Reopen,
+        Kind::Flapping,
         Kind::Acknowledge,
         Kind::Resolve,
         Kind::Progress,
@@ -55,6 +63,8 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Trigger => "trigger",
+            Kind::Reopen => "reopen",
+            Kind::Flapping => "flapping",
             Kind::Acknowledge => "acknowledge",
             Kind::Resolve => "resolve",
             Kind::Progress => "progress",
@@ -70,6 +80,8 @@ impl Kind {
     pub fn title(self) -> &'static str {
         match self {
             Kind::Trigger => "Opened",
+            Kind::Reopen => "Re-opened",
+            Kind::Flapping => "Flapping",
             Kind::Acknowledge => "Acknowledged",
             Kind::Resolve => "Resolved",
             Kind::Progress => "Progress update",

@@ -302,7 +302,10 @@ impl MemoryBook {
             if matches!(
                 entry.change,
                 Change::Opened { .. }
-                    | Change::Reopened { .. }
+                    | Change::Reopened {
+                        flapping: false,
+                        ..
+                    }
                     | Change::Escalated { .. }
                     | Change::SeverityRaised { .. }
             ) {
@@ -314,7 +317,7 @@ impl MemoryBook {
             let what = match (n.kind, change) {
                 (Kind::Trigger, Change::Opened { .. }) => "opened",
                 (Kind::Progress, Change::SymptomLinked { .. }) => "opened",
-                (Kind::Trigger, Change::Reopened { .. }) => "reopened",
+                (Kind::Reopen, _) => "reopened",
                 (Kind::Resolve, _) => "resolved",
                 _ => continue,
             };

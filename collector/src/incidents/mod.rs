@@ -134,7 +134,10 @@ impl TicketEvent {
             && matches!(
                 self.entry.change,
                 Change::Opened { .. }
-                    | Change::Reopened { .. }
+                    | Change::Reopened {
+                        flapping: false,
+                        ..
+                    }
                     | Change::Escalated { .. }
                     | Change::SeverityRaised { .. }
             )
@@ -168,6 +171,8 @@ fn change_kind(change: &Change) -> &'static str {
         Change::CallbackRecorded { .. } => "callback_recorded",
         Change::Closed { .. } => "closed",
         Change::Merged { .. } => "merged",
+        Change::FlappingStarted { .. } => "flapping_started",
+        Change::FlappingEnded => "flapping_ended",
     }
 }
 

@@ -8,6 +8,7 @@ use crate::config::IncidentsConfig;
 use faultline_incidents::dispatch::Env;
 use faultline_incidents::maintenance::Maintenance;
 use faultline_incidents::oncall::OnCall;
+use faultline_incidents::ticket::FlapPolicy;
 use faultline_incidents::{Inventory, Millis, RuleSet, TicketPolicy};
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use std::path::Path;
@@ -74,6 +75,18 @@ impl Setup {
             }
         })?;
         let mut policy = config.tickets.clone();
+        policy.flap_by_rule = rules
+            .rules()
+            .iter()
+            .filter(|r| r.flap_threshold.is_some() || r.flap_window.is_some())
+            .map(|r| {
+                let flap = FlapPolicy {
+                    threshold: r.flap_threshold.unwrap_or(policy.flap_threshold),
+                    window: r.flap_window.unwrap_or(policy.flap_window),
+                };
+                (r.name.clone(), flap)
+            })
+            .collect();
         if let Some(oncall) = &oncall {
             // Every policy named exists (checked above).
             policy.escalation = TAGS

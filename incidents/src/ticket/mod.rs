@@ -41,7 +41,7 @@ pub use model::{
     Change, Customer, NewTicket, SlaKind, Symptom, SymptomLink, Ticket, TicketState, TimelineEntry,
     Timer,
 };
-pub use policy::{Sla, TicketPolicy};
+pub use policy::{FlapPolicy, Sla, TicketPolicy};
 
 use crate::inventory::Contact;
 use crate::{Millis, duration_ms};
@@ -87,6 +87,9 @@ impl Ticket {
             callback_announced: false,
             reopen_count: 0,
             condition_cleared_at_ms: None,
+            flapping_since_ms: None,
+            flap_ends_at_ms: None,
+            recent_reopens_ms: Vec::new(),
             symptoms: Vec::new(),
             timeline: Vec::new(),
         };
@@ -182,6 +185,10 @@ impl Ticket {
         self.callback_due_ms = self
             .customer_affecting()
             .then(|| now.saturating_add(duration_ms(policy.callback_after)));
+        if self.flapping_since_ms.is_some() {
+            let window = duration_ms(policy.flap_for(&self.rule).window);
+            self.flap_ends_at_ms = Some(now.saturating_add(window));
+        }
     }
 
     fn invalid(&self, command: &Command) -> TicketError {
@@ -221,6 +228,9 @@ impl Ticket {
         {
             due.push(Timer::Callback);
         }
+        if self.state == TicketState::Resolved && self.flap_ends_at_ms.is_some_and(|t| now >= t) {
+            due.push(Timer::FlapEnded);
+        }
         due
     }
 
@@ -236,6 +246,8 @@ impl Ticket {
             self.progress_due_ms.filter(|_| active),
             self.callback_due_ms
                 .filter(|_| self.state == TicketState::Resolved && !self.callback_announced),
+            self.flap_ends_at_ms
+                .filter(|_| self.state == TicketState::Resolved),
         ]
         .into_iter()
         .flatten()
@@ -363,7 +375,14 @@ impl Ticket {
                     }
                 } else {
                     t.resolve(policy, now);
-                    out.push((who, Change::Resolved { automatic, note }));
+                    out.push((
+                        who,
+                        Change::Resolved {
+                            automatic,
+                            note,
+                            flapping: t.flapping_since_ms.is_some(),
+                        },
+                    ));
                 }
             }
             Command::Refire => match state {
@@ -384,12 +403,37 @@ impl Ticket {
                         t.progress_due_ms =
                             Some(now.saturating_add(duration_ms(policy.progress_interval)));
                     }
+                    let flap = policy.flap_for(&self.rule);
+                    let window = duration_ms(flap.window);
+                    t.flap_ends_at_ms = None;
+                    t.recent_reopens_ms
+                        .retain(|at| now.saturating_sub(*at) < window);
+                    t.recent_reopens_ms.push(now);
+                    let keep = usize::try_from(flap.threshold).unwrap_or(usize::MAX).max(1);
+                    if t.recent_reopens_ms.len() > keep {
+                        t.recent_reopens_ms
+                            .drain(..t.recent_reopens_ms.len() - keep);
+                    }
+                    let was_flapping = t.flapping_since_ms.is_some();
+                    let starts =
+                        !was_flapping && flap.threshold > 0 && t.recent_reopens_ms.len() >= keep;
                     out.push((
                         SYSTEM.to_string(),
                         Change::Reopened {
                             count: t.reopen_count,
+                            flapping: was_flapping || starts,
                         },
                     ));
+                    if starts {
+                        t.flapping_since_ms = Some(now);
+                        out.push((
+                            SYSTEM.to_string(),
+                            Change::FlappingStarted {
+                                reopens: flap.threshold,
+                                window_secs: flap.window.as_secs(),
+                            },
+                        ));
+                    }
                 }
                 TicketState::Resolved => {
                     return Err(TicketError::ReopenWindowPassed {
@@ -520,6 +564,7 @@ impl Ticket {
                             note: format!(
                                 "the last incident of the same fault cleared ({rule} on {target})"
                             ),
+                            flapping: t.flapping_since_ms.is_some(),
                         },
                     ));
                 }
@@ -580,6 +625,12 @@ impl Ticket {
                             contacts: self.contacts(),
                             assignee: self.assignee.clone(),
                         }
+                    }
+                    Timer::FlapEnded => {
+                        t.flapping_since_ms = None;
+                        t.flap_ends_at_ms = None;
+                        t.recent_reopens_ms.clear();
+                        Change::FlappingEnded
                     }
                     Timer::Callback => {
                         t.callback_announced = true;

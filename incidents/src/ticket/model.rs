@@ -124,6 +124,8 @@ pub enum Timer {
     Progress,
     /// The call-back after resolution is due.
     Callback,
+    /// A flapping ticket stayed resolved for a whole flap window.
+    FlapEnded,
 }
 
 /// What happened; one per timeline entry.
@@ -190,6 +192,10 @@ pub enum Change {
         automatic: bool,
         /// Note.
         note: String,
+        /// Resolved while flapping: recorded, not announced (the resolution is announced by
+        /// [`Change::FlappingEnded`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        flapping: bool,
     },
     /// The ticket's own condition cleared without resolving it: it was already resolved by hand,
     /// or the same fault still fires on another rule or target of the ticket.
@@ -198,7 +204,21 @@ pub enum Change {
     Reopened {
         /// How many times it has been re-opened.
         count: u32,
+        /// Re-opened while flapping: recorded, neither paged nor mailed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        flapping: bool,
     },
+    /// The ticket re-opened `reopens` times within the flap window: it is flapping. Announced
+    /// once; further re-opens and resolutions are recorded quietly until it stays resolved for a
+    /// whole window.
+    FlappingStarted {
+        /// Re-opens counted within the window.
+        reopens: u32,
+        /// The window, in seconds.
+        window_secs: u64,
+    },
+    /// A flapping ticket stayed resolved for a whole flap window: its resolution is announced.
+    FlappingEnded,
     /// Another incident joined as a symptom, or as the same fault (no page by itself).
     SymptomLinked {
         /// Its rule.
@@ -369,6 +389,15 @@ pub struct Ticket {
     /// keeping it open; `None` while it holds (or once resolved).
     #[serde(default)]
     pub condition_cleared_at_ms: Option<Millis>,
+    /// Since when the ticket is flapping (re-opened too often within the flap window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flapping_since_ms: Option<Millis>,
+    /// When a flapping ticket's resolution is announced if it stays resolved until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flap_ends_at_ms: Option<Millis>,
+    /// When it last re-opened, newest last (at most the flap threshold of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_reopens_ms: Vec<Millis>,
     /// Incidents that joined as symptoms.
     pub symptoms: Vec<Symptom>,
     /// Everything that happened, oldest first.

@@ -54,6 +54,32 @@ pub struct TicketPolicy {
     /// derived once when the on-call file is loaded. A tag without an entry uses `ack_timeout`.
     #[serde(skip)]
     pub escalation: BTreeMap<Owner, Vec<Duration>>,
+    /// Flap detection: a ticket re-opened this many times within `flap_window` is flapping —
+    /// its further re-opens and resolutions are recorded but not paged or mailed, and its
+    /// resolution is announced once it stayed resolved for a whole window (Nagios / Zabbix flap
+    /// detection). Before that, a re-open is announced as a re-open (and pages: the fault is
+    /// back). 0 turns it off. A rule may set its own (`flap_threshold`, `flap_window` in the
+    /// rule file). Default 2: the open and the first re-open page, the second re-open within the
+    /// hour reports flapping instead.
+    pub flap_threshold: u32,
+    /// The window re-opens are counted in, and how long a flapping ticket must stay resolved
+    /// before its resolution is announced. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+    /// Rules with their own flap detection, not read from this section: derived from the rule
+    /// files at load.
+    #[serde(skip)]
+    pub flap_by_rule: BTreeMap<String, FlapPolicy>,
+}
+
+/// When a ticket is flapping: `threshold` re-opens within `window` (see
+/// [`TicketPolicy::flap_threshold`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlapPolicy {
+    /// Re-opens within the window that make a ticket flapping (0: never).
+    pub threshold: u32,
+    /// The window re-opens are counted in; also how long a flapping ticket must stay resolved.
+    pub window: Duration,
 }
 
 const MINUTE: u64 = 60;
@@ -75,6 +101,9 @@ impl Default for TicketPolicy {
             reopen_window: Duration::from_secs(60 * MINUTE),
             callback_after: Duration::from_secs(24 * 60 * MINUTE),
             escalation: BTreeMap::new(),
+            flap_threshold: 2,
+            flap_window: Duration::from_secs(60 * MINUTE),
+            flap_by_rule: BTreeMap::new(),
         }
     }
 }
@@ -127,6 +156,14 @@ impl TicketPolicy {
                 (level <= self.max_escalation_level).then(|| self.ack_timeout.saturating_mul(level))
             }
         }
+    }
+
+    /// Flap detection for tickets of `rule`.
+    pub fn flap_for(&self, rule: &str) -> FlapPolicy {
+        self.flap_by_rule.get(rule).copied().unwrap_or(FlapPolicy {
+            threshold: self.flap_threshold,
+            window: self.flap_window,
+        })
     }
 
     /// The SLA of a severity.

@@ -28,6 +28,9 @@ fn policy() -> TicketPolicy {
         reopen_window: Duration::from_secs(300),
         callback_after: Duration::from_secs(50),
         escalation: BTreeMap::new(),
+        flap_threshold: 3,
+        flap_window: Duration::from_secs(600),
+        flap_by_rule: BTreeMap::new(),
     }
 }
 
@@ -996,4 +999,75 @@ fn symptom_reason_and_evidence_are_kept_and_older_stores_read() {
         (old.condition_cleared_at_ms, old.symptoms[0].same_fault),
         (None, None)
     );
+}
+
+#[test]
+fn a_flapping_ticket_pages_once_then_reports_flapping_and_announces_its_end_once() {
+    let p = policy(); // re-open window 300 s, flap after 3 re-opens within 600 s
+    let mut t = open(vec![finance()]);
+    let mut changes = Vec::new();
+    // Clears and returns every 20 s.
+    for round in 0..5 {
+        let at = (round * 40 + 20) * S;
+        let (next, e) = t.apply(Command::ConditionCleared, &p, at).unwrap();
+        changes.extend(e);
+        let (next, e) = next.apply(Command::Refire, &p, at + 20 * S).unwrap();
+        changes.extend(e);
+        t = next;
+    }
+    let names: Vec<String> = changes
+        .iter()
+        .map(|e| {
+            let json = serde_json::to_value(&e.change).unwrap();
+            let mut name = json["type"].as_str().unwrap().to_string();
+            if json["flapping"] == true {
+                name.push_str(" (flapping)");
+            }
+            name
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "resolved",
+            "reopened",
+            "resolved",
+            "reopened",
+            "resolved",
+            "reopened (flapping)",
+            "flapping_started",
+            "resolved (flapping)",
+            "reopened (flapping)",
+            "resolved (flapping)",
+            "reopened (flapping)",
+        ]
+    );
+    assert!(t.flapping_since_ms.is_some());
+    // Resolved again; the end is announced only after a whole quiet window.
+    let (t, _) = t.apply(Command::ConditionCleared, &p, 300 * S).unwrap();
+    assert_eq!(t.flap_ends_at_ms, Some(900 * S));
+    assert!(!t.due_timers(899 * S).contains(&Timer::FlapEnded));
+    assert_eq!(t.next_due_ms().map(|d| d <= 900 * S), Some(true));
+    let (t, e) = t
+        .apply(Command::Fire(Timer::FlapEnded), &p, 900 * S)
+        .unwrap();
+    assert_eq!(e[0].change, Change::FlappingEnded);
+    assert_eq!((t.flapping_since_ms, t.flap_ends_at_ms), (None, None));
+    assert!(t.recent_reopens_ms.is_empty());
+    // A rule with its own threshold 0 never flaps.
+    let mut p0 = policy();
+    p0.flap_by_rule.insert(
+        t.rule.clone(),
+        crate::ticket::policy::FlapPolicy {
+            threshold: 0,
+            window: Duration::from_secs(600),
+        },
+    );
+    let mut t = open(vec![finance()]);
+    for round in 0..6 {
+        let at = (round * 40 + 20) * S;
+        t = t.apply(Command::ConditionCleared, &p0, at).unwrap().0;
+        t = t.apply(Command::Refire, &p0, at + 20 * S).unwrap().0;
+    }
+    assert_eq!(t.flapping_since_ms, None);
 }

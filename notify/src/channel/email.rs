@@ -56,7 +56,7 @@ pub struct EmailConfig {
     #[serde(default)]
     pub mailbox: Vec<String>,
     /// Kinds also sent to the affected customers' contacts, as blind copies (default
-    /// `["trigger", "progress", "resolve"]`; empty never mails customers).
+    /// `["trigger", "reopen", "progress", "resolve"]`; empty never mails customers).
     #[serde(default = "default_customer_kinds")]
     pub customer_kinds: Vec<Kind>,
     /// Subject template.
@@ -68,7 +68,7 @@ pub struct EmailConfig {
 }
 
 fn default_customer_kinds() -> Vec<Kind> {
-    vec![Kind::Trigger, Kind::Progress, Kind::Resolve]
+    vec![Kind::Trigger, Kind::Reopen, Kind::Progress, Kind::Resolve]
 }
 
 fn default_subject() -> String {

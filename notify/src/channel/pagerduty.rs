@@ -56,7 +56,7 @@ impl PagerDutyConfig {
     pub fn payload(&self, notification: &Notification) -> Result<Value, Rejection> {
         let n = notification;
         let action = match n.kind {
-            Kind::Trigger => "trigger",
+            Kind::Trigger | Kind::Reopen => "trigger",
             Kind::Acknowledge => "acknowledge",
             Kind::Resolve => "resolve",
             other => {
@@ -70,7 +70,7 @@ impl PagerDutyConfig {
             "event_action": action,
             "dedup_key": n.dedup_key,
         });
-        if n.kind == Kind::Trigger {
+        if matches!(n.kind, Kind::Trigger | Kind::Reopen) {
             event["payload"] = json!({
                 "summary": truncate(&n.summary, 1024),
                 "source": self.source.as_deref().unwrap_or(&n.target),

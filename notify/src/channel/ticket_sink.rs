@@ -203,7 +203,7 @@ impl TicketSinkConfig {
             (_, Kind::FollowUp) => Ok(Prepared::Skip(
                 "a customer follow-up is no ticket event: nothing to create or update".into(),
             )),
-            (None, Kind::Trigger) => {
+            (None, Kind::Trigger | Kind::Reopen) => {
                 let create = self.create.build(&self.headers, context, key)?;
                 match &self.find {
                     Some(find) if attempts > 0 => Ok(Prepared::Lookup {
