@@ -146,6 +146,21 @@ pub struct Department {
     /// Contacts for progress updates and call-backs.
     #[serde(default)]
     pub contacts: Vec<Contact>,
+    /// Language of the messages its contacts get: `en` (default) or `zh-CN`.
+    #[serde(default)]
+    pub language: Language,
+}
+
+/// The language customer messages are written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Language {
+    /// English.
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    /// Simplified Chinese.
+    #[serde(rename = "zh-CN")]
+    ZhCn,
 }
 
 /// A watched target as written in the file.

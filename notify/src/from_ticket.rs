@@ -8,7 +8,7 @@
 //! A customer follow-up task that came due becomes one notification too ([`follow_up`]), keyed by
 //! the task's own unique key, so announcing it again after a restart sends nothing twice.
 
-use crate::model::{Kind, Link, Notification};
+use crate::model::{CustomerView, Kind, Link, Notification};
 use faultline_incidents::followup::FollowUpTask;
 use faultline_incidents::inventory::{Contact, Owner};
 use faultline_incidents::ticket::{SYSTEM, SlaKind};
@@ -165,6 +165,21 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
             )],
             _ => Vec::new(),
         };
+        let first_notice = matches!(
+            entry.change,
+            Change::Opened { .. }
+                | Change::SymptomLinked {
+                    announce_to: Some(_),
+                    ..
+                }
+        );
+        let note = ticket.timeline[..=index]
+            .iter()
+            .rev()
+            .find_map(|e| match &e.change {
+                Change::ProgressPosted { text, .. } => Some(text.clone()),
+                _ => None,
+            });
         for (kind, details, contacts) in events {
             out.push(Notification {
                 dedup_key: dedup_key(ticket.id),
@@ -187,6 +202,13 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 paged: Vec::new(),
                 links: links.to_vec(),
                 followup: None,
+                customer: CustomerView {
+                    departments: ticket.customers.clone(),
+                    first_notice,
+                    state: ticket.state.as_str().to_string(),
+                    note: note.clone(),
+                    next_update_at_ms: ticket.progress_due_ms,
+                },
             });
         }
     }
@@ -222,6 +244,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         paged: Vec::new(),
         links: Vec::new(),
         followup: Some(f.clone()),
+        customer: CustomerView::default(),
     }
 }
 
@@ -264,6 +287,7 @@ mod tests {
                 department: "finance".into(),
                 vip: true,
                 contacts: vec![contact()],
+                ..Customer::default()
             }],
             started_at_ms: 0,
             opened_by: SYSTEM.into(),

@@ -57,6 +57,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod customer;
 pub mod from_ticket;
 pub mod model;
 pub mod notifier;

@@ -9,6 +9,7 @@
 
 use faultline_incidents::followup::FollowUp;
 use faultline_incidents::inventory::{Contact, Owner};
+use faultline_incidents::ticket::Customer;
 use faultline_incidents::{Millis, Severity};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -165,6 +166,33 @@ pub struct Notification {
     /// `after`, or `vip` with its `period`) and when it came due (`due_at_ms`); `null` otherwise.
     #[serde(default)]
     pub followup: Option<FollowUp>,
+    /// The customer view of the event ([`crate::customer`]): what customer messages are written
+    /// from. Never the reason, the evidence or engineers' comments.
+    #[serde(default)]
+    pub customer: CustomerView,
+}
+
+/// What a customer message may say about a ticket event: the affected departments (each with
+/// its language and systems), whether this is the first notice, the ticket's state, the latest
+/// progress text engineers posted for customers, and when the next update is due.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerView {
+    /// The affected departments.
+    #[serde(default)]
+    pub departments: Vec<Customer>,
+    /// The first notice of the fault to the contacts addressed (an opening, or a department
+    /// newly affected as a symptom).
+    #[serde(default)]
+    pub first_notice: bool,
+    /// Ticket state after the event (`open`, `acknowledged`, `resolved`, `closed`).
+    #[serde(default)]
+    pub state: String,
+    /// The latest progress update posted for the customers, if any.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// When the next progress update is due, ms since the Unix epoch.
+    #[serde(default)]
+    pub next_update_at_ms: Option<Millis>,
 }
 
 impl Notification {

@@ -351,7 +351,17 @@ impl Notifier {
                     other => other,
                 }
             }
-            Ok(Prepared::Email(message)) => self.send_email(&channel.name, &message).await,
+            Ok(Prepared::Email(messages)) => {
+                // In order; a failure retries them all (their Message-IDs let a mail system
+                // drop the ones that went through).
+                for message in &messages {
+                    let outcome = self.send_email(&channel.name, message).await;
+                    if !matches!(outcome, Outcome::Delivered(_)) {
+                        return outcome;
+                    }
+                }
+                Outcome::Delivered(None)
+            }
         }
     }
 

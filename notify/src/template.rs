@@ -118,6 +118,7 @@ pub fn sample() -> Notification {
             url: "https://faultline.example/tickets/1".into(),
         }],
         followup: None,
+        customer: crate::model::CustomerView::default(),
     }
 }
 

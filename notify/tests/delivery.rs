@@ -120,6 +120,7 @@ fn ticket_notifications() -> Vec<Notification> {
                 email: Some("li@finance.example".into()),
                 phone: None,
             }],
+            ..Customer::default()
         }],
         started_at_ms: 1_795_850_000_000,
         opened_by: SYSTEM.into(),

@@ -1,6 +1,6 @@
 //! E-mail against a real SMTP server on 127.0.0.1 (Python's stdlib `smtpd`): the server is down
 //! at first, then every e-mail arrives exactly once, to the ticket mailbox and — for the kinds
-//! customers get — to the customer contacts as blind copies.
+//! customers get — as a separate customer message to the customer contacts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
@@ -41,6 +41,7 @@ fn ticket() -> Ticket {
                 email: Some("li@finance.example".into()),
                 phone: None,
             }],
+            ..Customer::default()
         }],
         started_at_ms: 1_795_850_000_000,
         opened_by: SYSTEM.into(),
@@ -104,26 +105,41 @@ mailbox = ["noc@example.com"]
             at += HOUR;
         }
         let messages = sink.stop();
-        assert_eq!(messages.len(), 3, "{messages:#?}");
-        // (expected envelope recipients, subject fragment, Message-ID)
+        assert_eq!(messages.len(), 5, "{messages:#?}");
+        // (expected envelope recipients, subject fragment, Message-ID, for customers)
         let expected = [
             (
-                vec!["noc@example.com", "ana@ops.example", "li@finance.example"],
+                vec!["noc@example.com", "ana@ops.example"],
                 "Opened: vm-fin-7 disk",
                 "<mail.faultline-ticket-7.trigger.0@faultline>",
+                false,
+            ),
+            (
+                vec!["li@finance.example"],
+                "[Ticket #7] Service disruption affecting your systems",
+                "<mail.faultline-ticket-7.trigger.0.finance@faultline>",
+                true,
             ),
             (
                 vec!["noc@example.com"],
                 "Acknowledged: vm-fin-7 disk",
                 "<mail.faultline-ticket-7.acknowledge.1@faultline>",
+                false,
             ),
             (
-                vec!["noc@example.com", "li@finance.example"],
+                vec!["noc@example.com"],
                 "Resolved: vm-fin-7 disk",
                 "<mail.faultline-ticket-7.resolve.3@faultline>",
+                false,
+            ),
+            (
+                vec!["li@finance.example"],
+                "Resolved: service disruption affecting your systems",
+                "<mail.faultline-ticket-7.resolve.3.finance@faultline>",
+                true,
             ),
         ];
-        for (message, (to, subject, id)) in messages.iter().zip(expected) {
+        for (message, (to, subject, id, for_customer)) in messages.iter().zip(expected) {
             assert_eq!(message["from"], "faultline@example.com");
             assert_eq!(message["to"], serde_json::json!(to));
             let data = message["data"]
@@ -140,11 +156,19 @@ mailbox = ["noc@example.com"]
                 data.contains("References: <faultline-ticket-7@faultline>"),
                 "{data}"
             );
-            assert!(
-                !data.contains("li@finance.example"),
-                "customers are blind copies:\n{data}"
-            );
-            assert!(data.contains("Responsibility:  customer"), "{data}");
+            if for_customer {
+                // Plain words for the customer: what is affected; nothing internal.
+                assert!(data.contains("Affected systems: vm-fin-7"), "{data}");
+                assert!(!data.contains("Responsibility"), "{data}");
+                assert!(!data.contains("VmDiskFull"), "no rule names:\n{data}");
+                assert!(!data.contains("noc@example.com"), "{data}");
+            } else {
+                assert!(data.contains("Responsibility:  customer"), "{data}");
+                assert!(
+                    !data.contains("li@finance.example"),
+                    "customers get their own messages:\n{data}"
+                );
+            }
         }
         let counters = notifier.counters();
         assert_eq!((counters[0].1.sent, counters[0].1.failed), (3, 1));

@@ -153,11 +153,16 @@ impl Ticket {
     }
 
     fn add_customer(&mut self, customer: Customer, policy: &TicketPolicy, now: Millis) {
-        if self
+        if let Some(known) = self
             .customers
-            .iter()
-            .any(|c| c.department == customer.department)
+            .iter_mut()
+            .find(|c| c.department == customer.department)
         {
+            for target in customer.targets {
+                if !known.targets.contains(&target) {
+                    known.targets.push(target);
+                }
+            }
             return;
         }
         self.customers.push(customer);

@@ -3,7 +3,7 @@
 
 use crate::Millis;
 use crate::attribution::Evidence;
-use crate::inventory::{Contact, Inventory, Owner};
+use crate::inventory::{Contact, Inventory, Language, Owner};
 use crate::rules::Severity;
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +39,7 @@ impl TicketState {
 }
 
 /// A customer department affected by a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     /// Department id.
     pub department: String,
@@ -47,6 +47,12 @@ pub struct Customer {
     pub vip: bool,
     /// Who gets progress updates and the call-back.
     pub contacts: Vec<Contact>,
+    /// The language of its messages (absent in older stores: English).
+    #[serde(default)]
+    pub language: Language,
+    /// Its systems the ticket's fault affects (absent in older stores).
+    #[serde(default)]
+    pub targets: Vec<String>,
 }
 
 impl Customer {
@@ -56,6 +62,8 @@ impl Customer {
             department: d.id.clone(),
             vip: inventory.is_vip(&d.id),
             contacts: d.contacts.clone(),
+            language: d.language,
+            targets: vec![target.to_string()],
         })
     }
 }

@@ -43,6 +43,7 @@ fn finance() -> Customer {
             email: Some("li.wei@example.com".into()),
             phone: None,
         }],
+        ..Customer::default()
     }
 }
 

@@ -1,16 +1,23 @@
 //! E-mail over SMTP with lettre (… → incidents → **notifications** → e-mail).
 //!
-//! Every notification goes to the unified ticket mailbox and to the engineers it pages; the kinds
-//! listed in `customer_kinds` also go, as blind copies, to the affected customers' contacts. The `Message-ID` is derived
-//! from the delivery (channel, dedup key, kind, occurrence), so a mail system can drop a retried
-//! duplicate, and `References` ties all mails of one ticket into a thread. TLS goes through rustls
+//! Two audiences. Every notification goes to the unified ticket mailbox and to the engineers it
+//! pages, written with the engineers' templates (the full reasoning and evidence). The kinds
+//! listed in `customer_kinds` also go to the affected customers' contacts — one message per
+//! department, in its language, written by [`crate::customer`] from the customer view only (what
+//! is affected, what is being done, the latest update for customers, the next update time), so
+//! no internal reason or note ever reaches a customer. The `Message-ID` is derived from the
+//! delivery (channel, dedup key, kind, occurrence, and the department for a customer message),
+//! so a mail system can drop a retried duplicate, and `References` ties all mails of one ticket
+//! into a thread. TLS goes through rustls
 //! with the aws-lc-rs provider, like the rest of Faultline.
 
 use super::{Prepared, Rejection, check_template, render};
 use crate::config::field;
+use crate::customer;
 use crate::model::{Kind, Notification};
 use crate::retry::Failure;
 use crate::template::{DEFAULT_TEXT, DEFAULT_TITLE};
+use faultline_incidents::ticket::Customer;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -55,7 +62,7 @@ pub struct EmailConfig {
     /// The unified ticket mailbox: every notification of this channel goes there.
     #[serde(default)]
     pub mailbox: Vec<String>,
-    /// Kinds also sent to the affected customers' contacts, as blind copies (default
+    /// Kinds also sent to the affected customers' contacts, as separate customer messages (default
     /// `["trigger", "reopen", "progress", "resolve"]`; empty never mails customers).
     #[serde(default = "default_customer_kinds")]
     pub customer_kinds: Vec<Kind>,
@@ -84,10 +91,8 @@ fn default_body() -> String {
 pub struct EmailMessage {
     /// Sender.
     pub from: String,
-    /// Visible recipients (the ticket mailbox, the paged engineers).
+    /// Recipients: the ticket mailbox and the paged engineers, or one department's contacts.
     pub to: Vec<String>,
-    /// Blind copies (customer contacts).
-    pub bcc: Vec<String>,
     /// Subject.
     pub subject: String,
     /// Plain-text body.
@@ -113,9 +118,6 @@ impl EmailMessage {
             .references(self.references.clone());
         for to in &self.to {
             builder = builder.to(mailbox(to)?);
-        }
-        for bcc in &self.bcc {
-            builder = builder.bcc(mailbox(bcc)?);
         }
         builder
             .body(self.body.clone())
@@ -197,8 +199,9 @@ impl EmailConfig {
         Ok(builder.build())
     }
 
-    /// The e-mail for `notification`: the mailbox and the paged engineers always, customer
-    /// contacts for `customer_kinds`, each address once; nothing to send without recipients.
+    /// The e-mails for `notification`: the engineers' message to the mailbox and the paged
+    /// engineers, and for `customer_kinds` one customer message per affected department to its
+    /// contacts among the notification's; nothing to send without recipients.
     pub(crate) fn message(
         &self,
         channel: &str,
@@ -206,37 +209,86 @@ impl EmailConfig {
         context: &Value,
     ) -> Result<Prepared, Rejection> {
         let n = notification;
+        let id = format!("{channel}.{}.{}.{}", n.dedup_key, n.kind, n.occurrence);
+        let references = format!("<{}@faultline>", n.dedup_key);
+        let mut messages = Vec::new();
         let mut to = self.mailbox.clone();
-        let paged = n.paged.iter().filter_map(|c| c.email.as_deref());
-        for email in paged {
+        for email in n.paged.iter().filter_map(|c| c.email.as_deref()) {
             if !to.iter().any(|t| t == email) {
                 to.push(email.to_string());
             }
         }
-        let mut bcc: Vec<String> = Vec::new();
+        if !to.is_empty() {
+            messages.push(EmailMessage {
+                from: self.from.clone(),
+                to,
+                subject: render(&self.subject, context, "subject")?,
+                body: render(&self.body, context, "body")?,
+                message_id: format!("<{id}@faultline>"),
+                references: references.clone(),
+            });
+        }
         if self.customer_kinds.contains(&n.kind) {
-            for email in n.contacts.iter().filter_map(|c| c.email.as_deref()) {
-                if !bcc.iter().any(|b| b == email) && !to.iter().any(|t| t == email) {
-                    bcc.push(email.to_string());
-                }
+            for (customer, to) in customer_groups(n) {
+                let context = customer::context(n, &customer);
+                messages.push(EmailMessage {
+                    from: self.from.clone(),
+                    to,
+                    subject: render(customer::SUBJECT, &context, "customer subject")?,
+                    body: render(customer::body(customer.language), &context, "customer body")?,
+                    message_id: format!("<{id}.{}@faultline>", customer.department),
+                    references: references.clone(),
+                });
             }
         }
-        if to.is_empty() && bcc.is_empty() {
+        if messages.is_empty() {
             return Ok(Prepared::Skip("no recipients".to_string()));
         }
-        Ok(Prepared::Email(EmailMessage {
-            from: self.from.clone(),
-            to,
-            bcc,
-            subject: render(&self.subject, context, "subject")?,
-            body: render(&self.body, context, "body")?,
-            message_id: format!(
-                "<{channel}.{}.{}.{}@faultline>",
-                n.dedup_key, n.kind, n.occurrence
-            ),
-            references: format!("<{}@faultline>", n.dedup_key),
-        }))
+        Ok(Prepared::Email(messages))
     }
+}
+
+/// The departments `n` tells, each with its addresses among `n.contacts` (the contacts the event
+/// is for); contacts of no known department form one group of their own.
+fn customer_groups(n: &Notification) -> Vec<(Customer, Vec<String>)> {
+    let wanted: Vec<&str> = n
+        .contacts
+        .iter()
+        .filter_map(|c| c.email.as_deref())
+        .collect();
+    let mut covered: Vec<&str> = Vec::new();
+    let mut groups = Vec::new();
+    for department in &n.customer.departments {
+        let mut to: Vec<String> = Vec::new();
+        for email in department
+            .contacts
+            .iter()
+            .filter_map(|c| c.email.as_deref())
+        {
+            if wanted.contains(&email) && !to.iter().any(|t| t == email) {
+                to.push(email.to_string());
+                covered.push(email);
+            }
+        }
+        if !to.is_empty() {
+            groups.push((department.clone(), to));
+        }
+    }
+    let mut rest: Vec<String> = Vec::new();
+    for email in wanted {
+        if !covered.contains(&email) && !rest.iter().any(|r| r == email) {
+            rest.push(email.to_string());
+        }
+    }
+    if !rest.is_empty() {
+        let unknown = Customer {
+            department: "customer".into(),
+            contacts: n.contacts.clone(),
+            ..Customer::default()
+        };
+        groups.push((unknown, rest));
+    }
+    groups
 }
 
 #[cfg(test)]
@@ -261,7 +313,8 @@ mod tests {
 
     #[test]
     fn recipients_table() {
-        // (mailbox, kind, paged, expected to count, expected bcc; None = skipped)
+        // (mailbox, kind, paged, expected engineers' recipients count, expected customer
+        // recipients; None = skipped)
         type Case<'a> = (&'a [&'a str], Kind, bool, Option<(usize, Vec<&'a str>)>);
         let cases: Vec<Case<'_>> = vec![
             (
@@ -290,7 +343,12 @@ mod tests {
             ),
             (&[], Kind::Reminder, false, None),
             (&[], Kind::Reminder, true, Some((1, vec![]))),
-            (&["li@example.com"], Kind::Resolve, false, Some((1, vec![]))),
+            (
+                &["li@example.com"],
+                Kind::Resolve,
+                false,
+                Some((1, vec!["li@example.com"])),
+            ),
             (
                 &["ana@example.com"],
                 Kind::Escalation,
@@ -309,17 +367,26 @@ mod tests {
                 .unwrap();
             match (got, want) {
                 (Prepared::Skip(_), None) => {}
-                (Prepared::Email(m), Some((to, bcc))) => {
-                    assert_eq!(
-                        (m.to.len(), m.bcc.clone()),
-                        (to, bcc.iter().map(|b| b.to_string()).collect()),
-                        "{kind}"
-                    );
-                    assert_eq!(
-                        m.message_id,
-                        format!("<mail.faultline-ticket-1.{kind}.0@faultline>")
-                    );
-                    assert!(m.to_lettre().is_ok());
+                (Prepared::Email(messages), Some((to, customers))) => {
+                    let engineers_id = format!("<mail.faultline-ticket-1.{kind}.0@faultline>");
+                    let engineers = messages.iter().find(|m| m.message_id == engineers_id);
+                    assert_eq!(engineers.map_or(0, |m| m.to.len()), to, "{kind}");
+                    let customer: Vec<&str> = messages
+                        .iter()
+                        .filter(|m| m.message_id != engineers_id)
+                        .flat_map(|m| m.to.iter().map(String::as_str))
+                        .collect();
+                    assert_eq!(customer, customers, "{kind}");
+                    for m in &messages {
+                        assert!(m.to_lettre().is_ok());
+                        if m.message_id != engineers_id {
+                            assert!(!m.body.contains(&n.reason), "{}", m.body);
+                            assert_eq!(
+                                m.message_id,
+                                format!("<mail.faultline-ticket-1.{kind}.0.customer@faultline>")
+                            );
+                        }
+                    }
                 }
                 (got, want) => panic!("{kind}: {got:?} vs {want:?}"),
             }

@@ -120,7 +120,7 @@ pub enum Prepared {
         id_pointer: String,
     },
     /// An e-mail.
-    Email(email::EmailMessage),
+    Email(Vec<email::EmailMessage>),
     /// Nothing to send (no recipients, say); recorded as skipped with this reason.
     Skip(String),
 }
