@@ -16,6 +16,7 @@
 //! id = "finance"
 //! vip = false                  # by hand; also automatic with more than 4 cloud hosts (kind = "vm")
 //! contacts = [{ name = "Li Wei", email = "li.wei@example.com", phone = "+86 21 5555 0101" }]
+//! language = "zh-CN"           # customer messages in Simplified Chinese (default "en")
 //!
 //! [[targets]]
 //! id = "acme-circuit"
