@@ -20,6 +20,10 @@
 //! target every `--spacing-ms` (one HTTP push each, the time taken just before sending it is the
 //! crossing time), and waits, bounded, for every system to report every crossing.
 //!
+//! With `--settle-ms MS` every target depends on an upstream target (inventory) that reported
+//! just before the crossing: the crossing is held by settling until the upstream's next sample,
+//! pushed `MS` later, and the latencies count from that deciding push (no peers compare there).
+//!
 //! ```sh
 //! target/release/alert_latency target/release/faultline-collector \
 //!     [--crossings 120] [--spacing-ms 500] [--peer-wait-s 200] [--no-peers] \
@@ -57,6 +61,9 @@ struct Options {
     peers: bool,
     prometheus: PathBuf,
     alertmanager: PathBuf,
+    /// Settling mode: each target depends on an upstream target whose sample, pushed this long
+    /// after the crossing, decides it; latencies count from that deciding push.
+    settle: Option<Duration>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -69,6 +76,7 @@ fn options() -> anyhow::Result<Options> {
         peers: true,
         prometheus: PathBuf::from("/usr/bin/prometheus"),
         alertmanager: PathBuf::from("/usr/bin/prometheus-alertmanager"),
+        settle: None,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().context(format!("{arg} needs a value"));
@@ -79,6 +87,7 @@ fn options() -> anyhow::Result<Options> {
             "--no-peers" => o.peers = false,
             "--prometheus" => o.prometheus = value()?.into(),
             "--alertmanager" => o.alertmanager = value()?.into(),
+            "--settle-ms" => o.settle = Some(Duration::from_millis(value()?.parse()?)),
             other if !other.starts_with('-') && o.collector.as_os_str().is_empty() => {
                 o.collector = other.into();
             }
@@ -87,7 +96,7 @@ fn options() -> anyhow::Result<Options> {
     }
     if o.collector.as_os_str().is_empty() {
         bail!(
-            "usage: alert_latency COLLECTOR [--crossings N] [--spacing-ms MS] [--peer-wait-s S] [--no-peers] [--prometheus BIN] [--alertmanager BIN]"
+            "usage: alert_latency COLLECTOR [--crossings N] [--spacing-ms MS] [--peer-wait-s S] [--no-peers] [--prometheus BIN] [--alertmanager BIN] [--settle-ms MS]"
         );
     }
     Ok(o)
@@ -377,7 +386,21 @@ async fn ready(url: String) -> bool {
     matches!(reqwest::get(&url).await, Ok(r) if r.status().is_success())
 }
 
-fn collector_config(dir: &Path, port: u16, receiver_port: u16, notify: bool) -> String {
+fn collector_config(
+    dir: &Path,
+    port: u16,
+    receiver_port: u16,
+    notify: bool,
+    inventory: bool,
+) -> String {
+    let inventory = if inventory {
+        format!(
+            "inventory_file = \"{}\"\n",
+            dir.join("inventory.toml").display()
+        )
+    } else {
+        String::new()
+    };
     let notify = if notify {
         format!(
             "\n[notify]\n[[notify.channels]]\nname = \"bench\"\n[notify.channels.webhook]\nurl = \"http://127.0.0.1:{receiver_port}/faultline\"\n"
@@ -386,7 +409,7 @@ fn collector_config(dir: &Path, port: u16, receiver_port: u16, notify: bool) -> 
         String::new()
     };
     format!(
-        "[listen]\naddress = \"127.0.0.1:{port}\"\n\n[storage]\npath = \"{}\"\n\n[series]\nstale_after = \"30m\"\n\n[[agents]]\nid = \"a1\"\ntoken = \"{TOKEN}\"\n\n[incidents]\nrule_files = [\"{}\"]\n\n[[api.tokens]]\nname = \"bench\"\nrole = \"viewer\"\ntoken = \"{API_TOKEN}\"\n{notify}",
+        "[listen]\naddress = \"127.0.0.1:{port}\"\n\n[storage]\npath = \"{}\"\n\n[series]\nstale_after = \"30m\"\n\n[[agents]]\nid = \"a1\"\ntoken = \"{TOKEN}\"\n\n[incidents]\nrule_files = [\"{}\"]\n{inventory}\n[[api.tokens]]\nname = \"bench\"\nrole = \"viewer\"\ntoken = \"{API_TOKEN}\"\n{notify}",
         dir.join("state.db").display(),
         dir.join("rules.toml").display(),
     )
@@ -411,9 +434,25 @@ async fn main() -> anyhow::Result<()> {
             "[[rules]]\nname = \"BenchHot\"\nmetric = \"{METRIC}\"\nmatch = ['site=\"bench\"']\ncondition = \"above\"\nthreshold = {THRESHOLD:.1}\nfor = \"0s\"\nseverity = \"P2\"\nsummary = \"{{{{ target }}}} at {{{{ value }}}} °C\"\n"
         ),
     )?;
+    let targets: Vec<String> = (0..n).map(|i| format!("bench-{i:04}")).collect();
+    let upstream = |target: &str| format!("{target}-up");
+    if o.settle.is_some() {
+        let mut inventory = String::new();
+        for t in &targets {
+            inventory.push_str(&format!(
+                "[[targets]]\nid = \"{up}\"\nkind = \"device\"\nowner = \"platform\"\n\n[[targets]]\nid = \"{t}\"\nkind = \"vm\"\nowner = \"platform\"\ndepends_on = [\"{up}\"]\n\n",
+                up = upstream(t)
+            ));
+        }
+        std::fs::write(dir.join("inventory.toml"), inventory)?;
+    }
     let port = free_port();
     let config = dir.join("collector.toml");
-    std::fs::write(&config, collector_config(dir, port, receiver_port, true))?;
+    let settle = o.settle.is_some();
+    std::fs::write(
+        &config,
+        collector_config(dir, port, receiver_port, true, settle),
+    )?;
     let check = std::process::Command::new(&o.collector)
         .args(["check-config", &config.to_string_lossy()])
         .output()?;
@@ -424,7 +463,10 @@ async fn main() -> anyhow::Result<()> {
             "collector refuses [notify] ({}): measuring the ticket-stored latency only",
             why.trim()
         );
-        std::fs::write(&config, collector_config(dir, port, receiver_port, false))?;
+        std::fs::write(
+            &config,
+            collector_config(dir, port, receiver_port, false, settle),
+        )?;
     }
     let mut collector = Daemon::spawn(
         &o.collector,
@@ -485,8 +527,14 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok(())
         }
     };
-    let targets: Vec<String> = (0..n).map(|i| format!("bench-{i:04}")).collect();
-    push(1, targets.iter().map(|t| sample(t, 20.0)).collect()).await?;
+    let baseline = |t: &String| {
+        let mut out = vec![sample(t, 20.0)];
+        if settle {
+            out.push(sample(&upstream(t), 20.0));
+        }
+        out
+    };
+    push(1, targets.iter().flat_map(baseline).collect()).await?;
     // Let the 1 s Prometheus scrape the baseline before the first crossing.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -499,13 +547,27 @@ async fn main() -> anyhow::Result<()> {
     let mut pushed = BTreeMap::new();
     let mut acks = Vec::new();
     let mut tick = tokio::time::interval(o.spacing);
-    for (i, target) in targets.iter().enumerate() {
+    let mut seq = 1;
+    for target in &targets {
         tick.tick().await;
         let s = sample(target, 35.0);
         let at = now_ms_f64();
-        push(i as u64 + 2, vec![s]).await?;
+        seq += 1;
+        push(seq, vec![s]).await?;
         acks.push(now_ms_f64() - at);
-        pushed.insert(target.clone(), at);
+        match o.settle {
+            // The crossing waits for its upstream; the upstream's report decides it.
+            Some(delay) => {
+                tokio::time::sleep(delay).await;
+                let at = now_ms_f64();
+                seq += 1;
+                push(seq, vec![sample(&upstream(target), 20.0)]).await?;
+                pushed.insert(target.clone(), at);
+            }
+            None => {
+                pushed.insert(target.clone(), at);
+            }
+        }
     }
     let last_push = Instant::now();
     acks.sort_by(f64::total_cmp);

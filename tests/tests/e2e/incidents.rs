@@ -303,7 +303,7 @@ async fn customer_vm_disk_filling_on_a_healthy_host_is_the_customers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flapping_interface_reopens_one_ticket() {
+async fn flapping_interface_reopens_one_ticket_and_reports_flapping() {
     let dir = tempfile::tempdir().unwrap();
     let collector = start(dir.path(), free_port(), "1h").await;
     let port = [("ifname", "Gi1/0/1")];
@@ -320,9 +320,23 @@ async fn flapping_interface_reopens_one_ticket() {
     .await;
     assert_eq!(all[0]["rule"], "InterfaceDown");
     assert_eq!(all[0]["tag"], "platform");
+    // The second re-open within the flap window reports flapping instead of paging again.
     assert_eq!(
         changes(&all[0]),
-        ["opened", "resolved", "reopened", "resolved", "reopened"]
+        [
+            "opened",
+            "resolved",
+            "reopened",
+            "resolved",
+            "reopened",
+            "flapping_started"
+        ]
+    );
+    assert!(all[0]["flapping_since_ms"].is_i64(), "{}", all[0]);
+    assert_eq!(
+        wait_pages(&collector, 2).await.len(),
+        2,
+        "the opening and the first re-open page; the flapping re-open does not"
     );
 }
 
