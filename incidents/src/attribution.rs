@@ -24,7 +24,7 @@
 //! A new root also **adopts** the root incidents downstream of it that started within the
 //! correlation window: they fired first only because their poll came earlier.
 
-use crate::inventory::{Inventory, Owner};
+use crate::inventory::{Inventory, Owner, TargetRole};
 use crate::rules::Correlate;
 use crate::template::format_number;
 use crate::{Millis, format_time};
@@ -68,6 +68,8 @@ pub struct NewIncident {
     /// The rules whose incidents are one fault with this one, its own included
     /// ([`RuleSet::same_fault`](crate::rules::RuleSet::same_fault)).
     pub same_fault: Vec<String>,
+    /// Labels of the series that fired: which sensor or port of the target it is.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Everything attribution looks at besides the incident itself.
@@ -140,6 +142,13 @@ pub struct Evidence {
     pub related: Option<RelatedIncident>,
     /// Our side of a carrier boundary, when one was judged.
     pub boundary: Vec<BoundaryCheck>,
+    /// The target's role (absent in older stores, or for a target not in the inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<TargetRole>,
+    /// Labels of the series that fired, naming the exact sensor or port (`sensor`, `ifname`);
+    /// the agent's label left out (absent in older stores).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Evidence {
@@ -154,6 +163,13 @@ impl Evidence {
             chain: vec![new.target.clone()],
             related: None,
             boundary: Vec::new(),
+            role: None,
+            labels: new
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "agent")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -229,6 +245,7 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
     let t = new.started_at_ms;
     let inv = ctx.inventory;
     let mut evidence = Evidence::of(new);
+    evidence.role = inv.target(&new.target).map(|target| target.role());
     let joins = |evidence: Evidence, cause: &KnownIncident, why: String, same_fault: bool| {
         let (root, tag) = ctx.root_of(cause);
         let (role, what) = if same_fault {
@@ -953,8 +970,19 @@ mod tests {
                     .chain(c.same_fault.iter().copied())
                     .map(str::to_string)
                     .collect(),
+                labels: BTreeMap::from([
+                    ("agent".to_string(), "a1".to_string()),
+                    ("ifname".to_string(), "Te0/0/0".to_string()),
+                ]),
             };
             let got = attribute(&new, &ctx);
+            // The exact port is named; the agent is not evidence.
+            assert_eq!(
+                got.evidence.labels,
+                BTreeMap::from([("ifname".to_string(), "Te0/0/0".to_string())])
+            );
+            let role = inventory.target(c.target).map(|t| t.role());
+            assert_eq!(got.evidence.role, role, "{}", c.name);
             assert_eq!(got.role, c.role, "{}: {}", c.name, got.reason);
             assert_eq!(got.tag, c.tag, "{}: {}", c.name, got.reason);
             assert!(got.reason.contains(c.reason), "{}: {}", c.name, got.reason);

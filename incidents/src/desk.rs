@@ -185,6 +185,7 @@ impl Desk<'_> {
                     fired_at_ms: f.fired_at_ms,
                     correlate: f.correlate,
                     same_fault: f.same_fault.clone(),
+                    labels: f.labels.clone(),
                 };
                 if let Some(t) = self.rejoins(&f.rule, &f.target, now) {
                     let reason = format!(

@@ -18,8 +18,10 @@
 //! contacts = [{ name = "Li Wei", email = "li.wei@example.com", phone = "+86 21 5555 0101" }]
 //! language = "zh-CN"           # customer messages in Simplified Chinese (default "en")
 //!
-//! [[targets]]
-//! id = "acme-circuit"
+//! [[targets]]                  # role: router | switch | firewall | ips | waf | load_balancer | ups |
+//! id = "acme-circuit"          #   pdu | cooling | environment_sensor | hypervisor | host | vm |
+//!                              #   storage | link | interface | gateway | service | other (default:
+//!                              #   from kind); carried into evidence, payloads and metric labels
 //! kind = "link"
 //! owner = "carrier"
 //! carrier = "ACME Telecom"
@@ -92,6 +94,129 @@ pub enum TargetKind {
     Facility,
     /// A service or application.
     Service,
+}
+
+/// What a target does, from a fixed set: carried into tickets' evidence, the API, notification
+/// payloads and metric labels, so that faults can be counted by role ("security devices fail
+/// often"). A target without one takes its kind's ([`TargetRole::of_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetRole {
+    /// Router (edge, core).
+    Router,
+    /// Switch (core, aggregation, top of rack).
+    Switch,
+    /// Firewall (security device).
+    Firewall,
+    /// Intrusion prevention system (security device).
+    Ips,
+    /// Web application firewall (security device).
+    Waf,
+    /// Load balancer / application delivery controller.
+    LoadBalancer,
+    /// Uninterruptible power supply.
+    Ups,
+    /// Power distribution unit.
+    Pdu,
+    /// Precision air conditioning / cooling unit.
+    Cooling,
+    /// Temperature, humidity or leak sensor.
+    EnvironmentSensor,
+    /// Virtualisation host.
+    Hypervisor,
+    /// Physical server.
+    Host,
+    /// Cloud host (virtual machine).
+    Vm,
+    /// Storage array or pool.
+    Storage,
+    /// A link or carrier circuit.
+    Link,
+    /// One interface (port) of a device.
+    Interface,
+    /// Monitoring gateway (a machine-room agent host).
+    Gateway,
+    /// A service or application.
+    Service,
+    /// Anything else.
+    Other,
+}
+
+impl TargetRole {
+    /// Every role, in declaration order (metric label values).
+    pub const ALL: [TargetRole; 19] = [
+        TargetRole::Router,
+        TargetRole::Switch,
+        TargetRole::Firewall,
+        TargetRole::Ips,
+        TargetRole::Waf,
+        TargetRole::LoadBalancer,
+        TargetRole::Ups,
+        TargetRole::Pdu,
+        TargetRole::Cooling,
+        TargetRole::EnvironmentSensor,
+        TargetRole::Hypervisor,
+        TargetRole::Host,
+        TargetRole::Vm,
+        TargetRole::Storage,
+        TargetRole::Link,
+        TargetRole::Interface,
+        TargetRole::Gateway,
+        TargetRole::Service,
+        TargetRole::Other,
+    ];
+
+    /// The name used in files, payloads and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetRole::Router => "router",
+            TargetRole::Switch => "switch",
+            TargetRole::Firewall => "firewall",
+            TargetRole::Ips => "ips",
+            TargetRole::Waf => "waf",
+            TargetRole::LoadBalancer => "load_balancer",
+            TargetRole::Ups => "ups",
+            TargetRole::Pdu => "pdu",
+            TargetRole::Cooling => "cooling",
+            TargetRole::EnvironmentSensor => "environment_sensor",
+            TargetRole::Hypervisor => "hypervisor",
+            TargetRole::Host => "host",
+            TargetRole::Vm => "vm",
+            TargetRole::Storage => "storage",
+            TargetRole::Link => "link",
+            TargetRole::Interface => "interface",
+            TargetRole::Gateway => "gateway",
+            TargetRole::Service => "service",
+            TargetRole::Other => "other",
+        }
+    }
+
+    /// Whether it is a security device (firewall, IPS, WAF).
+    pub fn is_security(self) -> bool {
+        matches!(
+            self,
+            TargetRole::Firewall | TargetRole::Ips | TargetRole::Waf
+        )
+    }
+
+    /// The role a target of `kind` has when its entry names none.
+    pub fn of_kind(kind: TargetKind) -> Self {
+        match kind {
+            TargetKind::Device | TargetKind::Facility => TargetRole::Other,
+            TargetKind::Interface => TargetRole::Interface,
+            TargetKind::Link => TargetRole::Link,
+            TargetKind::Host => TargetRole::Host,
+            TargetKind::Vm => TargetRole::Vm,
+            TargetKind::Sensor => TargetRole::EnvironmentSensor,
+            TargetKind::Service => TargetRole::Service,
+        }
+    }
+}
+
+impl fmt::Display for TargetRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A site.
@@ -172,6 +297,10 @@ pub struct Target {
     pub id: String,
     /// What it is.
     pub kind: TargetKind,
+    /// What it does (`router`, `firewall`, `ups`, `vm` …; see [`TargetRole`]); default: its
+    /// kind's.
+    #[serde(default)]
+    pub role: Option<TargetRole>,
     /// Room it stands in, if any (cloud hosts may have none).
     #[serde(default)]
     pub room: Option<String>,
@@ -199,6 +328,13 @@ pub struct Target {
     /// a label the sample already has is kept.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// What it does: its `role`, or its kind's.
+    pub fn role(&self) -> TargetRole {
+        self.role.unwrap_or_else(|| TargetRole::of_kind(self.kind))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -632,6 +768,26 @@ depends_on = ["host-1"]
             Path::new("inv.toml"),
             text.to_string(),
         ))
+    }
+
+    #[test]
+    fn roles_are_typed_and_default_to_the_kind() {
+        let inv = load(
+            "[[targets]]\nid = \"fw1\"\nkind = \"device\"\nrole = \"firewall\"\nowner = \"platform\"\n\n[[targets]]\nid = \"t1\"\nkind = \"sensor\"\nowner = \"platform\"\n",
+        )
+        .unwrap();
+        let fw = inv.target("fw1").unwrap().role();
+        assert_eq!((fw, fw.is_security()), (TargetRole::Firewall, true));
+        assert_eq!(
+            inv.target("t1").unwrap().role(),
+            TargetRole::EnvironmentSensor
+        );
+        assert_eq!(TargetRole::LoadBalancer.as_str(), "load_balancer");
+        let err = load(
+            "[[targets]]\nid = \"x\"\nkind = \"device\"\nrole = \"toaster\"\nowner = \"platform\"\n",
+        )
+        .unwrap_err();
+        assert!(err.field.ends_with("role"), "{err}");
     }
 
     #[test]

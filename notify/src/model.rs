@@ -8,7 +8,7 @@
 //! delivered.
 
 use faultline_incidents::followup::FollowUp;
-use faultline_incidents::inventory::{Contact, Owner};
+use faultline_incidents::inventory::{Contact, Owner, TargetRole};
 use faultline_incidents::ticket::Customer;
 use faultline_incidents::{Millis, Severity};
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,9 @@ pub struct Notification {
     pub rule: String,
     /// The target the fault is on.
     pub target: String,
+    /// The target's role (`router`, `firewall`, `ups`, `vm` …), where known.
+    #[serde(default)]
+    pub role: Option<TargetRole>,
     /// When the fault started (its original time), ms since the Unix epoch.
     pub started_at_ms: Millis,
     /// When this event happened, ms since the Unix epoch.

@@ -2,7 +2,7 @@
 //!
 //! Payload, body, subject and markdown templates are minijinja templates rendered against one
 //! [`Notification`]: its fields at the top level (`summary`, `severity`, `tag`, `reason`,
-//! `ticket_id`, `contacts`, `paged`, `links` …) plus `kind_title`, `started_at` and `at` (RFC 3339),
+//! `ticket_id`, `role`, `contacts`, `paged`, `links` …) plus `kind_title`, `started_at` and `at` (RFC 3339),
 //! `channel` and — for the ticket sink — `remote_id`. Undefined variables are errors, and every
 //! template is rendered once against a sample notification when the config is validated, so a
 //! typo is reported at load time with the field it is in.
@@ -20,7 +20,7 @@ pub const DEFAULT_MARKDOWN: &str = "\
 ### [{{ kind_title }}] {{ summary }}
 - **Ticket**: #{{ ticket_id }} · {{ severity }}
 - **Responsibility**: {{ tag }} — {{ reason }}
-- **Target**: {{ target }} (rule {{ rule }})
+- **Target**: {{ target }}{% if role %} ({{ role }}){% endif %} (rule {{ rule }})
 - **Started**: {{ started_at }}
 - **Event**: {{ at }}{% if actor != \"faultline\" %} by {{ actor }}{% endif %}
 
@@ -39,7 +39,7 @@ pub const DEFAULT_TEXT: &str = "\
 
 Ticket:          #{{ ticket_id }} ({{ severity }})
 Responsibility:  {{ tag }} — {{ reason }}
-Target:          {{ target }} (rule {{ rule }})
+Target:          {{ target }}{% if role %} ({{ role }}){% endif %} (rule {{ rule }})
 Fault started:   {{ started_at }}
 This event:      {{ at }}{% if actor != \"faultline\" %} by {{ actor }}{% endif %}
 
@@ -98,6 +98,7 @@ pub fn sample() -> Notification {
         details: "no light from the carrier".into(),
         rule: "LinkDown".into(),
         target: "uplink-1".into(),
+        role: Some(faultline_incidents::inventory::TargetRole::Link),
         started_at_ms: 1_795_850_000_000,
         at_ms: 1_795_850_060_000,
         actor: "faultline".into(),

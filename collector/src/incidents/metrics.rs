@@ -3,6 +3,7 @@
 //! incidents, SLA breaches, pages, ticket events and time to acknowledge / resolve.
 
 use faultline_incidents::followup::{FollowUpKind, FollowUpTask};
+use faultline_incidents::inventory::TargetRole;
 use faultline_incidents::ticket::SlaKind;
 use faultline_incidents::{Change, Owner, Severity, Ticket, TicketState, TimelineEntry};
 use prometheus_client::metrics::counter::Counter;
@@ -54,6 +55,7 @@ fn duration_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct IncidentMetrics {
     open: Family<Labels2, Gauge>,
+    open_by_role: Family<Labels1, Gauge>,
     unclosed: Family<Labels1, Gauge>,
     callbacks_pending: Gauge,
     followups_pending: Family<Labels1, Gauge>,
@@ -76,6 +78,7 @@ impl IncidentMetrics {
     pub fn register(registry: &mut Registry) -> Arc<Self> {
         let m = Arc::new(Self {
             open: Family::default(),
+            open_by_role: Family::default(),
             unclosed: Family::default(),
             callbacks_pending: Gauge::default(),
             followups_pending: Family::default(),
@@ -106,6 +109,9 @@ impl IncidentMetrics {
             drop(m.time_to_acknowledge.get_or_create(&[("tag", tag)]));
             drop(m.time_to_resolve.get_or_create(&[("tag", tag)]));
         }
+        for role in TargetRole::ALL {
+            drop(m.open_by_role.get_or_create(&[("role", role.as_str())]));
+        }
         for state in UNCLOSED.map(TicketState::as_str) {
             drop(m.unclosed.get_or_create(&[("state", state)]));
         }
@@ -120,6 +126,11 @@ impl IncidentMetrics {
             "faultline_incident_open",
             "Active (open or acknowledged) tickets, by responsibility tag and severity",
             m.open.clone(),
+        );
+        registry.register(
+            "faultline_incident_open_by_role",
+            "Active tickets by the role of the target at fault (router, firewall, ips, waf, ups, vm …)",
+            m.open_by_role.clone(),
         );
         registry.register(
             "faultline_ticket_unclosed",
@@ -238,11 +249,16 @@ impl IncidentMetrics {
                 .set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
         let mut open: BTreeMap<(Owner, Severity), i64> = BTreeMap::new();
+        let mut by_role: BTreeMap<TargetRole, i64> = BTreeMap::new();
         let mut states: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut callbacks = 0;
         for t in tickets {
             if t.state.is_active() {
                 *open.entry((t.tag, t.severity)).or_default() += 1;
+                let role = t.evidence.as_ref().and_then(|e| e.role);
+                *by_role
+                    .entry(role.unwrap_or(TargetRole::Other))
+                    .or_default() += 1;
             }
             *states.entry(t.state.as_str()).or_default() += 1;
             if t.state == TicketState::Resolved && t.callback_due_ms.is_some() {
@@ -258,6 +274,11 @@ impl IncidentMetrics {
                     ])
                     .set(open.get(&(tag, severity)).copied().unwrap_or(0));
             }
+        }
+        for role in TargetRole::ALL {
+            self.open_by_role
+                .get_or_create(&[("role", role.as_str())])
+                .set(by_role.get(&role).copied().unwrap_or(0));
         }
         for state in UNCLOSED.map(TicketState::as_str) {
             self.unclosed

@@ -953,6 +953,8 @@ fn symptom_reason_and_evidence_are_kept_and_older_stores_read() {
         chain: vec!["temp-2".into()],
         related: None,
         boundary: Vec::new(),
+        role: None,
+        labels: BTreeMap::new(),
     };
     let command = Command::LinkSymptom(Box::new(SymptomLink {
         rule: "RoomTemperatureHigh".into(),
