@@ -138,6 +138,11 @@ pub struct Outbox {
     store: Box<dyn SegmentStore>,
     writer: Option<Box<dyn SegmentWriter>>,
     counters: OutboxCounters,
+    /// The record [`Outbox::oldest`] last handed out, which the transport may be sending.
+    in_flight: Option<u64>,
+    /// That record, when it was dropped for space while being sent: (seq, samples). If the
+    /// collector then applies it, it was delivered after all and is not counted as dropped.
+    dropped_in_flight: Option<(u64, u32)>,
 }
 
 impl Outbox {
@@ -168,6 +173,8 @@ impl Outbox {
             store,
             writer: None,
             counters: OutboxCounters::default(),
+            in_flight: None,
+            dropped_in_flight: None,
         };
         outbox.recover()?;
         Ok(outbox)
@@ -294,6 +301,8 @@ impl Outbox {
     /// checksum (disk corruption) is counted as torn, its samples as dropped, and reading goes on
     /// with the next one.
     pub fn oldest(&mut self) -> Result<Option<Record>, OutboxError> {
+        self.in_flight = None;
+        self.dropped_in_flight = None;
         while let Some(meta) = self.pending.front().copied() {
             let path = segment_path(&self.dir, meta.segment);
             let mut buf = vec![0; record::HEADER_BYTES + meta.payload_len as usize];
@@ -307,6 +316,7 @@ impl Outbox {
                 Err(e) => return Err(io_error(&path)(e)),
             }
             if let Some(found) = record::parse(&buf).filter(|r| r.seq == meta.seq) {
+                self.in_flight = Some(found.seq);
                 return Ok(Some(Record {
                     seq: found.seq,
                     sample_count: found.count,
@@ -324,6 +334,8 @@ impl Outbox {
     /// Skips a record that can never be sent (rejected by the collector or unreadable), counting its
     /// samples as dropped, and moves the cursor past it.
     pub fn discard(&mut self, seq: u64) -> Result<(), OutboxError> {
+        // Already counted when it was dropped for space; it stays counted.
+        self.dropped_in_flight = None;
         let dropped: u64 = self
             .pending
             .iter()
@@ -337,6 +349,14 @@ impl Outbox {
     /// Marks everything up to and including `seq` as applied by the collector. Needs no free disk
     /// space, and deletes the segments that become fully acknowledged.
     pub fn ack(&mut self, seq: u64) -> Result<(), OutboxError> {
+        if let Some((dropped, samples)) = self.dropped_in_flight.take_if(|(d, _)| *d <= seq) {
+            self.counters.dropped_samples -= u64::from(samples);
+            tracing::info!(
+                seq = dropped,
+                samples,
+                "outbox: a batch dropped for space while being sent was applied; not counted as dropped"
+            );
+        }
         if seq <= self.acked_seq {
             return Ok(());
         }
@@ -388,6 +408,9 @@ impl Outbox {
         let mut dropped = None;
         while let Some(r) = self.pending.front().copied().filter(|r| r.segment == first) {
             self.pending.pop_front();
+            if self.in_flight == Some(r.seq) {
+                self.dropped_in_flight = Some((r.seq, r.sample_count));
+            }
             dropped_samples += u64::from(r.sample_count);
             dropped = Some((dropped.map_or(r.seq, |(first, _)| first), r.seq));
         }

@@ -326,6 +326,39 @@ fn acknowledging_on_a_full_disk_frees_room_for_new_batches() {
 }
 
 #[test]
+fn a_batch_dropped_for_space_while_being_sent_is_counted_only_if_not_applied() {
+    for applied in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = SmallDisk::new(dir.path(), 1 << 20);
+        let mut ob = disk.open(1 << 20);
+        ob.append(&payload(1), 4).unwrap();
+        ob.append(&payload(2), 6).unwrap();
+        // The transport takes record 1; meanwhile the disk is full and the batcher appends.
+        assert_eq!(ob.oldest().unwrap().unwrap().seq, 1);
+        disk.capacity.store(0, Ordering::SeqCst);
+        assert_eq!(ob.append(&payload(3), 1).unwrap(), None);
+        assert_eq!(ob.counters().dropped_samples, 4 + 6 + 1);
+        if applied {
+            ob.ack(1).unwrap();
+            assert_eq!(
+                ob.counters().dropped_samples,
+                6 + 1,
+                "record 1 was delivered"
+            );
+        } else {
+            ob.discard(1).unwrap();
+            assert_eq!(
+                ob.counters().dropped_samples,
+                4 + 6 + 1,
+                "rejected: stays counted"
+            );
+        }
+        ob.ack(5).unwrap();
+        assert_eq!(ob.counters().dropped_samples, if applied { 7 } else { 11 });
+    }
+}
+
+#[test]
 fn nothing_to_drop_on_a_full_disk_drops_the_new_batch_counted() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SmallDisk::new(dir.path(), 0);
