@@ -49,18 +49,7 @@ impl CursorFile {
                         path: path.clone(),
                         reason: "no valid slot".into(),
                     })?;
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_error(&path))?;
-                Ok((
-                    Self {
-                        path,
-                        file,
-                        generation,
-                    },
-                    position,
-                ))
+                Ok((Self::for_update(path, generation)?, position))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(dir, path),
             Err(e) => Err(io_error(&path)(e)),
@@ -95,18 +84,20 @@ impl CursorFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_error(&legacy)(e)),
         }
+        Ok((Self::for_update(path, 0)?, position))
+    }
+
+    /// Opens the existing file for in-place updates after `generation`.
+    fn for_update(path: PathBuf, generation: u64) -> Result<Self, OutboxError> {
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(io_error(&path))?;
-        Ok((
-            Self {
-                path,
-                file,
-                generation: 0,
-            },
-            position,
-        ))
+        Ok(Self {
+            path,
+            file,
+            generation,
+        })
     }
 
     /// Durably records `position`, overwriting the older slot in place.

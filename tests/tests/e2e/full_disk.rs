@@ -147,14 +147,7 @@ async fn full_disk_during_an_outage_loses_nothing_silently() {
 
     // The collector returns while the disk is full: acknowledgements must still free segments,
     // and new batches must be stored and delivered.
-    std::fs::rename(
-        dir.path().join("collector.log"),
-        dir.path().join("collector-1.log"),
-    )
-    .unwrap();
-    let collector = CollectorProcess::start_with(dir.path(), port, &collector.config)
-        .await
-        .unwrap();
+    let collector = collector.restart(dir.path(), port).await.unwrap();
     let caught_up = wait_until(Duration::from_secs(60), || async {
         let log = agent.log();
         let queued = log_events(&log, "batch queued");
