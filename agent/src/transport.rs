@@ -46,23 +46,6 @@ pub fn push_backoff(config: &PushConfig) -> Backoff {
     }
 }
 
-/// An error followed by each of its causes (`outer: cause: root cause`). reqwest's own message
-/// ("error sending request") hides why, e.g. a TLS handshake failure's "invalid peer certificate:
-/// UnknownIssuer", an expired certificate or a name mismatch; the causes say it.
-pub fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// The HTTP client side of the push protocol.
 pub struct Pusher {
     client: reqwest::Client,
@@ -129,7 +112,7 @@ impl Pusher {
             Err(e) => (
                 classify(None),
                 None,
-                format!("request failed: {}", with_causes(&e)),
+                format!("request failed: {}", faultline_daemon::with_causes(&e)),
             ),
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -283,20 +266,5 @@ mod tests {
         }
         config.max_backoff = config.min_backoff;
         assert_eq!(ms(&config, 9, 1.0), 100);
-    }
-
-    #[test]
-    fn causes_are_spelled_out() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("error sending request")]
-        struct Outer(#[source] std::io::Error);
-        let root = std::io::Error::other("invalid peer certificate: UnknownIssuer");
-        assert_eq!(
-            with_causes(&Outer(root)),
-            "error sending request: invalid peer certificate: UnknownIssuer"
-        );
-        // A cause already spelled out by its parent is not repeated.
-        let plain = std::io::Error::other("refused");
-        assert_eq!(with_causes(&plain), "refused");
     }
 }

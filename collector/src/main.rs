@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", faultline_daemon::with_causes(e.as_ref()));
                 std::process::exit(1);
             }
         },

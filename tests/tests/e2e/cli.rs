@@ -61,7 +61,7 @@ fn shipped_examples_pass_check_config() {
 }
 
 /// A config that passes `check-config` starts: every file it names is read, and a missing or
-/// unusable one fails the check naming the setting and the file.
+/// unusable one fails the check naming the setting and the file (a rule file: the config line).
 #[test]
 fn check_config_reads_every_file_the_config_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,6 +110,13 @@ fn check_config_reads_every_file_the_config_names() {
                 "[listen]\naddress = \"127.0.0.1:1\"\ncert_file = \"{d}/missing.crt\"\nkey_file = \"{d}/missing.key\"\n[storage]\npath = \"{d}/x.db\"\n"
             ),
             ["listen.cert_file", "missing.crt"],
+        ),
+        (
+            "faultline-collector",
+            format!(
+                "[listen]\naddress = \"127.0.0.1:1\"\n[storage]\npath = \"{d}/x.db\"\n[incidents]\nrule_files = [\"{d}/missing-rules.toml\"]\n"
+            ),
+            ["c6.toml:6:", "incidents.rule_files[0]"],
         ),
     ];
     for (i, (program, text, wanted)) in cases.iter().enumerate() {
