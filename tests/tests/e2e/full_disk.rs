@@ -20,12 +20,18 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let status = Command::new("mount")
+        let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir)
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success(), "mount tmpfs on {}", dir.display());
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs on {} failed although running as root (a container without \
+             CAP_SYS_ADMIN?): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         Self(dir.to_path_buf())
     }
 }
