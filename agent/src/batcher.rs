@@ -75,7 +75,9 @@ async fn flush(outbox: &OutboxHandle, pending: &mut Vec<Sample>, stats: &AgentSt
     let count = u32::try_from(samples.len()).unwrap_or(u32::MAX);
     let payload = codec::encode(&samples);
     match outbox.append(payload, count).await {
-        Ok(seq) => tracing::debug!(seq, samples = count, "batch queued"),
+        Ok(Some(seq)) => tracing::debug!(seq, samples = count, "batch queued"),
+        // Dropped: the outbox counted and logged it.
+        Ok(None) => {}
         Err(e) => {
             stats.count_lost_batch(u64::from(count), &e);
         }

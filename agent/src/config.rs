@@ -21,7 +21,9 @@ pub struct AgentConfig {
     /// How samples are grouped into batches.
     #[serde(default)]
     pub batch: BatchConfig,
-    /// The on-disk buffer that survives collector outages and agent restarts.
+    /// The on-disk buffer that survives collector outages and agent restarts (default: in the
+    /// packaged unit's state directory, `/var/lib/faultline/agent/outbox`).
+    #[serde(default)]
     pub outbox: OutboxConfig,
     /// This host's own metrics.
     #[serde(default)]
@@ -99,7 +101,7 @@ pub struct PushConfig {
     /// First retry delay after a failed push.
     #[serde(default = "default_min_backoff", with = "humantime_serde")]
     pub min_backoff: Duration,
-    /// Longest retry delay; the delay doubles up to this, with random jitter.
+    /// Longest retry delay; the delay doubles up to this, each one spread ±50 % at random.
     #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
 }
@@ -138,7 +140,9 @@ impl Default for BatchConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxConfig {
-    /// Directory of the outbox files (created if missing).
+    /// Directory of the outbox files (created if missing; default
+    /// `/var/lib/faultline/agent/outbox`, the packaged unit's `StateDirectory`).
+    #[serde(default = "default_outbox_dir")]
     pub dir: PathBuf,
     /// Upper bound of the outbox on disk, in bytes; the oldest data is dropped (and counted) past it.
     #[serde(default = "default_outbox_bytes")]
@@ -148,6 +152,19 @@ pub struct OutboxConfig {
     pub fsync: bool,
 }
 
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_outbox_dir(),
+            max_bytes: default_outbox_bytes(),
+            fsync: true,
+        }
+    }
+}
+
+fn default_outbox_dir() -> PathBuf {
+    PathBuf::from("/var/lib/faultline/agent/outbox")
+}
 fn default_outbox_bytes() -> u64 {
     256 * 1024 * 1024
 }
@@ -289,6 +306,13 @@ dir = "/tmp/x"
     fn good_config_and_defaults() {
         let c = parse(GOOD).unwrap();
         assert_eq!(c.batch, BatchConfig::default());
+        assert_eq!(c.outbox.dir, Path::new("/tmp/x"));
+        let without = parse(&GOOD.replace("[outbox]\ndir = \"/tmp/x\"\n", "")).unwrap();
+        assert_eq!(without.outbox, OutboxConfig::default());
+        assert_eq!(
+            without.outbox.dir,
+            Path::new("/var/lib/faultline/agent/outbox")
+        );
         assert_eq!(c.host.interval, Duration::from_secs(15));
         assert_eq!(c.base_labels().get("site").map(String::as_str), Some("bj1"));
     }

@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     faultline_daemon::init_logging(cli.log_format);
     match cli.command {
-        Command::CheckConfig { file } => match faultline_agent::config::load(&file) {
+        Command::CheckConfig { file } => match check_config(&file) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", faultline_daemon::with_causes(e.as_ref()));
                 std::process::exit(1);
             }
         },
@@ -67,4 +67,14 @@ fn main() -> anyhow::Result<()> {
                 .block_on(faultline_agent::run(config))
         }
     }
+}
+
+/// Loads the config and reads every file it names (token, CA, client certificate and key) the way
+/// `run` does, so a config that passes also starts.
+fn check_config(file: &std::path::Path) -> anyhow::Result<faultline_agent::config::Loaded> {
+    let loaded = faultline_agent::config::load(file)?;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    faultline_agent::transport::Pusher::new(&loaded.config.agent.id, &loaded.config.push)
+        .with_context(|| format!("{}", file.display()))?;
+    Ok(loaded)
 }

@@ -10,6 +10,7 @@ use crate::config::PushConfig;
 use crate::outbox::OutboxHandle;
 use crate::stats::AgentStats;
 use anyhow::Context;
+use faultline_daemon::backoff::Backoff;
 use faultline_wire::{AgentHealth, Batch, PUSH_PATH, Sample, codec};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +35,15 @@ pub fn classify(status: Option<u16>) -> Outcome {
     }
 }
 
-/// Delay before retry number `attempt` (0-based): doubling from `min`, capped at `max`, with
-/// "equal jitter" — half fixed, half random (`random` in 0..1) — so agents do not retry in step.
-pub fn backoff_delay(attempt: u32, min: Duration, max: Duration, random: f64) -> Duration {
-    let exp = min.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
-    let capped = exp.min(max);
-    capped / 2 + capped.mul_f64(random.clamp(0.0, 1.0) / 2.0)
+/// The retry schedule of pushes: doubling from `push.min_backoff` up to `push.max_backoff`, each
+/// delay spread ±50 % at random so agents coming back from one outage do not retry in step.
+pub fn push_backoff(config: &PushConfig) -> Backoff {
+    Backoff {
+        initial: config.min_backoff,
+        max: config.max_backoff,
+        multiplier: 2.0,
+        jitter: 0.5,
+    }
 }
 
 /// The HTTP client side of the push protocol.
@@ -105,7 +109,11 @@ impl Pusher {
             .send()
             .await;
         match result {
-            Err(e) => (classify(None), None, format!("request failed: {e}")),
+            Err(e) => (
+                classify(None),
+                None,
+                format!("request failed: {}", faultline_daemon::with_causes(&e)),
+            ),
             Ok(response) => {
                 let status = response.status().as_u16();
                 let retry_after = response
@@ -126,7 +134,7 @@ impl Pusher {
 
     /// Runs forever: drains the outbox to the collector.
     pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>) {
-        let mut attempt = 0u32;
+        let mut failures = 0u32;
         loop {
             let record = match outbox.oldest().await {
                 Ok(Some(record)) => record,
@@ -176,7 +184,7 @@ impl Pusher {
             let (outcome, retry_after, reason) = self.attempt(codec::encode(&batch)).await;
             let update = match outcome {
                 Outcome::Acknowledged => {
-                    attempt = 0;
+                    failures = 0;
                     tracing::debug!(
                         seq = record.seq,
                         samples = record.sample_count,
@@ -185,20 +193,15 @@ impl Pusher {
                     outbox.ack(record.seq).await
                 }
                 Outcome::Reject => {
-                    attempt = 0;
+                    failures = 0;
                     tracing::error!(seq = record.seq, samples = record.sample_count, %reason,
                         "collector rejected the batch permanently; dropped");
                     outbox.discard(record.seq).await
                 }
                 Outcome::Retry => {
-                    let delay = backoff_delay(
-                        attempt,
-                        self.config.min_backoff,
-                        self.config.max_backoff,
-                        rand::random::<f64>(),
-                    );
+                    failures = failures.saturating_add(1);
+                    let delay = push_backoff(&self.config).delay(failures, rand::random::<f64>());
                     let delay = retry_after.map_or(delay, |r| r.min(self.config.max_backoff));
-                    attempt = attempt.saturating_add(1);
                     tracing::warn!(seq = record.seq, %reason, retry_in = ?delay, "push failed; will retry");
                     tokio::time::sleep(delay).await;
                     Ok(())
@@ -235,15 +238,33 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_caps_and_jitters() {
-        let min = Duration::from_millis(100);
-        let max = Duration::from_secs(5);
-        let ms = |a, r| backoff_delay(a, min, max, r).as_millis();
-        assert_eq!(ms(0, 0.0), 50);
-        assert_eq!(ms(0, 1.0), 100);
-        assert_eq!(ms(3, 1.0), 800);
-        assert_eq!(ms(3, 0.0), 400);
-        assert_eq!(ms(10, 1.0), 5000);
-        assert_eq!(ms(100, 0.5), 3750);
+    fn push_backoff_doubles_from_min_to_max_with_spread() {
+        let mut config = crate::config::PushConfig {
+            url: "http://127.0.0.1:1".into(),
+            token: None,
+            token_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            timeout: Duration::from_secs(1),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        };
+        let ms =
+            |c: &PushConfig, failures, random| push_backoff(c).delay(failures, random).as_millis();
+        // (failures, random, ms): ±50 % around 100 ms × 2^(failures−1), never above 5 s.
+        let cases = [
+            (1, 0.5, 100),
+            (1, 0.0, 50),
+            (1, 1.0, 150),
+            (4, 0.5, 800),
+            (20, 1.0, 5000),
+            (20, 0.0, 2500),
+        ];
+        for (failures, random, want) in cases {
+            assert_eq!(ms(&config, failures, random), want, "{failures} {random}");
+        }
+        config.max_backoff = config.min_backoff;
+        assert_eq!(ms(&config, 9, 1.0), 100);
     }
 }

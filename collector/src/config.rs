@@ -295,10 +295,37 @@ pub fn load(path: &Path) -> Result<CollectorConfig, ConfigError> {
     let source = ConfigSource::read(path)?;
     let config: CollectorConfig = source.parse()?;
     config.validate(&source)?;
+    config.check_named_files(&source)?;
     Ok(config)
 }
 
 impl CollectorConfig {
+    /// Checks that every file `[incidents]` names (rule, inventory, on-call, maintenance) can be
+    /// opened, so a missing one is reported at the line of this config that names it; the
+    /// incident stage parses them later with errors placed in their own files.
+    pub fn check_named_files(&self, source: &ConfigSource) -> Result<(), ConfigError> {
+        let Some(incidents) = &self.incidents else {
+            return Ok(());
+        };
+        let singles = [
+            ("inventory_file", &incidents.inventory_file),
+            ("oncall_file", &incidents.oncall_file),
+            ("maintenance_file", &incidents.maintenance_file),
+        ];
+        let named = (incidents.rule_files.iter().enumerate())
+            .map(|(i, path)| (format!("incidents.rule_files[{i}]"), path))
+            .chain(singles.into_iter().filter_map(|(field, path)| {
+                path.as_ref()
+                    .map(|path| (format!("incidents.{field}"), path))
+            }));
+        for (field, path) in named {
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(source.error(&field, format!("cannot read {}: {e}", path.display())));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks values that parse but cannot work; pure, no I/O.
     pub fn validate(&self, source: &ConfigSource) -> Result<(), ConfigError> {
         if self.listen.address.parse::<SocketAddr>().is_err() {
@@ -438,6 +465,51 @@ path = "/tmp/f.db"
 id = "a1"
 token = "0123456789abcdef"
 "#;
+
+    #[test]
+    fn a_missing_incident_file_is_reported_at_the_line_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(&rules, "").unwrap();
+        let missing = dir.path().join("missing.toml");
+        let (r, m) = (rules.display(), missing.display());
+        // (the [incidents] section, the field, its line)
+        let cases = [
+            (
+                format!("rule_files = [\n  \"{r}\",\n  \"{m}\",\n]\n"),
+                "incidents.rule_files[1]",
+                15,
+            ),
+            (
+                format!("rule_files = [\"{r}\"]\ninventory_file = \"{m}\"\n"),
+                "incidents.inventory_file",
+                14,
+            ),
+            (
+                format!("oncall_file = \"{m}\"\n"),
+                "incidents.oncall_file",
+                13,
+            ),
+            (
+                format!("maintenance_file = \"{m}\"\n"),
+                "incidents.maintenance_file",
+                13,
+            ),
+        ];
+        for (section, field, line) in cases {
+            let text = format!("{GOOD}\n[incidents]\n{section}");
+            let source = ConfigSource::from_text(Path::new("collector.toml"), text.clone());
+            let config: CollectorConfig = source.parse().unwrap();
+            let err = config.check_named_files(&source).unwrap_err();
+            assert_eq!(err.field, field, "{text}");
+            assert_eq!(err.position.map(|p| p.0), Some(line), "{err}");
+            assert!(err.message.contains("missing.toml"), "{err}");
+        }
+        let text = format!("{GOOD}\n[incidents]\nrule_files = [\"{r}\"]\n");
+        let source = ConfigSource::from_text(Path::new("collector.toml"), text);
+        let config: CollectorConfig = source.parse().unwrap();
+        assert!(config.check_named_files(&source).is_ok());
+    }
 
     #[test]
     fn good_config_and_defaults() {

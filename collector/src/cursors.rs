@@ -49,6 +49,18 @@ pub enum StoreError {
         /// SQLite's message.
         message: String,
     },
+    /// The database was written by a newer Faultline; opening it could lose what that wrote.
+    #[error(
+        "state database {path}: schema version {found} is newer than this build's {supported}; run the newer collector or restore a backup"
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
     /// The writer thread is gone (collector shutting down).
     #[error("state database writer stopped")]
     Stopped,
@@ -100,7 +112,7 @@ pub fn open(path: &Path) -> Result<(CursorStore, HashMap<String, Cursor>), Store
         .map_err(&err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(&err)?;
-    migrate(&mut conn).map_err(&err)?;
+    migrate(&mut conn, path)?;
 
     let mut cursors = HashMap::new();
     {
@@ -154,14 +166,26 @@ pub fn open(path: &Path) -> Result<(CursorStore, HashMap<String, Cursor>), Store
     Ok((CursorStore { queue }, cursors))
 }
 
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let done = usize::try_from(version).unwrap_or(0);
+/// Runs pending migrations; refuses a database from a newer schema (like the ticket store).
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let err = sqlite_error(path);
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(&err)?;
+    if found > supported {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported,
+        });
+    }
+    let done = usize::try_from(found).unwrap_or(0);
     for (i, sql) in (1i64..).zip(MIGRATIONS.iter()).skip(done) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i)?;
-        tx.commit()?;
+        let tx = conn.transaction().map_err(&err)?;
+        tx.execute_batch(sql).map_err(&err)?;
+        tx.pragma_update(None, "user_version", i).map_err(&err)?;
+        tx.commit().map_err(&err)?;
     }
     Ok(())
 }
@@ -233,5 +257,28 @@ mod tests {
         let (_store, cursors) = open(&path).unwrap();
         assert_eq!(cursors.len(), 5);
         assert_eq!(cursors["a0"], Cursor { epoch: 9, seq: 100 });
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 9)
+            .unwrap();
+        let err = open(&path).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                StoreError::NewerSchema {
+                    found: 9,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("state.db"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use faultline_wire::config_file::ConfigError;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// mimalloc instead of the system allocator: decoding a push allocates and frees many small strings
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", faultline_daemon::with_causes(e.as_ref()));
                 std::process::exit(1);
             }
         },
@@ -77,8 +77,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn check_config(file: &Path) -> Result<(), ConfigError> {
+/// Loads the config and reads every file it names (agent and API token files, TLS certificate,
+/// key and client CA, rule, inventory, on-call and maintenance files) the way `run` does, so a
+/// config that passes also starts.
+fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = faultline_collector::config::load(file)?;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let named = || format!("{}", file.display());
+    faultline_collector::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0)
+        .with_context(named)?;
+    faultline_collector::api::Api::new(&config.api, None).with_context(named)?;
+    faultline_collector::http::tls_acceptor(&config.listen).with_context(named)?;
     if let Some(incidents) = &config.incidents {
         faultline_collector::incidents::Setup::load(incidents)?;
     }

@@ -1,6 +1,10 @@
 //! The edge both daemons share, outside the data flow: structured logging set-up, waiting for the
 //! shutdown signal, and reading a credential from a file. The agent and the collector call these
-//! from their `main` and `run`; nothing here knows about samples or batches.
+//! from their `main` and `run`; nothing here knows about samples or batches. [`backoff`] is the
+//! retry-delay formula of everything that retries over the network (agent push, notifications);
+//! [`with_causes`] spells out an error with its causes for logs and the command line.
+
+pub mod backoff;
 
 use faultline_wire::config_file::Secret;
 use std::path::{Path, PathBuf};
@@ -114,9 +118,42 @@ pub fn read_secret_file(path: &Path) -> Result<String, SecretFileError> {
     Ok(first.to_string())
 }
 
+/// An error followed by each of its causes (`outer: cause: root cause`), skipping a cause its
+/// parent already spelled out. For logs and the command line: reqwest's own message ("error
+/// sending request") hides why, e.g. a TLS handshake's "invalid peer certificate: UnknownIssuer",
+/// an expired certificate or a name mismatch; the causes say it.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_are_spelled_out() {
+        #[derive(Debug, Error)]
+        #[error("error sending request")]
+        struct Outer(#[source] std::io::Error);
+        let root = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            with_causes(&Outer(root)),
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        );
+        // A cause already spelled out by its parent is not repeated.
+        let plain = std::io::Error::other("refused");
+        assert_eq!(with_causes(&plain), "refused");
+    }
 
     #[test]
     fn credential_prefers_inline_and_trims() {

@@ -1,11 +1,12 @@
 //! Retry scheduling for the delivery loop, as pure functions (… → incidents → **notifications**).
 //!
 //! A failed attempt is either transient (the receiver is down, overloaded or slow: retry later
-//! with capped exponential backoff and jitter) or permanent (the receiver rejected the request:
-//! retrying cannot help). [`next_attempt`] turns an attempt count and a random number into the
+//! with the shared capped exponential backoff and jitter of `faultline_daemon::backoff`) or
+//! permanent (the receiver rejected the request: retrying cannot help). [`next_attempt`] turns an attempt count and a random number into the
 //! time of the next attempt, so every schedule is a table test.
 
 use crate::config::field;
+use faultline_daemon::backoff::Backoff;
 use faultline_incidents::Millis;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use serde::Deserialize;
@@ -116,24 +117,16 @@ pub fn classify_status(status: u16) -> Failure {
     }
 }
 
-/// The delay after the `failures`-th consecutive failure (1 = the first), before jitter:
-/// `initial × multiplier^(failures−1)`, capped at `max`.
-pub fn base_delay(policy: &RetryPolicy, failures: u32) -> Duration {
-    let exponent = i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX);
-    let secs = policy.initial.as_secs_f64() * policy.multiplier.powi(exponent);
-    if !secs.is_finite() || secs >= policy.max.as_secs_f64() {
-        policy.max
-    } else {
-        Duration::from_secs_f64(secs)
+impl RetryPolicy {
+    /// The policy's delays as the shared backoff schedule.
+    pub fn schedule(&self) -> Backoff {
+        Backoff {
+            initial: self.initial,
+            max: self.max,
+            multiplier: self.multiplier,
+            jitter: self.jitter,
+        }
     }
-}
-
-/// The delay after the `failures`-th failure with jitter applied: `random` (in `[0, 1)`) spreads it
-/// over `base × (1 ± jitter)`; the result never exceeds `max`.
-pub fn backoff(policy: &RetryPolicy, failures: u32, random: f64) -> Duration {
-    let base = base_delay(policy, failures).as_secs_f64();
-    let factor = 1.0 + policy.jitter * (2.0 * random.clamp(0.0, 1.0) - 1.0);
-    Duration::from_secs_f64((base * factor).max(0.0)).min(policy.max)
 }
 
 /// When to try again after a failed attempt, or `None` to give up: permanent failures give up at
@@ -150,7 +143,8 @@ pub fn next_attempt(
     if failure == Failure::Permanent || exhausted {
         return None;
     }
-    let delay = i64::try_from(backoff(policy, attempts, random).as_millis()).unwrap_or(i64::MAX);
+    let delay = policy.schedule().delay(attempts, random).as_millis();
+    let delay = i64::try_from(delay).unwrap_or(i64::MAX);
     Some(now.saturating_add(delay))
 }
 
@@ -167,43 +161,6 @@ mod tests {
             jitter: 0.5,
             max_attempts: 5,
             ..RetryPolicy::default()
-        }
-    }
-
-    #[test]
-    fn base_delay_doubles_and_caps() {
-        let cases = [
-            (1, 1.0),
-            (2, 2.0),
-            (3, 4.0),
-            (6, 32.0),
-            (7, 60.0),
-            (1000, 60.0),
-        ];
-        for (failures, want) in cases {
-            assert_eq!(
-                base_delay(&policy(), failures).as_secs_f64(),
-                want,
-                "{failures}"
-            );
-        }
-    }
-
-    #[test]
-    fn jitter_spreads_within_bounds_and_never_passes_max() {
-        // (failures, random, expected seconds)
-        let cases = [
-            (1, 0.0, 0.5),
-            (1, 0.5, 1.0),
-            (1, 0.999_999, 1.499_999),
-            (3, 0.0, 2.0),
-            (3, 1.0, 6.0),
-            (7, 1.0, 60.0),
-            (7, 0.0, 30.0),
-        ];
-        for (failures, random, want) in cases {
-            let got = backoff(&policy(), failures, random).as_secs_f64();
-            assert!((got - want).abs() < 1e-3, "{failures} {random}: {got}");
         }
     }
 

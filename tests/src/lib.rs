@@ -231,6 +231,13 @@ impl CollectorProcess {
         Ok(process)
     }
 
+    /// Starts the collector again on the same port, config and state after its process ended;
+    /// the previous run's log is kept as `dir/collector-1.log`.
+    pub async fn restart(self, dir: &Path, port: u16) -> anyhow::Result<Self> {
+        std::fs::rename(dir.join("collector.log"), dir.join("collector-1.log"))?;
+        Self::start_with(dir, port, &self.config).await
+    }
+
     /// The current `/metrics` text.
     pub async fn scrape(&self) -> String {
         get_text(&format!("{}/metrics", self.url)).await

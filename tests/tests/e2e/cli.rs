@@ -24,22 +24,107 @@ fn version_flags() {
     }
 }
 
+/// `check-config` on `text`, written to `file`: (passed, stderr).
+fn check_config(program: &str, file: &Path, text: &str) -> (bool, String) {
+    std::fs::write(file, text).unwrap();
+    let out = Command::new(binary(program))
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The shipped examples pass once the files they name exist (under a temporary `/etc/faultline`).
 #[test]
 fn shipped_examples_pass_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = format!("{}/", dir.path().display());
     for (name, file) in [
         ("faultline-agent", "agent.toml"),
         ("faultline-collector", "collector.toml"),
     ] {
-        let out = Command::new(binary(name))
-            .args(["check-config"])
-            .arg(examples().join(file))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{file}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = std::fs::read_to_string(examples().join(file))
+            .unwrap()
+            .replace("/etc/faultline/", &etc);
+        for line in text.lines().filter(|l| l.starts_with("token_file = ")) {
+            let path = Path::new(line.split('"').nth(1).unwrap());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "example-token-0123456789abcdef\n").unwrap();
+        }
+        let (passed, err) = check_config(name, &dir.path().join(file), &text);
+        assert!(passed, "{file}: {err}");
+    }
+}
+
+/// A config that passes `check-config` starts: every file it names is read, and a missing or
+/// unusable one fails the check naming the setting and the file (a rule file: the config line).
+#[test]
+fn check_config_reads_every_file_the_config_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let cases = [
+        (
+            "faultline-agent",
+            format!(
+                "[agent]\nid = \"a\"\n[push]\nurl = \"http://x\"\ntoken_file = \"{d}/missing-token\"\n"
+            ),
+            ["push.token_file", "missing-token"],
+        ),
+        (
+            "faultline-agent",
+            format!(
+                "[agent]\nid = \"a\"\n[push]\nurl = \"https://x\"\ntoken = \"t\"\nca_file = \"{d}/missing-ca.crt\"\n"
+            ),
+            ["push.ca_file", "missing-ca.crt"],
+        ),
+        (
+            "faultline-agent",
+            format!(
+                "[agent]\nid = \"a\"\n[push]\nurl = \"https://x\"\ntoken = \"t\"\nclient_cert_file = \"{d}/empty\"\nclient_key_file = \"{d}/empty\"\n"
+            ),
+            ["push.client_cert_file", "not a PEM"],
+        ),
+        (
+            "faultline-collector",
+            format!(
+                "[listen]\naddress = \"127.0.0.1:1\"\n[storage]\npath = \"{d}/x.db\"\n[[agents]]\nid = \"a\"\ntoken_file = \"{d}/missing-token\"\n"
+            ),
+            ["agents[0].token_file", "missing-token"],
+        ),
+        (
+            "faultline-collector",
+            format!(
+                "[listen]\naddress = \"127.0.0.1:1\"\n[storage]\npath = \"{d}/x.db\"\n[[api.tokens]]\nname = \"noc\"\nrole = \"viewer\"\ntoken_file = \"{d}/empty\"\n"
+            ),
+            ["api.tokens[0].token_file", "empty"],
+        ),
+        (
+            "faultline-collector",
+            format!(
+                "[listen]\naddress = \"127.0.0.1:1\"\ncert_file = \"{d}/missing.crt\"\nkey_file = \"{d}/missing.key\"\n[storage]\npath = \"{d}/x.db\"\n"
+            ),
+            ["listen.cert_file", "missing.crt"],
+        ),
+        (
+            "faultline-collector",
+            format!(
+                "[listen]\naddress = \"127.0.0.1:1\"\n[storage]\npath = \"{d}/x.db\"\n[incidents]\nrule_files = [\"{d}/missing-rules.toml\"]\n"
+            ),
+            ["c6.toml:6:", "incidents.rule_files[0]"],
+        ),
+    ];
+    for (i, (program, text, wanted)) in cases.iter().enumerate() {
+        let (passed, err) = check_config(program, &dir.path().join(format!("c{i}.toml")), text);
+        assert!(!passed, "case {i} passed");
+        for want in wanted {
+            assert!(err.contains(want), "case {i}: `{want}` missing from: {err}");
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 mod bad_input;
 mod cli;
 mod followups;
+mod full_disk;
 mod incidents;
 mod outage;
 mod packaging;

@@ -42,14 +42,7 @@ async fn outage_and_agent_crash_lose_nothing() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // The collector comes back on the same port and state; the backlog drains.
-    std::fs::rename(
-        dir.path().join("collector.log"),
-        dir.path().join("collector-1.log"),
-    )
-    .unwrap();
-    let collector = CollectorProcess::start_with(dir.path(), port, &collector.config)
-        .await
-        .unwrap();
+    let collector = collector.restart(dir.path(), port).await.unwrap();
     let drained = wait_until(Duration::from_secs(30), || async {
         let text = collector.scrape().await;
         let last = metric_value(

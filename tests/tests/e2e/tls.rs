@@ -182,6 +182,20 @@ async fn mutual_tls_admits_only_verified_agents() {
     })
     .await;
     assert!(refused, "rogue agent log:\n{}", rogue.log());
+    // The log says why: the collector's certificate has an issuer the agent does not trust.
+    let reasons: Vec<String> = log_events(&rogue.log(), "push failed; will retry")
+        .iter()
+        .map(|e| {
+            e["fields"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("UnknownIssuer")),
+        "TLS failure logged without its cause: {reasons:?}"
+    );
     drop(rogue);
     assert!(
         log_events(&collector.log(), "batch applied").is_empty(),
