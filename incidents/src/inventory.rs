@@ -18,24 +18,23 @@
 //! contacts = [{ name = "Li Wei", email = "li.wei@example.com", phone = "+86 21 5555 0101" }]
 //! language = "zh-CN"           # customer messages in Simplified Chinese (default "en")
 //!
-//! [[targets]]                  # role: router | switch | firewall | ips | waf | load_balancer | ups |
-//! id = "acme-circuit"          #   pdu | cooling | environment_sensor | hypervisor | host | vm |
-//!                              #   storage | link | interface | gateway | service | other (default:
-//!                              #   from kind); carried into evidence, payloads and metric labels
-//! kind = "link"
-//! owner = "carrier"
-//! carrier = "ACME Telecom"
-//! circuit_id = "ACME-SH-0042"
-//!
 //! [[targets]]
 //! id = "edge1-wan"             # our edge interface: the carrier boundary
 //! kind = "interface"
-//! room = "dc1-r1"
-//! owner = "platform"
+//! role = "interface"           # router | switch | firewall | ips | waf | load_balancer | ups | pdu |
+//! room = "dc1-r1"              #   cooling | environment_sensor | hypervisor | host | vm | storage |
+//! owner = "platform"           #   link | interface | gateway | service | other (default: from kind)
 //! device = "edge1"             # the device target whose samples carry this interface …
 //! ifname = "Te0/0/0"           # … as the `ifname` label (IF-MIB ifName)
 //! labels = { link_role = "carrier" }
-//! depends_on = ["edge1", "acme-circuit"]
+//! depends_on = ["edge1"]
+//!
+//! [[circuits]]                 # a carrier circuit (crate::circuits): a carrier-owned link
+//! id = "acme-circuit"          #   target our port (a_end) depends on
+//! carrier = "ACME Telecom"
+//! circuit_id = "ACME-SH-0042"
+//! a_end = "edge1-wan"
+//! z_end = "ACME POP Shanghai-3"
 //! ```
 //!
 //! Samples meet the inventory through [`Inventory::resolve`]: an agent polls a device and sends
@@ -44,6 +43,7 @@
 //! tickets. A target's `labels` are added to its samples before rules see them, which is how a
 //! rule tells carrier-facing ports from the others.
 
+use crate::circuits::Circuit;
 use faultline_wire::Sample;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use faultline_wire::validate::{RESERVED_LABELS, is_label_name};
@@ -348,6 +348,8 @@ struct InventoryFile {
     departments: Vec<Department>,
     #[serde(default)]
     targets: Vec<Target>,
+    #[serde(default)]
+    circuits: Vec<Circuit>,
 }
 
 /// More cloud hosts than this make a department VIP automatically.
@@ -368,6 +370,8 @@ pub struct Inventory {
     interfaces: BTreeMap<String, BTreeMap<String, String>>,
     /// Whether [`Inventory::resolve`] can change any sample (interfaces or target labels).
     resolves: bool,
+    /// Carrier circuits by id (each is also a carrier `link` target).
+    circuits: BTreeMap<String, Circuit>,
 }
 
 /// The label that names an interface on a device's samples (IF-MIB profile).
@@ -383,6 +387,16 @@ impl Inventory {
     /// A target by id.
     pub fn target(&self, id: &str) -> Option<&Target> {
         self.targets.get(id)
+    }
+
+    /// A carrier circuit by id (`[[circuits]]`).
+    pub fn circuit(&self, id: &str) -> Option<&Circuit> {
+        self.circuits.get(id)
+    }
+
+    /// All carrier circuits by id.
+    pub fn circuits(&self) -> &BTreeMap<String, Circuit> {
+        &self.circuits
     }
 
     /// All targets by id.
@@ -474,8 +488,9 @@ impl Inventory {
     }
 }
 
-fn validate(source: &ConfigSource, file: InventoryFile) -> Result<Inventory, ConfigError> {
+fn validate(source: &ConfigSource, mut file: InventoryFile) -> Result<Inventory, ConfigError> {
     let mut inv = Inventory::default();
+    crate::circuits::add_to_targets(source, &file.circuits, &mut file.targets)?;
     for (i, site) in file.sites.into_iter().enumerate() {
         check_id(
             source,
@@ -527,6 +542,17 @@ fn validate(source: &ConfigSource, file: InventoryFile) -> Result<Inventory, Con
             return Err(source.error(&field("room"), format!("unknown room `{room}`")));
         }
         let is_carrier = target.owner == Owner::Carrier;
+        if is_carrier && (target.kind == TargetKind::Interface || target.device.is_some()) {
+            return Err(source.error(
+                &field("owner"),
+                format!(
+                    "`{}` is a port of our equipment: keep it owner = \"platform\" and describe \
+                     the circuit as [[circuits]] with a_end = \"{}\" (otherwise whatever \
+                     depends on the port would count as our side of the boundary)",
+                    target.id, target.id
+                ),
+            ));
+        }
         for (name, value) in [
             ("carrier", &target.carrier),
             ("circuit_id", &target.circuit_id),
@@ -579,8 +605,19 @@ fn validate(source: &ConfigSource, file: InventoryFile) -> Result<Inventory, Con
             if *dep == target.id {
                 return Err(source.error(&field, format!("`{dep}` cannot depend on itself")));
             }
-            if !inv.targets.contains_key(dep) {
+            let Some(upstream) = inv.targets.get(dep) else {
                 return Err(source.error(&field, format!("unknown target `{dep}`")));
+            };
+            if target.owner == Owner::Customer && upstream.owner == Owner::Carrier {
+                return Err(source.error(
+                    &field,
+                    format!(
+                        "customer system `{}` depends on carrier target `{dep}` directly: make \
+                         it depend on our equipment (the port the circuit ends on), so the \
+                         boundary is judged on our side",
+                        target.id
+                    ),
+                ));
             }
             inv.dependents
                 .entry(dep.clone())
@@ -611,6 +648,11 @@ fn validate(source: &ConfigSource, file: InventoryFile) -> Result<Inventory, Con
             inv.vip.insert(dept.id.clone());
         }
     }
+    inv.circuits = file
+        .circuits
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
     Ok(inv)
 }
 
@@ -768,6 +810,100 @@ depends_on = ["host-1"]
             Path::new("inv.toml"),
             text.to_string(),
         ))
+    }
+
+    #[test]
+    fn circuits_are_carrier_links_our_port_depends_on_and_ambiguous_models_are_refused() {
+        let base = "[[sites]]\nid = \"dc1\"\n\n[[rooms]]\nid = \"r1\"\nsite = \"dc1\"\n\n[[departments]]\nid = \"finance\"\n\n[[targets]]\nid = \"edge1\"\nkind = \"device\"\nrole = \"router\"\nroom = \"r1\"\nowner = \"platform\"\n\n[[targets]]\nid = \"edge1-wan\"\nkind = \"interface\"\nroom = \"r1\"\nowner = \"platform\"\ndevice = \"edge1\"\nifname = \"Te0/0/0\"\ndepends_on = [\"edge1\"]\n\n[[targets]]\nid = \"vm-1\"\nkind = \"vm\"\nowner = \"customer\"\ndepartment = \"finance\"\ndepends_on = [\"edge1-wan\"]\n\n[[circuits]]\nid = \"acme-1\"\ncarrier = \"ACME\"\ncircuit_id = \"ACME-0042\"\na_end = \"edge1-wan\"\nz_end = \"ACME POP 3\"\nnoc = [{ name = \"ACME NOC\", email = \"noc@acme.example\" }]\n";
+        let inv = load(base).unwrap();
+        let link = inv.target("acme-1").unwrap();
+        assert_eq!(
+            (link.owner, link.kind, link.role(), link.room.as_deref()),
+            (
+                Owner::Carrier,
+                TargetKind::Link,
+                TargetRole::Link,
+                Some("r1")
+            )
+        );
+        assert_eq!(link.circuit_id.as_deref(), Some("ACME-0042"));
+        assert!(
+            inv.target("edge1-wan")
+                .unwrap()
+                .depends_on
+                .contains(&"acme-1".to_string())
+        );
+        assert_eq!(inv.dependents("acme-1"), ["edge1-wan"]);
+        assert_eq!(inv.circuit("acme-1").unwrap().noc[0].name, "ACME NOC");
+        // Our side of the boundary: our port and the router, never the VM behind them.
+        let side = crate::attribution::our_side(&inv, "acme-1", true);
+        assert_eq!(side, ["edge1", "edge1-wan"]);
+        // Refused, naming file, line and field.
+        let cases = [
+            (
+                base.replace("a_end = \"edge1-wan\"", "a_end = \"edge9\""),
+                "circuits[0].a_end",
+                "unknown target",
+            ),
+            (
+                base.replace("a_end = \"edge1-wan\"", "a_end = \"vm-1\""),
+                "circuits[0].a_end",
+                "customer-owned",
+            ),
+            (
+                base.replace("id = \"acme-1\"", "id = \"edge1\""),
+                "circuits[0].id",
+                "duplicate id",
+            ),
+            (
+                base[..base.find("[[circuits]]").unwrap()].replace(
+                    "owner = \"platform\"\ndevice",
+                    "owner = \"carrier\"\ncarrier = \"ACME\"\ncircuit_id = \"X\"\ndevice",
+                ),
+                "targets[1].owner",
+                "a port of our equipment",
+            ),
+            (
+                base.replace("depends_on = [\"edge1-wan\"]", "depends_on = [\"acme-1\"]"),
+                "targets[2].depends_on[0]",
+                "depends on carrier target",
+            ),
+        ];
+        for (text, field, message) in cases {
+            let err = load(&text).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.to_string().contains(message), "{err}");
+            assert!(err.position.is_some(), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_example_inventory_loads_with_its_boundaries() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/inventory.toml");
+        let inv = Inventory::load(&ConfigSource::read(&path).unwrap()).unwrap();
+        assert_eq!(inv.circuits().len(), 2);
+        for (circuit, port) in [
+            ("ct-gz-0042", "edge-r1-wan1"),
+            ("cu-gz-0107", "edge-r1-wan2"),
+        ] {
+            assert_eq!(inv.target(circuit).unwrap().owner, Owner::Carrier);
+            let side = crate::attribution::our_side(&inv, circuit, true);
+            assert_eq!(side, ["edge-r1".to_string(), port.to_string()], "{circuit}");
+        }
+        let security = inv
+            .targets()
+            .values()
+            .filter(|t| t.role().is_security())
+            .count();
+        assert_eq!(security, 3, "firewall, IPS and WAF");
+        // A VM's chain reaches a circuit through our equipment.
+        let chain = inv
+            .upstream("vm-fin-portal")
+            .into_iter()
+            .find(|p| p.last().map(String::as_str) == Some("ct-gz-0042"))
+            .unwrap();
+        assert!(chain.contains(&"edge-r1-wan1".to_string()), "{chain:?}");
+        assert!(inv.is_vip("health-commission"));
     }
 
     #[test]
