@@ -1,6 +1,9 @@
 //! The edge both daemons share, outside the data flow: structured logging set-up, waiting for the
 //! shutdown signal, and reading a credential from a file. The agent and the collector call these
-//! from their `main` and `run`; nothing here knows about samples or batches.
+//! from their `main` and `run`; nothing here knows about samples or batches. [`log_limit`] keeps
+//! log lines that outside input can repeat to one per interval.
+
+pub mod log_limit;
 
 use faultline_wire::config_file::Secret;
 use std::path::{Path, PathBuf};
