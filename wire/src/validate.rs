@@ -1,7 +1,7 @@
 //! Limits on what a batch may contain, checked by the collector on every push (and by the agent
 //! before it queues samples), so that one bad producer cannot blow up the series store.
 
-use crate::{Batch, Sample, SampleKind};
+use crate::{Batch, RejectReason, RejectedSample, Sample, SampleKind};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -123,6 +123,46 @@ impl Limits {
             ));
         }
         Ok(())
+    }
+}
+
+/// The span of sample timestamps the collector accepts around its own clock. A sample outside it
+/// is refused alone (the rest of its batch is applied): dated far ahead it would hold its series'
+/// latest value and hide every later sample; dated at or before the epoch it comes from no clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// How far ahead of the collector's clock a timestamp may be, in milliseconds.
+    pub max_ahead_ms: i64,
+    /// How far behind the collector's clock a timestamp may be, in milliseconds (as far back as
+    /// an agent's outbox can hold a backlog).
+    pub max_behind_ms: i64,
+}
+
+impl TimeWindow {
+    /// The verdict on one timestamp at collector time `now_ms`: `None` accepts it.
+    pub fn judge(&self, ts_ms: i64, now_ms: i64) -> Option<RejectReason> {
+        if ts_ms <= 0 {
+            Some(RejectReason::InvalidTimestamp)
+        } else if ts_ms > now_ms.saturating_add(self.max_ahead_ms) {
+            Some(RejectReason::TooFarAhead)
+        } else if ts_ms < now_ms.saturating_sub(self.max_behind_ms) {
+            Some(RejectReason::TooOld)
+        } else {
+            None
+        }
+    }
+
+    /// Appends a verdict for every refused sample of `samples` to `out`, in index order; nothing
+    /// is allocated when all are accepted.
+    pub fn judge_all(&self, samples: &[Sample], now_ms: i64, out: &mut Vec<RejectedSample>) {
+        for (index, sample) in samples.iter().enumerate() {
+            if let Some(reason) = self.judge(sample.ts_ms, now_ms) {
+                out.push(RejectedSample {
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    reason,
+                });
+            }
+        }
     }
 }
 
@@ -267,6 +307,59 @@ mod tests {
             .check_batch(&batch_of(vec![sample(), sample(), sample()]))
             .unwrap_err();
         assert_eq!(err.field, "samples");
+    }
+
+    #[test]
+    fn time_window_table() {
+        let window = TimeWindow {
+            max_ahead_ms: 300_000,
+            max_behind_ms: 86_400_000,
+        };
+        let now = 1_800_000_000_000;
+        let cases = [
+            ("now", now, None),
+            ("zero", 0, Some(RejectReason::InvalidTimestamp)),
+            ("negative", -5, Some(RejectReason::InvalidTimestamp)),
+            ("min", i64::MIN, Some(RejectReason::InvalidTimestamp)),
+            ("edge ahead", now + 300_000, None),
+            ("past ahead", now + 300_001, Some(RejectReason::TooFarAhead)),
+            (
+                "year 2100",
+                4_102_444_800_000,
+                Some(RejectReason::TooFarAhead),
+            ),
+            ("max", i64::MAX, Some(RejectReason::TooFarAhead)),
+            ("edge behind", now - 86_400_000, None),
+            ("past behind", now - 86_400_001, Some(RejectReason::TooOld)),
+            ("seconds not ms", now / 1000, Some(RejectReason::TooOld)),
+            ("one ms", 1, Some(RejectReason::TooOld)),
+        ];
+        for (name, ts, want) in cases {
+            assert_eq!(window.judge(ts, now), want, "case {name}");
+        }
+        let huge = TimeWindow {
+            max_ahead_ms: i64::MAX,
+            max_behind_ms: i64::MAX,
+        };
+        assert_eq!(huge.judge(1, now), None, "no overflow with huge bounds");
+        assert_eq!(huge.judge(i64::MAX, now), None);
+
+        let mut samples = vec![sample(), sample(), sample(), sample()];
+        for s in &mut samples {
+            s.ts_ms = now;
+        }
+        samples[1].ts_ms = 0;
+        samples[3].ts_ms = now + 3_600_000;
+        let mut out = Vec::new();
+        window.judge_all(&samples, now, &mut out);
+        let got: Vec<(u32, RejectReason)> = out.iter().map(|r| (r.index, r.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, RejectReason::InvalidTimestamp),
+                (3, RejectReason::TooFarAhead)
+            ]
+        );
     }
 
     #[test]
