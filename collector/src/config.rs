@@ -242,10 +242,11 @@ pub struct IngestConfig {
     #[serde(with = "humantime_serde")]
     pub max_behind: Duration,
     /// Most series held in memory in total; a sample that would start another series is refused
-    /// (reason `series_limit_total`), existing series keep updating. Default 1,000,000 (about
-    /// 0.5 GiB, see the README's "Limits").
+    /// (reason `series_limit_total`), existing series keep updating. Default 500,000: about
+    /// 450 MB of memory and a 60 MB `/metrics` response (≈900 B and ≈120 B per series, README
+    /// "Limits").
     pub max_series: usize,
-    /// Most series held for one agent (reason `series_limit_agent`). Default 200,000.
+    /// Most series held for one agent (reason `series_limit_agent`). Default 100,000.
     pub max_series_per_agent: usize,
     /// An agent whose clock differs from the collector's by more than this is warned about (at
     /// most once a minute per agent); the offset is exported as
@@ -263,8 +264,8 @@ impl Default for IngestConfig {
             limits: Limits::default(),
             max_ahead: Duration::from_secs(300),
             max_behind: Duration::from_secs(7 * 86_400),
-            max_series: 1_000_000,
-            max_series_per_agent: 200_000,
+            max_series: 500_000,
+            max_series_per_agent: 100_000,
             clock_offset_warn: Duration::from_secs(30),
         }
     }

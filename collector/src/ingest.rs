@@ -153,8 +153,6 @@ impl Ingest {
         };
         if !rejected.is_empty() {
             keep_accepted(&mut samples, &rejected);
-            self.telemetry
-                .count_refused_samples(&agent.id, seq, &rejected);
         }
         let samples = Arc::new(samples);
         self.cursors
@@ -162,6 +160,10 @@ impl Ingest {
             .await
             .map_err(|e| Rejection::Unavailable(e.to_string()))?;
         *cursor = Some(next);
+        if !rejected.is_empty() {
+            self.telemetry
+                .count_refused_samples(&agent.id, seq, &rejected);
+        }
         if let Some(downstream) = &self.downstream {
             let accepted = Accepted {
                 agent: agent.id.clone(),

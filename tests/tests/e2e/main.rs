@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod followups;
 mod incidents;
+mod ingest_bounds;
 mod outage;
 mod packaging;
 mod pipeline;
