@@ -430,10 +430,11 @@ mod tests {
 
     #[test]
     fn series_limits_refuse_new_series_only() {
-        // (limits, pushes as (agent, targets), expected refusals per push)
+        // (name, limits, pushes as (agent, targets), expected refusals per push)
         let one = |t: &str| sample("m", t, 1.0, 1000, SampleKind::Gauge);
         type Push = (&'static str, &'static [&'static str]);
-        let cases: [(&str, SeriesLimits, &[Push], &[&[(u32, RejectReason)]]); 4] = [
+        type Refusals = &'static [(u32, RejectReason)];
+        let cases: [(&str, SeriesLimits, &[Push], &[Refusals]); 4] = [
             (
                 "under the limits",
                 SeriesLimits {
