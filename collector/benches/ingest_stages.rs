@@ -16,30 +16,35 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Metric `metric` (0–9; 0–4 counters) of switch port `port` (48 ports a switch).
+fn interface_sample(port: u32, metric: u32, ts: i64) -> Sample {
+    Sample {
+        metric: format!("faultline_snmp_if_metric_{metric}"),
+        target: format!("switch-{:03}", port / 48),
+        labels: [
+            ("site".to_string(), "bj1".to_string()),
+            ("room".to_string(), "room-a".to_string()),
+            (
+                "ifName".to_string(),
+                format!("GigabitEthernet1/0/{}", port % 48),
+            ),
+        ]
+        .into(),
+        value: f64::from(port * metric) + 0.5,
+        ts_ms: ts,
+        kind: if metric < 5 {
+            SampleKind::Counter
+        } else {
+            SampleKind::Gauge
+        },
+    }
+}
+
 fn batch(seq: u64, ts: i64) -> Batch {
     let mut samples = Vec::with_capacity(10_000);
     for t in 0..1000 {
         for m in 0..10 {
-            samples.push(Sample {
-                metric: format!("faultline_snmp_if_metric_{m}"),
-                target: format!("switch-{:03}", t / 48),
-                labels: [
-                    ("site".to_string(), "bj1".to_string()),
-                    ("room".to_string(), "room-a".to_string()),
-                    (
-                        "ifName".to_string(),
-                        format!("GigabitEthernet1/0/{}", t % 48),
-                    ),
-                ]
-                .into(),
-                value: (t * m) as f64 + 0.5,
-                ts_ms: ts,
-                kind: if m < 5 {
-                    SampleKind::Counter
-                } else {
-                    SampleKind::Gauge
-                },
-            });
+            samples.push(interface_sample(t, m, ts));
         }
     }
     Batch {
@@ -140,22 +145,7 @@ fn series_cost() {
         let samples: Vec<Sample> = (0..10_000)
             .map(|i| {
                 let n = chunk * 10_000 + i;
-                Sample {
-                    metric: format!("faultline_snmp_if_metric_{}", n % 10),
-                    target: format!("switch-{:05}", n / 480),
-                    labels: [
-                        ("site".to_string(), "bj1".to_string()),
-                        ("room".to_string(), "room-a".to_string()),
-                        (
-                            "ifName".to_string(),
-                            format!("GigabitEthernet1/0/{}", n / 10 % 48),
-                        ),
-                    ]
-                    .into(),
-                    value: f64::from(n),
-                    ts_ms: now,
-                    kind: SampleKind::Gauge,
-                }
+                interface_sample(n / 10, n % 10, now)
             })
             .collect();
         let mut rejected = Vec::new();
