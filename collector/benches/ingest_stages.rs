@@ -1,5 +1,5 @@
-//! Where ingest time goes: decompression, JSON parsing, validation (limits and the timestamp
-//! window) and application to the series store, each timed on the same realistic batch (1,000
+//! Where ingest time goes: decompression, JSON parsing, validation (structure, then label limits
+//! and the timestamp window per sample) and application to the series store, each timed on the same realistic batch (1,000
 //! targets × 10 metrics); then what one series costs: resident memory held by the store and bytes
 //! of `/metrics` text, which size the series limits. A bench binary
 //! (`cargo bench -p faultline-collector --bench ingest_stages`); figures go to BENCHMARKS.md.
@@ -89,7 +89,7 @@ fn main() {
     let validate = time(rounds, |i| {
         let batch = &parsed[i as usize];
         limits.check_batch(batch).unwrap();
-        window.judge_all(&batch.samples, now, &mut rejected);
+        faultline_wire::judge_samples(&limits, &window, &batch.samples, now, &mut rejected);
         assert!(rejected.is_empty());
     });
     let mut batches = parsed.into_iter();

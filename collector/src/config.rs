@@ -231,7 +231,9 @@ pub struct IngestConfig {
     pub max_decoded_bytes: usize,
     /// Pushes processed at once; beyond this a push gets 429 with `Retry-After`.
     pub max_concurrent_pushes: usize,
-    /// Per-batch limits (samples, labels, name and value lengths); breaking one gets 400.
+    /// Limits on batch contents. Samples per batch and metric/target name length: breaking one
+    /// gets 400. Labels per sample, label name and value length: a sample over them is refused
+    /// alone (reasons `too_many_labels`, `label_too_long`), the rest of the batch applied.
     pub limits: Limits,
     /// A sample dated further ahead of the collector's clock is refused alone (reason
     /// `too_far_ahead`; the batch is still acknowledged). Default 5 minutes.

@@ -1,8 +1,8 @@
 //! Ingest: the first stage of the collector's flow (`ingest → series store → /metrics`, and
 //! `ingest → rules`). Turns an authenticated push body into applied samples, exactly once per
 //! batch: decode with bounded expansion, validate against the limits, skip batches already applied
-//! (per-agent cursor), judge each sample's timestamp against the collector's clock
-//! ([`faultline_wire::TimeWindow`]), apply to the series store (which refuses new series past its
+//! (per-agent cursor), judge each sample's labels against the label limits and its timestamp
+//! against the collector's clock ([`faultline_wire::judge_samples`]), apply to the series store (which refuses new series past its
 //! limits), make the cursor durable, hand the accepted samples to the rules stage ([`Accepted`],
 //! bounded channel), then acknowledge, listing the refused samples. A refused sample reaches
 //! neither the series store nor the rules; its batch is still acknowledged, so the agent does
@@ -145,7 +145,13 @@ impl Ingest {
             seq,
         };
         let mut rejected = Vec::new();
-        self.window.judge_all(&batch.samples, now, &mut rejected);
+        faultline_wire::judge_samples(
+            &self.config.limits,
+            &self.window,
+            &batch.samples,
+            now,
+            &mut rejected,
+        );
         let mut samples = batch.samples;
         let outcome = {
             let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());

@@ -15,7 +15,7 @@ pub use model::{
     AgentHealth, Batch, MAX_LISTED_REJECTIONS, PushAck, RejectReason, RejectedSample, Sample,
     SampleKind,
 };
-pub use validate::{InvalidBatch, Limits, TimeWindow};
+pub use validate::{InvalidBatch, Limits, TimeWindow, judge_samples};
 
 /// Milliseconds since the Unix epoch: the timestamp unit of every sample. The daemons read the
 /// clock here and pass the value into their pure code.

@@ -115,6 +115,11 @@ pub enum RejectReason {
     SeriesLimitAgent,
     /// A new series while the collector already holds `ingest.max_series`.
     SeriesLimitTotal,
+    /// More labels than `ingest.limits.max_labels_per_sample`.
+    TooManyLabels,
+    /// A label name longer than `ingest.limits.max_name_bytes` or a value longer than
+    /// `ingest.limits.max_label_value_bytes`.
+    LabelTooLong,
     /// A reason this build does not know (sent by a newer collector).
     #[serde(other)]
     Other,
@@ -122,12 +127,14 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason a collector of this build gives, in label order.
-    pub const ALL: [RejectReason; 5] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::InvalidTimestamp,
         RejectReason::TooFarAhead,
         RejectReason::TooOld,
         RejectReason::SeriesLimitAgent,
         RejectReason::SeriesLimitTotal,
+        RejectReason::TooManyLabels,
+        RejectReason::LabelTooLong,
     ];
 
     /// The snake_case name (wire value and metric label).
@@ -138,6 +145,8 @@ impl RejectReason {
             RejectReason::TooOld => "too_old",
             RejectReason::SeriesLimitAgent => "series_limit_agent",
             RejectReason::SeriesLimitTotal => "series_limit_total",
+            RejectReason::TooManyLabels => "too_many_labels",
+            RejectReason::LabelTooLong => "label_too_long",
             RejectReason::Other => "other",
         }
     }

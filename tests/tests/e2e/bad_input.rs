@@ -157,22 +157,6 @@ async fn bad_input_is_refused_and_the_collector_keeps_serving() {
             "samples[0]",
         ),
         (
-            "huge label set",
-            Some(TOKEN),
-            "zstd",
-            codec::encode(&batch(4, vec![many_labels])),
-            400,
-            "samples[0].labels",
-        ),
-        (
-            "100k label value",
-            Some(TOKEN),
-            "zstd",
-            codec::encode(&batch(5, vec![long_value])),
-            400,
-            "samples[0].labels.alias",
-        ),
-        (
             "another agent's batch",
             Some(TOKEN),
             "zstd",
@@ -253,6 +237,23 @@ async fn bad_input_is_refused_and_the_collector_keeps_serving() {
         vec![sample("faultline_test_old_celsius", now - 60_000)],
     ));
     assert_eq!(client.push(old).await.0, 200);
+    // Over a label limit: the sample is refused alone and listed; the batch is acknowledged.
+    let mut fine = sample("faultline_test_fine_celsius", now);
+    fine.target = "dev-2".into();
+    let labels = codec::encode(&batch(7, vec![many_labels, long_value, fine]));
+    let (status, text) = client.push(labels).await;
+    assert_eq!(status, 200, "{text}");
+    let ack: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(ack["applied"], 1, "{text}");
+    assert_eq!(
+        ack["rejected"],
+        serde_json::json!([
+            {"index": 0, "reason": "too_many_labels"},
+            {"index": 1, "reason": "label_too_long"}
+        ]),
+        "{text}"
+    );
+
     let text = collector.scrape().await;
     assert!(
         metric_value(
@@ -262,6 +263,22 @@ async fn bad_input_is_refused_and_the_collector_keeps_serving() {
         ) == Some(21.5),
         "{text}"
     );
+    assert_eq!(
+        metric_value(&text, "faultline_test_fine_celsius", &[("target", "dev-2")]),
+        Some(21.5),
+        "{text}"
+    );
+    for reason in ["too_many_labels", "label_too_long"] {
+        assert_eq!(
+            metric_value(
+                &text,
+                "faultline_collector_rejected_samples_total",
+                &[("agent", "a1"), ("reason", reason)]
+            ),
+            Some(1.0),
+            "{reason}: {text}"
+        );
+    }
     assert!(
         !text.contains("faultline_test_old_celsius"),
         "stale series exported"
