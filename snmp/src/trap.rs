@@ -77,7 +77,8 @@ pub struct TrapConfig {
     pub engine_id: Option<EngineId>,
     /// Most (sender, trap OID) pairs counted at once, each one `faultline_snmp_traps` series;
     /// past it the least recently seen are forgotten (counted in
-    /// `faultline_snmp_trap_series_evicted`). Default 2048 (roughly 0.3 MiB in the agent, estimated).
+    /// `faultline_snmp_trap_series_evicted`). Default 2048 (roughly 0.3 MiB in the agent,
+    /// estimated).
     #[serde(default = "default_max_series")]
     pub max_series: usize,
 }
