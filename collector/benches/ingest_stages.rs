@@ -1,8 +1,9 @@
 //! Where ingest time goes: decompression, JSON parsing, validation (structure, then label limits
-//! and the timestamp window per sample) and application to the series store, each timed on the same realistic batch (1,000
-//! targets × 10 metrics); then what one series costs: resident memory held by the store and bytes
-//! of `/metrics` text, which size the series limits. A bench binary
-//! (`cargo bench -p faultline-collector --bench ingest_stages`); figures go to BENCHMARKS.md.
+//! and the timestamp window per sample) and application to the series store, each timed on the
+//! same realistic batch (1,000 targets × 10 metrics); and, first, what one series costs: resident
+//! memory held by the store and bytes of `/metrics` text, which size the series limits. A bench
+//! binary (`cargo bench -p faultline-collector --bench ingest_stages`); figures go to
+//! BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use faultline_collector::series::{SeriesCollector, SeriesLimits, SeriesStore};
@@ -65,6 +66,8 @@ fn time<T>(rounds: u32, mut f: impl FnMut(u32) -> T) -> Duration {
 }
 
 fn main() {
+    // First, while the process has freed nothing its allocator could hand out again.
+    series_cost();
     let rounds = 50;
     let b = batch(1, 1_700_000_000_000);
     let n = b.samples.len() as f64;
@@ -119,7 +122,6 @@ fn main() {
             100.0 * took.as_secs_f64() / total.as_secs_f64()
         );
     }
-    series_cost();
 }
 
 /// Resident bytes of the process (Linux `/proc/self/statm`), 0 where unavailable.
