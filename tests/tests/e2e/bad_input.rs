@@ -206,18 +206,31 @@ async fn bad_input_is_refused_and_the_collector_keeps_serving() {
     assert_eq!(resp.status().as_u16(), 413, "chunked oversized body");
 
     // Overload: one push slot, held by a request whose body never finishes → the next gets 429.
-    let mut slow = tokio::net::TcpStream::connect(collector.url.trim_start_matches("http://"))
-        .await
-        .unwrap();
+    // The slow request may itself be refused when a push holds the slot as it arrives: then it
+    // is answered at once and sent again.
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Encoding: zstd\r\nContent-Length: 1000\r\n\r\nabc",
         faultline_wire::PUSH_PATH
     );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    let got_429 = wait_until(std::time::Duration::from_secs(5), || async {
-        client.push(good.clone()).await.0 == 429
-    })
-    .await;
+    let mut slow: Option<tokio::net::TcpStream> = None;
+    let mut got_429 = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !got_429 && std::time::Instant::now() < deadline {
+        let mut answered = [0u8; 64];
+        let refused = slow
+            .as_ref()
+            .is_some_and(|s| s.try_read(&mut answered).is_ok());
+        if slow.is_none() || refused {
+            let mut stream =
+                tokio::net::TcpStream::connect(collector.url.trim_start_matches("http://"))
+                    .await
+                    .unwrap();
+            stream.write_all(head.as_bytes()).await.unwrap();
+            slow = Some(stream);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        got_429 = client.push(good.clone()).await.0 == 429;
+    }
     assert!(got_429, "no 429 while the only push slot was busy");
     drop(slow);
 
