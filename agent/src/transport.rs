@@ -105,6 +105,10 @@ impl Pusher {
                 reqwest::header::CONTENT_ENCODING,
                 faultline_wire::CONTENT_ENCODING,
             )
+            .header(
+                faultline_wire::SENT_AT_HEADER,
+                faultline_wire::now_ms().to_string(),
+            )
             .body(body)
             .send()
             .await;

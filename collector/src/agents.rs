@@ -23,6 +23,8 @@ struct Reported {
     health: AgentHealth,
     last_seen_ms: Option<i64>,
     last_seq: u64,
+    /// The agent's clock minus the collector's at its last push that said when it was sent.
+    clock_offset_ms: Option<i64>,
 }
 
 /// One known agent.
@@ -38,12 +40,16 @@ pub struct AgentState {
 }
 
 impl AgentState {
-    /// Records the health carried by an accepted push of batch `seq`.
-    pub fn report(&self, health: AgentHealth, now_ms: i64, seq: u64) {
+    /// Records the health carried by an accepted push of batch `seq`, and the agent's clock
+    /// offset when the push carried its send time.
+    pub fn report(&self, health: AgentHealth, now_ms: i64, seq: u64, clock_offset_ms: Option<i64>) {
         let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
         reported.health = health;
         reported.last_seen_ms = Some(now_ms);
         reported.last_seq = reported.last_seq.max(seq);
+        if clock_offset_ms.is_some() {
+            reported.clock_offset_ms = clock_offset_ms;
+        }
     }
 }
 
@@ -92,6 +98,11 @@ impl AgentRegistry {
         found
     }
 
+    /// The ids of all known agents.
+    pub fn ids(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.agents.iter().map(|a| &a.id)
+    }
+
     /// Number of known agents.
     pub fn len(&self) -> usize {
         self.agents.len()
@@ -134,7 +145,7 @@ impl Collector for AgentHealthCollector {
             })
             .collect();
         type Field = fn(&Reported, i64, i64) -> Option<f64>;
-        let gauges: [(&str, &str, Field); 5] = [
+        let gauges: [(&str, &str, Field); 6] = [
             (
                 "faultline_agent_up",
                 "1 if the agent pushed within series.stale_after",
@@ -163,6 +174,11 @@ impl Collector for AgentHealthCollector {
                 "faultline_agent_outbox_batches",
                 "Batches waiting in the agent's outbox",
                 |r, _, _| r.last_seen_ms.map(|_| r.health.outbox_batches as f64),
+            ),
+            (
+                "faultline_agent_clock_offset_seconds",
+                "The agent's clock minus the collector's, measured at its last push (includes the network delay)",
+                |r, _, _| r.clock_offset_ms.map(|ms| ms as f64 / 1000.0),
             ),
         ];
         for (name, help, field) in gauges {

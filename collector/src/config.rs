@@ -243,8 +243,30 @@ pub struct IngestConfig {
     pub max_decoded_bytes: usize,
     /// Pushes processed at once; beyond this a push gets 429 with `Retry-After`.
     pub max_concurrent_pushes: usize,
-    /// Per-batch limits (samples, labels, name and value lengths); breaking one gets 400.
+    /// Limits on batch contents. Samples per batch and metric/target name length: breaking one
+    /// gets 400. Labels per sample, label name and value length: a sample over them is refused
+    /// alone (reasons `too_many_labels`, `label_too_long`), the rest of the batch applied.
     pub limits: Limits,
+    /// A sample dated further ahead of the collector's clock is refused alone (reason
+    /// `too_far_ahead`; the batch is still acknowledged). Default 5 minutes.
+    #[serde(with = "humantime_serde")]
+    pub max_ahead: Duration,
+    /// A sample dated further behind the collector's clock is refused alone (reason `too_old`).
+    /// Keep it at least as long as an agent's outbox can hold a backlog. Default 7 days.
+    #[serde(with = "humantime_serde")]
+    pub max_behind: Duration,
+    /// Most series held in memory in total; a sample that would start another series is refused
+    /// (reason `series_limit_total`), existing series keep updating. Default 500,000: about
+    /// 450 MB of memory and a 60 MB `/metrics` response (≈900 B and ≈120 B per series, README
+    /// "Limits").
+    pub max_series: usize,
+    /// Most series held for one agent (reason `series_limit_agent`). Default 100,000.
+    pub max_series_per_agent: usize,
+    /// An agent whose clock differs from the collector's by more than this is warned about (at
+    /// most once a minute per agent); the offset is exported as
+    /// `faultline_agent_clock_offset_seconds`. Default 30 seconds.
+    #[serde(with = "humantime_serde")]
+    pub clock_offset_warn: Duration,
 }
 
 impl Default for IngestConfig {
@@ -254,6 +276,22 @@ impl Default for IngestConfig {
             max_decoded_bytes: 64 * 1024 * 1024,
             max_concurrent_pushes: 8,
             limits: Limits::default(),
+            max_ahead: Duration::from_secs(300),
+            max_behind: Duration::from_secs(7 * 86_400),
+            max_series: 500_000,
+            max_series_per_agent: 100_000,
+            clock_offset_warn: Duration::from_secs(30),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The timestamp acceptance window.
+    pub fn time_window(&self) -> faultline_wire::TimeWindow {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        faultline_wire::TimeWindow {
+            max_ahead_ms: ms(self.max_ahead),
+            max_behind_ms: ms(self.max_behind),
         }
     }
 }
@@ -355,6 +393,18 @@ impl CollectorConfig {
             return Err(source.error(
                 "ingest.max_decoded_bytes",
                 "must be at least max_body_bytes, and both above zero",
+            ));
+        }
+        if self.ingest.max_behind < Duration::from_secs(60) {
+            return Err(source.error(
+                "ingest.max_behind",
+                "must be at least 1m (an agent's backlog after an outage is older than that)",
+            ));
+        }
+        if self.ingest.max_series == 0 || self.ingest.max_series_per_agent == 0 {
+            return Err(source.error(
+                "ingest.max_series",
+                "max_series and max_series_per_agent must be at least 1",
             ));
         }
         if self.series.stale_after < Duration::from_secs(1) {
@@ -571,6 +621,16 @@ token = "0123456789abcdef"
             (
                 format!("{GOOD}\n[ingest]\nmax_body_bytes = -1\n"),
                 "ingest.max_body_bytes",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[ingest]\nmax_behind = \"10s\"\n"),
+                "ingest.max_behind",
+                13,
+            ),
+            (
+                format!("{GOOD}\n[ingest]\nmax_series = 0\n"),
+                "ingest.max_series",
                 13,
             ),
             (

@@ -182,12 +182,17 @@ async fn push(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<F
         let rejection = Rejection::Malformed("Content-Encoding must be zstd".into());
         return rejected(app, &rejection, Some(&agent.id), &peer);
     }
+    let sent_at_ms = req
+        .headers()
+        .get(faultline_wire::SENT_AT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
     let limit = app.ingest.config().max_body_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(body) => body,
         Err(rejection) => return rejected(app, &rejection, Some(&agent.id), &peer),
     };
-    match app.ingest.push(&agent, &body).await {
+    match app.ingest.push(&agent, &body, sent_at_ms).await {
         Ok(ack) => {
             let json = serde_json::to_vec(&ack).unwrap_or_default();
             let mut response = Response::new(Full::new(Bytes::from(json)));

@@ -1,8 +1,12 @@
 //! Ingest: the first stage of the collector's flow (`ingest → series store → /metrics`, and
 //! `ingest → rules`). Turns an authenticated push body into applied samples, exactly once per
 //! batch: decode with bounded expansion, validate against the limits, skip batches already applied
-//! (per-agent cursor), apply to the series store, make the cursor durable, hand the samples to the
-//! rules stage ([`Accepted`], bounded channel), then acknowledge.
+//! (per-agent cursor), judge each sample's labels against the label limits and its timestamp
+//! against the collector's clock ([`faultline_wire::judge_samples`]), apply to the series store (which refuses new series past its
+//! limits), make the cursor durable, hand the accepted samples to the rules stage ([`Accepted`],
+//! bounded channel), then acknowledge, listing the refused samples. A refused sample reaches
+//! neither the series store nor the rules; its batch is still acknowledged, so the agent does
+//! not retry it. The agent's clock offset is measured here from its send-time header.
 
 use crate::agents::{AgentRegistry, AgentState};
 use crate::config::IngestConfig;
@@ -10,7 +14,7 @@ use crate::cursors::{Cursor, CursorStore};
 use crate::series::SharedSeries;
 use crate::telemetry::{Rejection, Telemetry};
 use faultline_wire::codec::{self, DecodeError};
-use faultline_wire::{Batch, PushAck, Sample};
+use faultline_wire::{Batch, MAX_LISTED_REJECTIONS, PushAck, RejectedSample, Sample, TimeWindow};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -31,6 +35,7 @@ pub struct Ingest {
     series: SharedSeries,
     cursors: CursorStore,
     config: IngestConfig,
+    window: TimeWindow,
     telemetry: Arc<Telemetry>,
     permits: Arc<Semaphore>,
     downstream: Option<mpsc::Sender<Accepted>>,
@@ -52,6 +57,7 @@ impl Ingest {
             agents,
             series,
             cursors,
+            window: config.time_window(),
             config,
             telemetry,
             permits,
@@ -87,8 +93,14 @@ impl Ingest {
             .ok_or(Rejection::Unauthorized)
     }
 
-    /// Decodes, validates and applies one push from `agent`.
-    pub async fn push(&self, agent: &AgentState, body: &[u8]) -> Result<PushAck, Rejection> {
+    /// Decodes, validates and applies one push from `agent`; `sent_at_ms` is the agent's clock at
+    /// sending ([`faultline_wire::SENT_AT_HEADER`]), when it said.
+    pub async fn push(
+        &self,
+        agent: &AgentState,
+        body: &[u8],
+        sent_at_ms: Option<i64>,
+    ) -> Result<PushAck, Rejection> {
         let started = Instant::now();
         let batch: Batch =
             codec::decode(body, self.config.max_decoded_bytes).map_err(|e| match e {
@@ -110,31 +122,54 @@ impl Ingest {
 
         let mut cursor = agent.cursor.lock().await;
         let now = faultline_wire::now_ms();
+        let clock_offset_ms = sent_at_ms.map(|sent| sent.saturating_sub(now));
+        if let Some(offset) = clock_offset_ms {
+            self.telemetry
+                .check_clock_offset(&agent.id, offset, self.config.clock_offset_warn);
+        }
         let seq = batch.seq;
         if cursor.is_some_and(|c| c.epoch == batch.epoch && seq <= c.seq) {
-            agent.report(batch.health, now, seq);
+            agent.report(batch.health, now, seq, clock_offset_ms);
             self.telemetry
                 .count_accepted(&agent.id, seq, None, started.elapsed());
             return Ok(PushAck {
                 seq,
                 applied: 0,
                 duplicate: true,
+                rejected_count: 0,
+                rejected: Vec::new(),
             });
         }
         let next = Cursor {
             epoch: batch.epoch,
             seq,
         };
-        let samples = Arc::new(batch.samples);
+        let mut rejected = Vec::new();
+        faultline_wire::judge_samples(
+            &self.config.limits,
+            &self.window,
+            &batch.samples,
+            now,
+            &mut rejected,
+        );
+        let mut samples = batch.samples;
         let outcome = {
             let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
-            series.apply(&agent.id, &samples)
+            series.apply(&agent.id, &samples, now, &mut rejected)
         };
+        if !rejected.is_empty() {
+            keep_accepted(&mut samples, &rejected);
+        }
+        let samples = Arc::new(samples);
         self.cursors
             .commit(&agent.id, next, now)
             .await
             .map_err(|e| Rejection::Unavailable(e.to_string()))?;
         *cursor = Some(next);
+        if !rejected.is_empty() {
+            self.telemetry
+                .count_refused_samples(&agent.id, seq, &rejected);
+        }
         if let Some(downstream) = &self.downstream {
             let accepted = Accepted {
                 agent: agent.id.clone(),
@@ -144,13 +179,72 @@ impl Ingest {
                 tracing::error!(agent = %agent.id, seq, "rules stage is gone; samples not evaluated");
             }
         }
-        agent.report(batch.health, now, seq);
+        agent.report(batch.health, now, seq, clock_offset_ms);
         self.telemetry
             .count_accepted(&agent.id, seq, Some(outcome), started.elapsed());
+        let rejected_count = rejected.len() as u64;
+        rejected.truncate(MAX_LISTED_REJECTIONS);
         Ok(PushAck {
             seq,
             applied: outcome.applied,
             duplicate: false,
+            rejected_count,
+            rejected,
         })
+    }
+}
+
+/// Removes the `rejected` samples (given in index order) from `samples`, keeping the order.
+fn keep_accepted(samples: &mut Vec<Sample>, rejected: &[RejectedSample]) {
+    let mut refused = rejected.iter().map(|r| r.index as usize).peekable();
+    let mut index = 0;
+    samples.retain(|_| {
+        let keep = refused.peek() != Some(&index);
+        if !keep {
+            refused.next();
+        }
+        index += 1;
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_wire::{RejectReason, SampleKind};
+
+    #[test]
+    fn refused_samples_are_removed_in_order() {
+        let samples = |n: usize| -> Vec<Sample> {
+            (0..n)
+                .map(|i| Sample {
+                    metric: "m".into(),
+                    target: format!("t{i}"),
+                    labels: Default::default(),
+                    value: 0.0,
+                    ts_ms: 1,
+                    kind: SampleKind::Gauge,
+                })
+                .collect()
+        };
+        let cases: [(&[u32], &[&str]); 4] = [
+            (&[], &["t0", "t1", "t2", "t3"]),
+            (&[0], &["t1", "t2", "t3"]),
+            (&[1, 3], &["t0", "t2"]),
+            (&[0, 1, 2, 3], &[]),
+        ];
+        for (refused, want) in cases {
+            let rejected: Vec<RejectedSample> = refused
+                .iter()
+                .map(|&index| RejectedSample {
+                    index,
+                    reason: RejectReason::TooOld,
+                })
+                .collect();
+            let mut kept = samples(4);
+            keep_accepted(&mut kept, &rejected);
+            let targets: Vec<&str> = kept.iter().map(|s| s.target.as_str()).collect();
+            assert_eq!(targets, want, "refused {refused:?}");
+        }
     }
 }

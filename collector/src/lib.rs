@@ -37,7 +37,13 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
     if agents.is_empty() {
         tracing::warn!("no [[agents]] configured: every push will be refused");
     }
-    let series = Arc::new(RwLock::new(series::SeriesStore::new(stale_after_ms)));
+    let series = Arc::new(RwLock::new(series::SeriesStore::new(
+        stale_after_ms,
+        series::SeriesLimits {
+            total: config.ingest.max_series,
+            per_agent: config.ingest.max_series_per_agent,
+        },
+    )));
     let (telemetry, mut registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
     let mut notifier = None;
     let stage = match &config.incidents {

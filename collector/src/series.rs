@@ -3,9 +3,11 @@
 //! Flow: `ingest → series store → /metrics`. Ingest applies each accepted batch here; a scrape
 //! encodes the store through [`SeriesCollector`] at scrape time (prometheus-client's `Collector`),
 //! so there is no copy of the data in a registry. Series whose newest sample is older than
-//! `stale_after` are skipped at scrape time and swept from memory.
+//! `stale_after` are skipped at scrape time and swept from memory. The number of series is
+//! bounded in total and per agent ([`SeriesLimits`]): a sample that would start a series past a
+//! limit is refused, and existing series keep updating.
 
-use faultline_wire::{Sample, SampleKind};
+use faultline_wire::{RejectReason, RejectedSample, Sample, SampleKind};
 use hashbrown::HashTable;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
@@ -68,6 +70,23 @@ fn identity_hash(agent: &str, target: &str, labels: &BTreeMap<String, String>) -
     h.finish()
 }
 
+/// Bounds on the number of series held (`ingest.max_series`, `ingest.max_series_per_agent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesLimits {
+    /// Most series in total.
+    pub total: usize,
+    /// Most series of one agent.
+    pub per_agent: usize,
+}
+
+impl SeriesLimits {
+    /// No practical bound (tests and benches).
+    pub const UNBOUNDED: SeriesLimits = SeriesLimits {
+        total: usize::MAX,
+        per_agent: usize::MAX,
+    };
+}
+
 /// What applying one batch did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyOutcome {
@@ -78,6 +97,8 @@ pub struct ApplyOutcome {
     pub superseded: u64,
     /// Samples whose kind differs from their metric family's (gauge vs counter); dropped.
     pub kind_conflicts: u64,
+    /// Samples refused by a series limit (listed with their reason by [`SeriesStore::apply`]).
+    pub refused: u64,
 }
 
 /// Latest value per series.
@@ -85,22 +106,50 @@ pub struct ApplyOutcome {
 pub struct SeriesStore {
     families: HashMap<String, Family>,
     stale_after_ms: i64,
+    limits: SeriesLimits,
+    total: usize,
+    per_agent: HashMap<Arc<str>, usize>,
 }
 
 impl SeriesStore {
-    /// An empty store whose series go stale after `stale_after_ms` without a newer sample.
-    pub fn new(stale_after_ms: i64) -> Self {
+    /// An empty store whose series go stale after `stale_after_ms` without a newer sample, holding
+    /// at most `limits` series.
+    pub fn new(stale_after_ms: i64, limits: SeriesLimits) -> Self {
         Self {
             families: HashMap::new(),
             stale_after_ms,
+            limits,
+            total: 0,
+            per_agent: HashMap::new(),
         }
     }
 
-    /// Applies `samples` pushed by `agent`; a sample older than the held value does not replace it.
-    /// Only a series seen for the first time copies its identity.
-    pub fn apply(&mut self, agent: &Arc<str>, samples: &[Sample]) -> ApplyOutcome {
+    /// Applies `samples` pushed by `agent` at collector time `now_ms`. `rejected` holds, in index
+    /// order, the samples already refused (skipped here); the samples a series limit refuses are
+    /// added to it, and it stays in index order.
+    ///
+    /// A sample older than the held value does not replace it, unless the held value is dated
+    /// after `now_ms`: a sample from the future (within `ingest.max_ahead`) never freezes its
+    /// series. Only a series seen for the first time copies its identity.
+    pub fn apply(
+        &mut self,
+        agent: &Arc<str>,
+        samples: &[Sample],
+        now_ms: i64,
+        rejected: &mut Vec<RejectedSample>,
+    ) -> ApplyOutcome {
         let mut outcome = ApplyOutcome::default();
-        for sample in samples {
+        let skipped = rejected.len();
+        let mut skip = 0;
+        let mut agent_series = self.per_agent.get(agent).copied().unwrap_or(0);
+        for (index, sample) in samples.iter().enumerate() {
+            if rejected[..skipped]
+                .get(skip)
+                .is_some_and(|r| r.index as usize == index)
+            {
+                skip += 1;
+                continue;
+            }
             let family = match self.families.get_mut(sample.metric.as_str()) {
                 Some(family) => family,
                 None => self
@@ -124,12 +173,29 @@ impl SeriesStore {
                 s.hash == hash && s.key.matches(agent, &sample.target, &sample.labels)
             });
             match held {
-                Some(held) if held.point.ts_ms <= point.ts_ms => {
+                Some(held) if held.point.ts_ms <= point.ts_ms || held.point.ts_ms > now_ms => {
                     held.point = point;
                     outcome.applied += 1;
                 }
                 Some(_) => outcome.superseded += 1,
                 None => {
+                    let refusal = if agent_series >= self.limits.per_agent {
+                        Some(RejectReason::SeriesLimitAgent)
+                    } else if self.total >= self.limits.total {
+                        Some(RejectReason::SeriesLimitTotal)
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refusal {
+                        rejected.push(RejectedSample {
+                            index: u32::try_from(index).unwrap_or(u32::MAX),
+                            reason,
+                        });
+                        outcome.refused += 1;
+                        continue;
+                    }
+                    agent_series += 1;
+                    self.total += 1;
                     let key = SeriesKey {
                         agent: agent.clone(),
                         target: sample.target.clone(),
@@ -142,6 +208,17 @@ impl SeriesStore {
                 }
             }
         }
+        if agent_series > 0 {
+            match self.per_agent.get_mut(agent) {
+                Some(count) => *count = agent_series,
+                None => {
+                    self.per_agent.insert(agent.clone(), agent_series);
+                }
+            }
+        }
+        if skipped > 0 && rejected.len() > skipped {
+            rejected.sort_unstable_by_key(|r| r.index);
+        }
         outcome
     }
 
@@ -149,18 +226,33 @@ impl SeriesStore {
     pub fn sweep(&mut self, now_ms: i64) -> usize {
         let horizon = now_ms - self.stale_after_ms;
         let mut removed = 0;
+        let per_agent = &mut self.per_agent;
         self.families.retain(|_, family| {
-            let before = family.series.len();
-            family.series.retain(|s| s.point.ts_ms >= horizon);
-            removed += before - family.series.len();
+            family.series.retain(|s| {
+                let fresh = s.point.ts_ms >= horizon;
+                if !fresh {
+                    removed += 1;
+                    if let Some(count) = per_agent.get_mut(&s.key.agent) {
+                        *count = count.saturating_sub(1);
+                    }
+                }
+                fresh
+            });
             !family.series.is_empty()
         });
+        per_agent.retain(|_, count| *count > 0);
+        self.total -= removed;
         removed
     }
 
     /// Number of series held (including stale ones not yet swept).
     pub fn len(&self) -> usize {
-        self.families.values().map(|f| f.series.len()).sum()
+        self.total
+    }
+
+    /// Number of series held for `agent`.
+    pub fn agent_len(&self, agent: &str) -> usize {
+        self.per_agent.get(agent).copied().unwrap_or(0)
     }
 
     /// True when no series is held.
@@ -270,30 +362,201 @@ mod tests {
         }
     }
 
+    /// Applies with the clock far ahead of every sample and nothing refused beforehand.
+    fn put(store: &mut SeriesStore, agent: &Arc<str>, samples: &[Sample]) -> ApplyOutcome {
+        let mut rejected = Vec::new();
+        let outcome = store.apply(agent, samples, i64::MAX, &mut rejected);
+        assert_eq!(rejected.len() as u64, outcome.refused);
+        outcome
+    }
+
     fn labels() -> BTreeMap<String, String> {
         [("site".to_string(), "bj1".to_string())].into()
     }
 
     #[test]
     fn latest_wins_and_late_samples_do_not_regress() {
-        let mut store = SeriesStore::new(60_000);
+        let mut store = SeriesStore::new(60_000, SeriesLimits::UNBOUNDED);
         let a: Arc<str> = Arc::from("a1");
-        let out = store.apply(&a, &[sample("m", "h1", 1.0, 1000, SampleKind::Gauge)]);
+        let out = put(
+            &mut store,
+            &a,
+            &[sample("m", "h1", 1.0, 1000, SampleKind::Gauge)],
+        );
         assert_eq!(out.applied, 1);
-        store.apply(&a, &[sample("m", "h1", 2.0, 3000, SampleKind::Gauge)]);
-        let out = store.apply(&a, &[sample("m", "h1", 9.0, 2000, SampleKind::Gauge)]);
+        put(
+            &mut store,
+            &a,
+            &[sample("m", "h1", 2.0, 3000, SampleKind::Gauge)],
+        );
+        let out = put(
+            &mut store,
+            &a,
+            &[sample("m", "h1", 9.0, 2000, SampleKind::Gauge)],
+        );
         assert_eq!(out.superseded, 1);
         assert_eq!(store.latest("m", "a1", "h1", &labels()), Some(2.0));
-        let out = store.apply(&a, &[sample("m", "h1", 1.0, 4000, SampleKind::Counter)]);
+        let out = put(
+            &mut store,
+            &a,
+            &[sample("m", "h1", 1.0, 4000, SampleKind::Counter)],
+        );
         assert_eq!(out.kind_conflicts, 1);
         assert_eq!(store.len(), 1);
     }
 
     #[test]
-    fn stale_series_are_swept() {
-        let mut store = SeriesStore::new(1000);
+    fn a_future_sample_does_not_freeze_its_series() {
+        let mut store = SeriesStore::new(60_000, SeriesLimits::UNBOUNDED);
         let a: Arc<str> = Arc::from("a1");
-        store.apply(
+        let now = 1_000_000;
+        let mut rejected = Vec::new();
+        let at = |value, ts| [sample("m", "h1", value, ts, SampleKind::Gauge)];
+        store.apply(&a, &at(1.0, now - 10), now, &mut rejected);
+        // 4 minutes ahead: inside the window, becomes the latest value...
+        store.apply(&a, &at(2.0, now + 240_000), now, &mut rejected);
+        assert_eq!(store.latest("m", "a1", "h1", &labels()), Some(2.0));
+        // ...but the next sample with a sane date replaces it, and later ones keep coming in.
+        let out = store.apply(&a, &at(3.0, now + 1_000), now + 1_000, &mut rejected);
+        assert_eq!(out.applied, 1);
+        store.apply(&a, &at(4.0, now + 2_000), now + 2_000, &mut rejected);
+        assert_eq!(store.latest("m", "a1", "h1", &labels()), Some(4.0));
+        // A late sample (behind the held one, which is not in the future) still does not regress.
+        let out = store.apply(&a, &at(9.0, now + 1_500), now + 3_000, &mut rejected);
+        assert_eq!(out.superseded, 1);
+        assert_eq!(store.latest("m", "a1", "h1", &labels()), Some(4.0));
+        assert!(rejected.is_empty());
+    }
+
+    #[test]
+    fn series_limits_refuse_new_series_only() {
+        // (name, limits, pushes as (agent, targets), expected refusals per push)
+        let one = |t: &str| sample("m", t, 1.0, 1000, SampleKind::Gauge);
+        type Push = (&'static str, &'static [&'static str]);
+        type Refusals = &'static [(u32, RejectReason)];
+        let cases: [(&str, SeriesLimits, &[Push], &[Refusals]); 4] = [
+            (
+                "under the limits",
+                SeriesLimits {
+                    total: 4,
+                    per_agent: 2,
+                },
+                &[("a", &["t1", "t2"]), ("b", &["t1"])],
+                &[&[], &[]],
+            ),
+            (
+                "per agent",
+                SeriesLimits {
+                    total: 10,
+                    per_agent: 2,
+                },
+                &[
+                    ("a", &["t1", "t2", "t3"]),
+                    ("a", &["t1", "t4", "t2"]),
+                    ("b", &["t1", "t2"]),
+                ],
+                &[
+                    &[(2, RejectReason::SeriesLimitAgent)],
+                    &[(1, RejectReason::SeriesLimitAgent)],
+                    &[],
+                ],
+            ),
+            (
+                "total",
+                SeriesLimits {
+                    total: 3,
+                    per_agent: 2,
+                },
+                &[("a", &["t1", "t2"]), ("b", &["t1", "t2"]), ("b", &["t1"])],
+                &[&[], &[(1, RejectReason::SeriesLimitTotal)], &[]],
+            ),
+            (
+                "per agent checked first",
+                SeriesLimits {
+                    total: 2,
+                    per_agent: 2,
+                },
+                &[("a", &["t1", "t2", "t3"])],
+                &[&[(2, RejectReason::SeriesLimitAgent)]],
+            ),
+        ];
+        for (name, limits, pushes, want) in cases {
+            let mut store = SeriesStore::new(60_000, limits);
+            for ((agent, targets), want) in pushes.iter().zip(want) {
+                let agent: Arc<str> = Arc::from(*agent);
+                let samples: Vec<Sample> = targets.iter().map(|t| one(t)).collect();
+                let mut rejected = Vec::new();
+                let out = store.apply(&agent, &samples, 2000, &mut rejected);
+                let got: Vec<(u32, RejectReason)> =
+                    rejected.iter().map(|r| (r.index, r.reason)).collect();
+                assert_eq!(got, *want, "case {name}, push {agent} {targets:?}");
+                assert_eq!(out.refused as usize, want.len(), "case {name}");
+                assert_eq!(
+                    out.applied as usize,
+                    targets.len() - want.len(),
+                    "case {name}"
+                );
+                assert!(store.len() <= limits.total, "case {name}");
+                assert!(store.agent_len(&agent) <= limits.per_agent, "case {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn samples_refused_before_are_skipped_and_the_order_kept() {
+        let mut store = SeriesStore::new(
+            60_000,
+            SeriesLimits {
+                total: 2,
+                per_agent: 2,
+            },
+        );
+        let a: Arc<str> = Arc::from("a1");
+        let samples: Vec<Sample> = ["t0", "t1", "t2", "t3"]
+            .iter()
+            .map(|t| sample("m", t, 1.0, 1000, SampleKind::Gauge))
+            .collect();
+        let mut rejected = vec![RejectedSample {
+            index: 1,
+            reason: RejectReason::TooOld,
+        }];
+        let out = store.apply(&a, &samples, 2000, &mut rejected);
+        let got: Vec<(u32, RejectReason)> = rejected.iter().map(|r| (r.index, r.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, RejectReason::TooOld),
+                (3, RejectReason::SeriesLimitAgent)
+            ]
+        );
+        assert_eq!((out.applied, out.refused), (2, 1));
+        assert_eq!(store.latest("m", "a1", "t1", &labels()), None);
+    }
+
+    #[test]
+    fn sweeping_frees_room_under_the_limits() {
+        let limits = SeriesLimits {
+            total: 2,
+            per_agent: 2,
+        };
+        let mut store = SeriesStore::new(1000, limits);
+        let a: Arc<str> = Arc::from("a1");
+        let at = |t: &str, ts| sample("m", t, 1.0, ts, SampleKind::Gauge);
+        put(&mut store, &a, &[at("old", 1000), at("new", 5000)]);
+        assert_eq!(put(&mut store, &a, &[at("third", 5000)]).refused, 1);
+        assert_eq!(store.sweep(5500), 1);
+        assert_eq!((store.len(), store.agent_len("a1")), (1, 1));
+        assert_eq!(put(&mut store, &a, &[at("third", 5000)]).refused, 0);
+        assert_eq!(store.sweep(100_000), 2);
+        assert_eq!((store.len(), store.agent_len("a1")), (0, 0));
+    }
+
+    #[test]
+    fn stale_series_are_swept() {
+        let mut store = SeriesStore::new(1000, SeriesLimits::UNBOUNDED);
+        let a: Arc<str> = Arc::from("a1");
+        put(
+            &mut store,
             &a,
             &[
                 sample("m", "old", 1.0, 1000, SampleKind::Gauge),
@@ -309,11 +572,15 @@ mod tests {
     #[test]
     fn exports_openmetrics_with_agent_and_target_labels() {
         let now = faultline_wire::now_ms();
-        let shared: SharedSeries = Arc::new(RwLock::new(SeriesStore::new(60_000)));
+        let shared: SharedSeries = Arc::new(RwLock::new(SeriesStore::new(
+            60_000,
+            SeriesLimits::UNBOUNDED,
+        )));
         let a: Arc<str> = Arc::from("a1");
         {
             let mut store = shared.write().unwrap();
-            store.apply(
+            put(
+                &mut store,
                 &a,
                 &[
                     sample("faultline_host_load1", "h1", 0.25, now, SampleKind::Gauge),
@@ -336,7 +603,7 @@ mod tests {
             let mut odd = sample("faultline_odd", "h\"1", 1.0, now, SampleKind::Gauge);
             odd.labels
                 .insert("alias".into(), "quote\" back\\slash\nnewline".into());
-            store.apply(&a, &[odd]);
+            put(&mut store, &a, &[odd]);
         }
         let mut registry = Registry::default();
         registry.register_collector(Box::new(SeriesCollector(shared)));

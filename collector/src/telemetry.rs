@@ -1,18 +1,28 @@
-//! The collector's own metrics (pushes, samples, rejects by reason, ingest latency, series held),
-//! and the registry `/metrics` encodes: these plus the scrape-time collectors of the series store
-//! and the agents' health. Each `count_*`/`reject` call logs and counts an event together.
+//! The collector's own metrics (pushes, samples, rejects by reason, refused samples by agent and
+//! reason, ingest latency, series held), and the registry `/metrics` encodes: these plus the
+//! scrape-time collectors of the series store and the agents' health. Each `count_*`/`reject`/
+//! `check_*` call logs and counts an event together; warnings that input can repeat are
+//! rate-limited per agent and reason ([`LogLimiter`]).
 
 use crate::agents::{AgentHealthCollector, AgentRegistry};
 use crate::series::{ApplyOutcome, SeriesCollector, SharedSeries};
+use faultline_daemon::log_limit::LogLimiter;
+use faultline_wire::{RejectReason, RejectedSample};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 type Labels = [(&'static str, &'static str); 1];
+type AgentReasonLabels = [(&'static str, String); 2];
+
+/// At most one warning per agent and kind of event in this time.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+/// Keys the warning limiter tracks (agents × kinds of event; unauthenticated pushes share one).
+const WARN_KEYS: usize = 4096;
 
 /// Why a push was refused; each maps to one HTTP status and one `reason` label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +94,10 @@ pub struct Telemetry {
     batches: Family<Labels, Counter>,
     samples: Family<Labels, Counter>,
     rejected: Family<Labels, Counter>,
+    rejected_samples: Family<AgentReasonLabels, Counter>,
     ingest_seconds: Histogram,
     series: Gauge,
+    warnings: Mutex<LogLimiter<(&'static str, String)>>,
 }
 
 impl Telemetry {
@@ -95,8 +107,10 @@ impl Telemetry {
             batches: Family::default(),
             samples: Family::default(),
             rejected: Family::default(),
+            rejected_samples: Family::default(),
             ingest_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             series: Gauge::default(),
+            warnings: Mutex::new(LogLimiter::new(WARN_EVERY, WARN_KEYS)),
         });
         // Known label values exist from the start, so rates and dashboards see zeros, not gaps.
         for reason in Rejection::REASONS {
@@ -105,8 +119,17 @@ impl Telemetry {
         for outcome in ["applied", "duplicate"] {
             drop(telemetry.batches.get_or_create(&[("outcome", outcome)]));
         }
-        for outcome in ["applied", "superseded", "kind_conflict"] {
+        for outcome in ["applied", "superseded", "kind_conflict", "rejected"] {
             drop(telemetry.samples.get_or_create(&[("outcome", outcome)]));
+        }
+        for agent in agents.ids() {
+            for reason in RejectReason::ALL {
+                drop(
+                    telemetry
+                        .rejected_samples
+                        .get_or_create(&sample_labels(agent, reason)),
+                );
+            }
         }
         let mut registry = Registry::default();
         registry.register(
@@ -116,13 +139,18 @@ impl Telemetry {
         );
         registry.register(
             "faultline_collector_samples",
-            "Samples in accepted batches, by outcome (applied, superseded by a newer value, kind_conflict)",
+            "Samples in accepted batches, by outcome (applied, superseded by a newer value, kind_conflict, rejected)",
             telemetry.samples.clone(),
         );
         registry.register(
             "faultline_collector_rejected_pushes",
             "Pushes refused, by reason",
             telemetry.rejected.clone(),
+        );
+        registry.register(
+            "faultline_collector_rejected_samples",
+            "Samples refused in acknowledged batches (never applied or evaluated), by agent and reason",
+            telemetry.rejected_samples.clone(),
         );
         registry.register_with_unit(
             "faultline_collector_ingest_duration",
@@ -180,25 +208,95 @@ impl Telemetry {
         }
     }
 
-    /// Counts and logs a refused push.
+    /// Counts the samples refused in an acknowledged batch `seq` of `agent` (`rejected` in index
+    /// order) by reason, and warns (rate-limited) naming the first.
+    pub fn count_refused_samples(&self, agent: &str, seq: u64, rejected: &[RejectedSample]) {
+        let mut by_reason = [0u64; RejectReason::ALL.len()];
+        for r in rejected {
+            if let Some(at) = RejectReason::ALL.iter().position(|&k| k == r.reason) {
+                by_reason[at] += 1;
+            }
+        }
+        for (reason, count) in RejectReason::ALL.into_iter().zip(by_reason) {
+            if count > 0 {
+                self.rejected_samples
+                    .get_or_create(&sample_labels(agent, reason))
+                    .inc_by(count);
+            }
+        }
+        self.samples
+            .get_or_create(&[("outcome", "rejected")])
+            .inc_by(rejected.len() as u64);
+        let Some(first) = rejected.first() else {
+            return;
+        };
+        if let Some(held_back) = self.may_warn("samples refused", agent) {
+            tracing::warn!(
+                agent,
+                seq,
+                refused = rejected.len(),
+                first_index = first.index,
+                first_reason = first.reason.as_str(),
+                held_back,
+                "samples refused (batch acknowledged; see faultline_collector_rejected_samples_total)"
+            );
+        }
+    }
+
+    /// Warns (rate-limited) when `agent`'s clock is off the collector's by more than `limit`.
+    pub fn check_clock_offset(&self, agent: &str, offset_ms: i64, limit: Duration) {
+        let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        if offset_ms.saturating_abs() <= limit_ms {
+            return;
+        }
+        if let Some(held_back) = self.may_warn("clock offset", agent) {
+            tracing::warn!(
+                agent,
+                offset_seconds = offset_ms as f64 / 1000.0,
+                limit_seconds = limit.as_secs_f64(),
+                held_back,
+                "agent clock differs from the collector's (samples are stamped with the agent's clock)"
+            );
+        }
+    }
+
+    /// Counts and logs a refused push (the log line at most once a minute per reason and agent).
     pub fn reject(&self, rejection: &Rejection, agent: Option<&str>, peer: &str) {
         self.rejected
             .get_or_create(&[("reason", rejection.reason())])
             .inc();
-        tracing::warn!(
-            reason = rejection.reason(),
-            status = rejection.status(),
-            agent = agent.unwrap_or("-"),
-            peer,
-            detail = rejection.detail(),
-            "push rejected"
-        );
+        if let Some(held_back) = self.may_warn(rejection.reason(), agent.unwrap_or("-")) {
+            tracing::warn!(
+                reason = rejection.reason(),
+                status = rejection.status(),
+                agent = agent.unwrap_or("-"),
+                peer,
+                detail = rejection.detail(),
+                held_back,
+                "push rejected"
+            );
+        }
+    }
+
+    /// Whether a warning of `kind` about `agent` may be logged now, with how many were held back.
+    fn may_warn(&self, kind: &'static str, agent: &str) -> Option<u64> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(&(kind, agent.to_string()), Instant::now())
     }
 
     /// Records the number of series after a sweep.
     pub fn set_series(&self, count: usize) {
         self.series.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
+}
+
+fn sample_labels(agent: &str, reason: RejectReason) -> AgentReasonLabels {
+    [
+        ("agent", agent.to_string()),
+        ("reason", reason.as_str().to_string()),
+    ]
 }
 
 #[cfg(test)]

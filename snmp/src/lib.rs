@@ -10,7 +10,7 @@
 //! - [`row_scale`]: scale a column by other columns of its row (storage bytes, sensor units);
 //! - [`config`]: the `[[snmp.devices]]` settings and their checks;
 //! - [`client`], [`poller`]: the thin async shell on `snmp2` — one task per device;
-//! - [`trap`]: the trap/inform listener.
+//! - [`trap`]: the trap/inform listener; [`trap_counts`]: its bounded per-sender bookkeeping.
 //! - [`usm_responder`]: the listener's SNMPv3 USM as authoritative engine (v3 INFORMs).
 
 pub mod client;
@@ -22,6 +22,7 @@ pub mod poller;
 pub mod profile;
 pub mod row_scale;
 pub mod trap;
+pub mod trap_counts;
 pub mod usm_responder;
 pub mod value;
 

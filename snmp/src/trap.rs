@@ -8,17 +8,22 @@
 //! id, learnt per packet); for a v3 INFORM the listener is, with its own engine id
 //! ([`TrapConfig::engine_id`]): discovery probes, time synchronisation and the acknowledgement
 //! go through [`crate::usm_responder`]. A malformed, unknown or unauthorised packet is counted
-//! and logged with its sender (and answered with a USM Report when the sender asked for one);
-//! it never stops the listener.
+//! and logged with its sender, at most one line per kind of failure every 10 seconds (and
+//! answered with a USM Report when the sender asked for one); it never stops the listener. The
+//! per-(sender, trap OID) counters are bounded by [`TrapConfig::max_series`]
+//! ([`crate::trap_counts`]).
 
 use crate::Oid;
 use crate::config::{Secret, UsmConfig};
+pub use crate::trap_counts::TrapCounts;
 use crate::usm_responder::{self, EngineId, LocalEngine, UsmError, UsmResponder, UsmStat};
 use crate::value::SnmpValue;
+use faultline_daemon::log_limit::LogLimiter;
 use faultline_wire::{Sample, SampleKind};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -33,6 +38,11 @@ pub const METRIC_TRAP_PACKETS: &str = "faultline_snmp_trap_packets";
 /// The listener's RFC 3414 usmStats counters by `stat` (`unknown_engine_ids`, `wrong_digests`,
 /// …), once non-zero: why v3 messages to its engine were dropped.
 pub const METRIC_TRAP_USM_STATS: &str = "faultline_snmp_trap_usm_stats";
+/// (sender, trap OID) counters forgotten to stay within [`TrapConfig::max_series`], once non-zero.
+pub const METRIC_TRAP_SERIES_EVICTED: &str = "faultline_snmp_trap_series_evicted";
+
+/// At most one log line per kind of failed packet in this time.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 const SNMP_TRAP_OID: [u32; 11] = [1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0];
 const STANDARD_TRAPS: [u32; 9] = [1, 3, 6, 1, 6, 3, 1, 1, 5];
@@ -65,6 +75,12 @@ pub struct TrapConfig {
     /// grow at every restart without a state file.
     #[serde(default)]
     pub engine_id: Option<EngineId>,
+    /// Most (sender, trap OID) pairs counted at once, each one `faultline_snmp_traps` series;
+    /// past it the least recently seen are forgotten (counted in
+    /// `faultline_snmp_trap_series_evicted`). Default 2048 (roughly 0.3 MiB in the agent,
+    /// estimated).
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
 }
 
 impl Default for TrapConfig {
@@ -75,8 +91,13 @@ impl Default for TrapConfig {
             id: default_id(),
             v3_users: Vec::new(),
             engine_id: None,
+            max_series: default_max_series(),
         }
     }
+}
+
+fn default_max_series() -> usize {
+    2048
 }
 
 fn default_listen() -> String {
@@ -361,9 +382,6 @@ pub fn trap_name(oid: &Oid) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
-/// Counts of notifications per (target, trap OID), for the cumulative counter samples.
-pub type TrapCounts = HashMap<(String, Oid), u64>;
-
 /// Samples for one notification from `target`: the per-trap counter and, for linkDown/linkUp,
 /// the interface state it announces.
 pub fn notification_samples(
@@ -372,10 +390,7 @@ pub fn notification_samples(
     ts_ms: i64,
     counts: &mut TrapCounts,
 ) -> Vec<Sample> {
-    let count = counts
-        .entry((target.to_string(), n.trap_oid.clone()))
-        .or_insert(0);
-    *count += 1;
+    let count = counts.count(target, &n.trap_oid);
     let mut labels = BTreeMap::from([("trap_oid".to_string(), n.trap_oid.to_string())]);
     if let Some(name) = trap_name(&n.trap_oid) {
         labels.insert("trap".into(), name.into());
@@ -385,7 +400,7 @@ pub fn notification_samples(
         metric: METRIC_TRAPS.into(),
         target: target.into(),
         labels,
-        value: *count as f64,
+        value: count as f64,
         ts_ms,
         kind: SampleKind::Counter,
     }];
@@ -449,7 +464,8 @@ pub async fn run_trap_listener(
     tx: mpsc::Sender<Vec<Sample>>,
 ) {
     let mut buf = vec![0u8; 65_535];
-    let mut counts = TrapCounts::new();
+    let mut counts = TrapCounts::new(config.max_series);
+    let mut log_limit: LogLimiter<&'static str> = LogLimiter::new(LOG_EVERY, 16);
     let mut decoder = TrapDecoder::new(&config);
     tracing::info!(
         engine_id = %decoder.engine().id,
@@ -462,7 +478,9 @@ pub async fn run_trap_listener(
         let (n, from): (usize, SocketAddr) = match socket.recv_from(&mut buf).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "trap socket receive failed");
+                if let Some(held_back) = log_limit.check(&"receive", Instant::now()) {
+                    tracing::warn!(error = %e, held_back, "trap socket receive failed");
+                }
                 continue;
             }
         };
@@ -475,8 +493,9 @@ pub async fn run_trap_listener(
             Ok(notification) => {
                 if let Some(ack) = &notification.ack
                     && let Err(e) = socket.send_to(ack, from).await
+                    && let Some(held_back) = log_limit.check(&"ack", Instant::now())
                 {
-                    tracing::warn!(sender = %from, error = %e, "cannot acknowledge inform");
+                    tracing::warn!(sender = %from, error = %e, held_back, "cannot acknowledge inform");
                 }
                 tracing::debug!(sender = %from, trap = %notification.trap_oid, "notification");
                 *packets.entry("accepted").or_default() += 1;
@@ -486,13 +505,15 @@ pub async fn run_trap_listener(
                 let result = e.result_label();
                 if result == "discovery" {
                     tracing::debug!(sender = %from, step = %e, "SNMPv3 engine discovery");
-                } else {
-                    tracing::warn!(sender = %from, bytes = n, error = %e, "SNMP notification dropped");
+                } else if let Some(held_back) = log_limit.check(&result, Instant::now()) {
+                    tracing::warn!(sender = %from, bytes = n, error = %e, held_back,
+                        "SNMP notification dropped (one line per kind every 10 s; all counted)");
                 }
                 if let Some(report) = e.report()
                     && let Err(e) = socket.send_to(report, from).await
+                    && let Some(held_back) = log_limit.check(&"report", Instant::now())
                 {
-                    tracing::warn!(sender = %from, error = %e, "cannot send SNMPv3 report");
+                    tracing::warn!(sender = %from, error = %e, held_back, "cannot send SNMPv3 report");
                 }
                 *packets.entry(result).or_default() += 1;
                 Vec::new()
@@ -515,6 +536,17 @@ pub async fn run_trap_listener(
             ts_ms,
             kind: SampleKind::Counter,
         }));
+        if counts.evicted() > 0 {
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+            samples.push(Sample {
+                metric: METRIC_TRAP_SERIES_EVICTED.into(),
+                target: config.id.clone(),
+                labels: BTreeMap::new(),
+                value: counts.evicted() as f64,
+                ts_ms,
+                kind: SampleKind::Counter,
+            });
+        }
         if tx.send(samples).await.is_err() {
             return;
         }
@@ -686,7 +718,7 @@ mod tests {
             ],
             ack: None,
         };
-        let mut counts = TrapCounts::new();
+        let mut counts = TrapCounts::new(8);
         notification_samples(&n, "sw1", 1, &mut counts);
         let out = notification_samples(&n, "sw1", 2, &mut counts);
         assert_eq!(

@@ -3,7 +3,7 @@
 //! agent `a1`, call the REST API and wait for tickets.
 
 use crate::{CollectorProcess, TOKEN, log_events};
-use faultline_wire::{AgentHealth, Batch, Sample, SampleKind, codec};
+use faultline_wire::{AgentHealth, Batch, PushAck, Sample, SampleKind, codec};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -201,6 +201,17 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// Pushes `samples` as agent `a1` (epoch 7, batch `seq`) and asserts the collector took them.
 pub async fn push(collector: &CollectorProcess, seq: u64, samples: Vec<Sample>) {
+    push_acked(collector, seq, samples, None).await;
+}
+
+/// Like [`push`], saying the batch was sent at `sent_at_ms` (the agent's clock) when given;
+/// returns the collector's acknowledgement.
+pub async fn push_acked(
+    collector: &CollectorProcess,
+    seq: u64,
+    samples: Vec<Sample>,
+    sent_at_ms: Option<i64>,
+) -> PushAck {
     let batch = Batch {
         agent: "a1".into(),
         epoch: 7,
@@ -208,15 +219,22 @@ pub async fn push(collector: &CollectorProcess, seq: u64, samples: Vec<Sample>) 
         health: AgentHealth::default(),
         samples,
     };
-    let status = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(format!("{}{}", collector.url, faultline_wire::PUSH_PATH))
         .header("Content-Encoding", "zstd")
         .bearer_auth(TOKEN)
-        .body(codec::encode(&batch))
-        .send()
-        .await
-        .map(|r| r.status().as_u16());
+        .body(codec::encode(&batch));
+    if let Some(sent) = sent_at_ms {
+        request = request.header(faultline_wire::SENT_AT_HEADER, sent.to_string());
+    }
+    let response = request.send().await;
+    let status = response.as_ref().map(|r| r.status().as_u16());
     assert!(matches!(status, Ok(200)), "push {seq}: {status:?}");
+    let text = match response {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("push {seq}: ack {text:?}: {e}"))
 }
 
 /// Calls the REST API: `method` (GET or POST) on `path` (from `/api/v1`), with `token` and a

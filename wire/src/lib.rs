@@ -11,8 +11,11 @@ pub mod config_file;
 pub mod model;
 pub mod validate;
 
-pub use model::{AgentHealth, Batch, PushAck, Sample, SampleKind};
-pub use validate::{InvalidBatch, Limits};
+pub use model::{
+    AgentHealth, Batch, MAX_LISTED_REJECTIONS, PushAck, RejectReason, RejectedSample, Sample,
+    SampleKind,
+};
+pub use validate::{InvalidBatch, Limits, TimeWindow, judge_samples};
 
 /// Milliseconds since the Unix epoch: the timestamp unit of every sample. The daemons read the
 /// clock here and pass the value into their pure code.
@@ -28,3 +31,7 @@ pub const PUSH_PATH: &str = "/api/v1/push";
 pub const CONTENT_TYPE: &str = "application/json";
 /// `Content-Encoding` of a pushed batch.
 pub const CONTENT_ENCODING: &str = "zstd";
+/// Request header carrying the agent's clock (ms since the Unix epoch) when it sent this attempt;
+/// the collector compares it with its own clock to export the agent's clock offset. A header, not
+/// a batch field, so that it is fresh at every retry and an older collector simply ignores it.
+pub const SENT_AT_HEADER: &str = "x-faultline-sent-at-ms";

@@ -68,6 +68,9 @@ pub struct Batch {
 }
 
 /// The collector's answer to an accepted push.
+///
+/// `rejected_count` and `rejected` came later than the other fields: an older collector's ack
+/// lacks them and decodes with zero rejections (serde default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushAck {
     /// Sequence number acknowledged.
@@ -76,4 +79,100 @@ pub struct PushAck {
     pub applied: u64,
     /// True when the batch had been applied before and was only acknowledged again.
     pub duplicate: bool,
+    /// Samples of this batch the collector refused (acknowledged, never applied or evaluated).
+    #[serde(default)]
+    pub rejected_count: u64,
+    /// The refused samples, in batch order: the first [`MAX_LISTED_REJECTIONS`] of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedSample>,
+}
+
+/// Most refused samples one [`PushAck`] lists (the count covers all of them), so that a batch of
+/// 100,000 bad samples does not produce a response of megabytes.
+pub const MAX_LISTED_REJECTIONS: usize = 1000;
+
+/// One sample the collector refused, by its position in the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedSample {
+    /// Index of the sample in [`Batch::samples`].
+    pub index: u32,
+    /// Why it was refused.
+    pub reason: RejectReason,
+}
+
+/// Why the collector refused one sample of an otherwise accepted batch. The snake_case name is
+/// also the `reason` label of `faultline_collector_rejected_samples_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Timestamp 0 or negative: no clock produces it.
+    InvalidTimestamp,
+    /// Timestamp further ahead of the collector's clock than `ingest.max_ahead`.
+    TooFarAhead,
+    /// Timestamp further behind the collector's clock than `ingest.max_behind`.
+    TooOld,
+    /// A new series while the agent already holds `ingest.max_series_per_agent`.
+    SeriesLimitAgent,
+    /// A new series while the collector already holds `ingest.max_series`.
+    SeriesLimitTotal,
+    /// More labels than `ingest.limits.max_labels_per_sample`.
+    TooManyLabels,
+    /// A label name longer than `ingest.limits.max_name_bytes` or a value longer than
+    /// `ingest.limits.max_label_value_bytes`.
+    LabelTooLong,
+    /// A reason this build does not know (sent by a newer collector).
+    #[serde(other)]
+    Other,
+}
+
+impl RejectReason {
+    /// Every reason a collector of this build gives, in label order.
+    pub const ALL: [RejectReason; 7] = [
+        RejectReason::InvalidTimestamp,
+        RejectReason::TooFarAhead,
+        RejectReason::TooOld,
+        RejectReason::SeriesLimitAgent,
+        RejectReason::SeriesLimitTotal,
+        RejectReason::TooManyLabels,
+        RejectReason::LabelTooLong,
+    ];
+
+    /// The snake_case name (wire value and metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidTimestamp => "invalid_timestamp",
+            RejectReason::TooFarAhead => "too_far_ahead",
+            RejectReason::TooOld => "too_old",
+            RejectReason::SeriesLimitAgent => "series_limit_agent",
+            RejectReason::SeriesLimitTotal => "series_limit_total",
+            RejectReason::TooManyLabels => "too_many_labels",
+            RejectReason::LabelTooLong => "label_too_long",
+            RejectReason::Other => "other",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_match_the_wire() {
+        for reason in RejectReason::ALL.into_iter().chain([RejectReason::Other]) {
+            let json = serde_json::to_string(&reason).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+        let unknown: RejectReason = serde_json::from_str("\"from_the_future\"").unwrap();
+        assert_eq!(unknown, RejectReason::Other);
+    }
+
+    #[test]
+    fn an_old_collectors_ack_decodes_without_rejections() {
+        let ack: PushAck = serde_json::from_str(r#"{"seq":3,"applied":2,"duplicate":false}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ack.rejected_count, 0);
+        assert!(ack.rejected.is_empty());
+        let text = serde_json::to_string(&ack).unwrap_or_default();
+        assert!(!text.contains("\"rejected\""), "{text}");
+    }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod followups;
 mod full_disk;
 mod incidents;
+mod ingest_bounds;
 mod outage;
 mod packaging;
 mod pipeline;

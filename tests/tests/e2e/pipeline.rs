@@ -99,6 +99,14 @@ async fn host_metrics_reach_metrics_endpoint() {
         .unwrap()
             >= 1.0
     );
+    // The agent says when it sent each push: same host, same clock, so the offset is about 0.
+    let offset = metric_value(
+        &text,
+        "faultline_agent_clock_offset_seconds",
+        &[("agent", "a1")],
+    )
+    .unwrap_or_else(|| panic!("no clock offset:\n{text}"));
+    assert!(offset.abs() < 2.0, "clock offset {offset} s on one host");
     assert!(agent.terminate(), "agent did not exit cleanly on SIGTERM");
     for log in [agent.log(), collector.daemon.log()] {
         assert!(!log.contains(TOKEN), "a token leaked into a log");
