@@ -132,6 +132,13 @@ impl Dispatch {
         &self.last_seen
     }
 
+    /// Records that `agent` pushed a batch at wall-clock `now` whose newest sample is dated
+    /// `newest_ts` (absence is judged in an agent's own time while it keeps pushing); call it
+    /// before [`Dispatch::observe`] for the batch's samples.
+    pub fn pushed(&mut self, agent: &str, newest_ts: Millis, now: Millis) {
+        self.eval.pushed(agent, newest_ts, now);
+    }
+
     /// Judges one sample from `agent` (feed each series in time order) at wall-clock `now`;
     /// returns true when its target is seen for the first time. Call [`Dispatch::release`]
     /// after a batch.

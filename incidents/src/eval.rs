@@ -91,6 +91,15 @@ struct SeriesState {
     phase: Phase,
 }
 
+/// How far an agent's data has come.
+#[derive(Debug, Clone, Copy)]
+struct AgentClock {
+    /// Newest sample time delivered.
+    newest_ts: Millis,
+    /// Wall-clock time of its last push.
+    pushed_at_ms: Millis,
+}
+
 /// Evaluates a [`RuleSet`] over a stream of samples.
 #[derive(Debug)]
 pub struct Evaluator {
@@ -107,6 +116,10 @@ pub struct Evaluator {
     firing: HashMap<(usize, String), BTreeSet<String>>,
     /// Fingerprints that were firing before a restart, not yet confirmed or cleared by a sample.
     restored: BTreeSet<(usize, String)>,
+    /// Per agent: the newest sample time it delivered and the wall-clock time of its last push
+    /// ([`Evaluator::pushed`]), so absence is judged against an agent catching up on a backlog
+    /// in the backlog's own time.
+    agents: HashMap<String, AgentClock>,
     /// Series pending (condition true, `for` not yet done) per target, by the sample time their
     /// condition started, for settling.
     pending: HashMap<String, BTreeSet<(Millis, usize, String)>>,
@@ -155,6 +168,7 @@ impl Evaluator {
             series: HashMap::new(),
             firing: HashMap::new(),
             restored: BTreeSet::new(),
+            agents: HashMap::new(),
             pending: HashMap::new(),
             out_of_order: 0,
         }
@@ -212,7 +226,30 @@ impl Evaluator {
         events
     }
 
-    /// Judges absence at wall-clock time `now_ms`.
+    /// Records that `agent` pushed a batch at wall-clock `now_ms` whose newest sample is dated
+    /// `newest_ts`: while it keeps pushing, absence of its series is judged in its samples' time.
+    pub fn pushed(&mut self, agent: &str, newest_ts: Millis, now_ms: Millis) {
+        match self.agents.get_mut(agent) {
+            Some(clock) => {
+                clock.newest_ts = clock.newest_ts.max(newest_ts);
+                clock.pushed_at_ms = now_ms;
+            }
+            None => {
+                self.agents.insert(
+                    agent.to_string(),
+                    AgentClock {
+                        newest_ts,
+                        pushed_at_ms: now_ms,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Judges absence at wall-clock time `now_ms`. A series is absent when nothing newer came for
+    /// `stale_after` (plus `for`), measured in its agent's own time: an agent replaying a backlog
+    /// after a collector outage is catching up, not silent, and its series go absent only where
+    /// its backlog has a hole; once the agent stops pushing, its time runs on with the wall clock.
     pub fn tick(&mut self, now_ms: Millis) -> Vec<RuleEvent> {
         let mut events = Vec::new();
         let mut newly_absent = Vec::new();
@@ -220,15 +257,26 @@ impl Evaluator {
             let rule = &self.rules.rules()[*index];
             if let Condition::Absent { stale_after_ms } = rule.condition {
                 let since = state.last_ts.saturating_add(stale_after_ms);
-                if state.phase == Phase::Inactive && now_ms > since.saturating_add(rule.for_ms) {
+                // The agent's own time: its newest sample, moved on by the wall-clock time since
+                // its last push (a live agent: about now; one replaying a backlog: the backlog's
+                // time; one that stopped: its last time plus how long it has been silent).
+                let reference = state
+                    .labels
+                    .get("agent")
+                    .and_then(|agent| self.agents.get(agent))
+                    .map_or(now_ms, |c| {
+                        let silent_for = now_ms.saturating_sub(c.pushed_at_ms).max(0);
+                        c.newest_ts.saturating_add(silent_for).min(now_ms)
+                    });
+                if state.phase == Phase::Inactive && reference > since.saturating_add(rule.for_ms) {
                     state.phase = Phase::Firing;
-                    newly_absent.push((*index, id.clone(), since));
+                    newly_absent.push((*index, id.clone(), since, reference));
                 }
             }
         }
         newly_absent.sort();
-        for (index, id, since) in newly_absent {
-            self.fire(index, &id, since, now_ms, None, &mut events);
+        for (index, id, since, fired_at) in newly_absent {
+            self.fire(index, &id, since, fired_at, None, &mut events);
         }
         events
     }
@@ -773,6 +821,70 @@ summary = "{{ target }} silent"
                 "resolve Silent d1 at=1000000",
             ]
         );
+    }
+
+    #[test]
+    fn absence_is_judged_in_the_agents_time_while_it_replays_a_backlog() {
+        let rules = rules(
+            r#"
+[[rules]]
+name = "Silent"
+metric = "up"
+condition = "absent"
+stale_after = "5m"
+severity = "P2"
+summary = "{{ target }} silent"
+"#,
+        );
+        let mut eval = Evaluator::new(rules);
+        let up = |target: &str, ts: Millis| Sample {
+            metric: "up".into(),
+            target: target.into(),
+            labels: BTreeMap::new(),
+            value: 1.0,
+            ts_ms: ts,
+            kind: SampleKind::Gauge,
+        };
+        const MIN: Millis = 60_000;
+        let now = 100 * MIN; // the collector restarts after a long outage
+        // The agent replays ten minutes of backlog, a minute per push, one push a second: d1
+        // and d2 are polled throughout, d3 only at the start.
+        let mut fired = Vec::new();
+        for (i, ts) in (0..=10).map(|m| m * MIN).enumerate() {
+            let wall = now + i as Millis * 1_000;
+            eval.pushed("a", ts, wall);
+            let mut batch = vec![up("d1", ts), up("d2", ts)];
+            if ts == 0 {
+                batch.push(up("d3", ts));
+            }
+            for s in &batch {
+                assert!(eval.observe("a", s).is_empty());
+            }
+            fired.extend(eval.tick(wall + 500));
+        }
+        // Only d3 is absent, and at the backlog's time (5 min after its last sample), not at the
+        // restart; d1 and d2 are catching up, not silent.
+        let names: Vec<(String, Millis, Millis)> = fired
+            .iter()
+            .map(|e| match e {
+                RuleEvent::Firing(f) => (f.target.clone(), f.started_at_ms, f.fired_at_ms),
+                RuleEvent::Resolved(r) => (format!("resolved {}", r.target), 0, 0),
+            })
+            .collect();
+        assert_eq!(names, [("d3".to_string(), 5 * MIN, 5 * MIN + 500)]);
+        // The agent stops pushing (last push at now + 10 s): after stale_after of wall time its
+        // series are absent.
+        let later = now + 10_000 + 5 * MIN;
+        assert!(eval.tick(later - 1_000).is_empty());
+        let silent: Vec<String> = eval
+            .tick(later + 1)
+            .into_iter()
+            .filter_map(|e| match e {
+                RuleEvent::Firing(f) => Some(f.target),
+                RuleEvent::Resolved(_) => None,
+            })
+            .collect();
+        assert_eq!(silent, ["d1", "d2"]);
     }
 
     #[test]

@@ -184,6 +184,9 @@ impl Stage {
         ordered.sort_by_key(|s| s.ts_ms);
         let out_of_order = self.dispatch.out_of_order();
         let now = faultline_wire::now_ms();
+        if let Some(newest) = ordered.last() {
+            self.dispatch.pushed(agent, newest.ts_ms, now);
+        }
         let mut first_seen = Vec::new();
         for sample in &ordered {
             if self

@@ -937,3 +937,47 @@ url = "{1}"
         "dashboard series not exported: {missing:?}"
     );
 }
+
+/// After a collector outage longer than `stale_after` (5 min for `DeviceSilent`), the agents'
+/// backlog is replayed: devices polled throughout the outage are catching up, not silent — no
+/// absence ticket and no page — while a device whose polls stopped during the outage is absent
+/// at the backlog's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_backlog_is_catching_up_not_silence() {
+    const MIN: i64 = 60 * S;
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start(dir.path(), free_port(), "1h").await;
+    let t0 = now_ms() - 10 * MIN;
+    // Ten minutes of backlog, one push per minute of data, a few collector ticks apart.
+    for minute in 0..=10 {
+        let mut samples = Vec::new();
+        for half in [0, 30 * S] {
+            let ts = t0 + minute * MIN + half;
+            for device in ["edge1", "core1", "tor1"] {
+                samples.push(sample("faultline_snmp_up", device, &[], 1.0, ts));
+            }
+            if minute < 2 {
+                // host-1 stopped answering at all (even the agent's polls) 2 minutes in.
+                samples.push(sample("faultline_snmp_up", "host-1", &[], 1.0, ts));
+            }
+        }
+        push(&collector, minute as u64 + 1, samples).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+    }
+    let silent = wait_tickets(&collector, "", |t| !t.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = tickets(&collector, "").await;
+    let names: Vec<(&str, &str)> = all
+        .iter()
+        .map(|t| (t["rule"].as_str().unwrap(), t["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("DeviceSilent", "host-1")], "{all:#?}");
+    // Absent 5 minutes after its last sample, in the backlog's own time.
+    let last_host_sample = t0 + MIN + 30 * S;
+    assert_eq!(silent[0]["started_at_ms"], last_host_sample + 5 * MIN);
+    assert_eq!(
+        wait_pages(&collector, 1).await.len(),
+        1,
+        "only host-1 pages"
+    );
+}
