@@ -209,7 +209,34 @@ impl Desk<'_> {
                     last_seen_ms: self.last_seen_ms,
                     correlation_window_ms: self.correlation_window_ms,
                 };
-                let attribution = attribute(&new, &ctx);
+                let mut attribution = attribute(&new, &ctx);
+                // A cause whose ticket is over (resolved within the correlation window) cannot
+                // take the incident in: judged again against the active tickets only.
+                let joinable = |root: u64, same_fault: bool| {
+                    self.tickets.iter().any(|t| {
+                        t.id == root
+                            && (t.state.is_active() || (same_fault && t.reopens(self.policy, now)))
+                    })
+                };
+                let stale = match attribution.role {
+                    Role::Symptom(root) => !joinable(root, false),
+                    Role::SameFault(root) => !joinable(root, true),
+                    Role::Root => false,
+                };
+                if stale {
+                    let active: Vec<KnownIncident> = known
+                        .iter()
+                        .filter(|k| joinable(k.id, false))
+                        .cloned()
+                        .collect();
+                    attribution = attribute(
+                        &new,
+                        &Context {
+                            incidents: &active,
+                            ..ctx
+                        },
+                    );
+                }
                 let (reason, evidence) = (attribution.reason.clone(), attribution.evidence.clone());
                 match attribution.role {
                     Role::SameFault(root) => self.link(root, f, reason, evidence, Some(f.severity)),
@@ -567,6 +594,28 @@ mod tests {
             (1, 2, 2)
         );
         assert!(w.tickets[0].flapping_since_ms.is_some());
+    }
+
+    #[test]
+    fn a_failure_after_its_upstream_ticket_resolved_opens_its_own_ticket() {
+        let mut w = World::new();
+        let port = [("ifname", "Gi1/0/1")];
+        for (value, ts) in [(1.0, 0), (2.0, MIN / 2), (1.0, MIN)] {
+            w.sample("faultline_snmp_if_oper_status", "tor1", &port, value, ts);
+        }
+        for ts in [2 * MIN, 3 * MIN] {
+            w.sample("faultline_snmp_up", "host-1", &[], 0.0, ts);
+        }
+        // tor1's ticket is resolved (inside the correlation window): host-1 cannot join it,
+        // and is not lost either.
+        assert_eq!(
+            w.log,
+            [
+                "open #1 InterfaceDown tor1 tag=platform",
+                "#1 resolved",
+                "open #2 DeviceUnreachable host-1 tag=platform",
+            ]
+        );
     }
 
     #[test]

@@ -243,7 +243,12 @@ impl Dispatch {
         };
         let action = desk.on_event(event, now);
         let RuleEvent::Firing(firing) = event else {
-            self.carry_out(env, book, action, now, None);
+            // Resolved when the condition cleared (a backlog's own time), not when it arrived.
+            let at = match event {
+                RuleEvent::Resolved(r) => r.resolved_at_ms.min(now),
+                RuleEvent::Firing(_) => now,
+            };
+            self.carry_out(env, book, action, at, None);
             return;
         };
         if !settled && matches!(action, Action::Open { .. }) {
@@ -270,7 +275,8 @@ impl Dispatch {
             firing.fired_at_ms
         };
         match env.maintenance.screen(env.inventory, action, at) {
-            Screened::Proceed(action) => self.carry_out(env, book, action, now, ended),
+            // Opened at the firing's own time: a backlog's incident keeps its SLA clocks.
+            Screened::Proceed(action) => self.carry_out(env, book, action, at.min(now), ended),
             Screened::Held { suppression, .. } => {
                 book.note(Note::Maintenance {
                     firing,
@@ -284,25 +290,33 @@ impl Dispatch {
         }
     }
 
-    /// Carries a desk action out: a new root's ticket adopts the tickets its attribution names.
+    /// Carries a desk action out at `at` (the time of the fact that caused it, never after
+    /// now, never before the ticket's last entry): a new root's ticket adopts the tickets its
+    /// attribution names.
     fn carry_out(
         &mut self,
         env: &Env<'_>,
         book: &mut impl Book,
         action: Action,
-        now: Millis,
+        at: Millis,
         ended: Option<Suppression>,
     ) {
         match action {
             Action::Nothing { why } => book.note(Note::Nothing { why: &why }),
             Action::Apply { ticket, command } => {
-                book.apply(ticket, command, now);
+                let at = book
+                    .tickets()
+                    .iter()
+                    .find(|t| t.id == ticket)
+                    .and_then(|t| t.timeline.last())
+                    .map_or(at, |last| at.max(last.at_ms));
+                book.apply(ticket, command, at);
             }
             Action::Open {
                 ticket,
                 attribution,
             } => {
-                let Some(root) = book.create(*ticket, now) else {
+                let Some(root) = book.create(*ticket, at) else {
                     return;
                 };
                 let adopted: Vec<Ticket> = book
@@ -313,10 +327,10 @@ impl Dispatch {
                     .collect();
                 let adopted: Vec<&Ticket> = adopted.iter().collect();
                 for action in adopt_actions(env.inventory, &root, &adopted) {
-                    self.carry_out(env, book, action, now, None);
+                    self.carry_out(env, book, action, at, None);
                 }
                 if let Some(suppression) = ended {
-                    book.apply(root.id, suppression.timeline_command(), now);
+                    book.apply(root.id, suppression.timeline_command(), at);
                 }
             }
         }

@@ -941,7 +941,8 @@ url = "{1}"
 /// After a collector outage longer than `stale_after` (5 min for `DeviceSilent`), the agents'
 /// backlog is replayed: devices polled throughout the outage are catching up, not silent — no
 /// absence ticket and no page — while a device whose polls stopped during the outage is absent
-/// at the backlog's time.
+/// at the backlog's time, and a port that went down and up again inside the outage has a ticket
+/// opened and resolved at its own times (its SLA clocks start there), not at the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_backlog_is_catching_up_not_silence() {
     const MIN: i64 = 60 * S;
@@ -960,24 +961,60 @@ async fn a_replayed_backlog_is_catching_up_not_silence() {
                 // host-1 stopped answering at all (even the agent's polls) 2 minutes in.
                 samples.push(sample("faultline_snmp_up", "host-1", &[], 1.0, ts));
             }
+            // tor1's port Gi1/0/1 is down from minute 3 to minute 4.
+            let down = (3 * MIN..4 * MIN).contains(&(ts - t0));
+            let port = [("ifname", "Gi1/0/1")];
+            let status = if down { 2.0 } else { 1.0 };
+            samples.push(sample(
+                "faultline_snmp_if_oper_status",
+                "tor1",
+                &port,
+                status,
+                ts,
+            ));
         }
         push(&collector, minute as u64 + 1, samples).await;
         tokio::time::sleep(Duration::from_millis(1_200)).await;
     }
-    let silent = wait_tickets(&collector, "", |t| !t.is_empty()).await;
+    wait_tickets(&collector, "", |t| t.len() >= 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let all = tickets(&collector, "").await;
-    let names: Vec<(&str, &str)> = all
+    let find = |rule: &str| {
+        all.iter()
+            .find(|t| t["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule}: {all:#?}"))
+    };
+    let mut names: Vec<(&str, &str)> = all
         .iter()
         .map(|t| (t["rule"].as_str().unwrap(), t["target"].as_str().unwrap()))
         .collect();
-    assert_eq!(names, [("DeviceSilent", "host-1")], "{all:#?}");
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [("DeviceSilent", "host-1"), ("InterfaceDown", "tor1")],
+        "{all:#?}"
+    );
     // Absent 5 minutes after its last sample, in the backlog's own time.
     let last_host_sample = t0 + MIN + 30 * S;
-    assert_eq!(silent[0]["started_at_ms"], last_host_sample + 5 * MIN);
     assert_eq!(
-        wait_pages(&collector, 1).await.len(),
-        1,
-        "only host-1 pages"
+        find("DeviceSilent")["started_at_ms"],
+        last_host_sample + 5 * MIN
+    );
+    // The port's ticket lives in the outage's own time.
+    let port = find("InterfaceDown");
+    assert_eq!(port["state"], "resolved", "{port:#}");
+    assert_eq!(port["opened_at_ms"], t0 + 3 * MIN, "{port:#}");
+    assert_eq!(port["resolved_at_ms"], t0 + 4 * MIN, "{port:#}");
+    let opened = port["opened_at_ms"].as_i64().unwrap();
+    let respond_by = port["respond_by_ms"].as_i64().unwrap();
+    assert_eq!(
+        respond_by,
+        opened + 60 * MIN,
+        "P2 respond-by (1 h in this setup) counted from the original time: {port:#}"
+    );
+    assert_eq!(
+        wait_pages(&collector, 2).await.len(),
+        2,
+        "host-1 and the port page; the devices polled throughout do not"
     );
 }
