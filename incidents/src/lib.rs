@@ -49,26 +49,15 @@ pub(crate) fn duration_ms(d: std::time::Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for reasons and messages humans read.
+/// `YYYY-MM-DD HH:MM:SS UTC` for reasons and messages humans read (jiff, the one time crate);
+/// a time outside jiff's range (±9999 years) shows as the nearest end of it.
 pub fn format_time(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian), after H. Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 #[cfg(test)]
@@ -80,6 +69,7 @@ mod tests {
             (951_782_400_000, "2000-02-29 00:00:00 UTC"),
             (1_795_850_538_999, "2026-11-28 07:22:18 UTC"),
             (-1_000, "1969-12-31 23:59:59 UTC"),
+            (i64::MAX, "9999-12-30 22:00:00 UTC"),
         ];
         for (ms, want) in cases {
             assert_eq!(super::format_time(ms), want, "{ms}");
