@@ -31,6 +31,16 @@ use crate::{Millis, format_time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Prefix of the target id that stands for an agent itself ([`agent_target`]).
+pub const AGENT_TARGET_PREFIX: &str = "agent:";
+
+/// The target id of agent `agent` (`agent:<id>`): the collector feeds it one sample per push, so
+/// a rule can notice an agent or gateway that stops pushing, and every target the agent reports
+/// depends on it implicitly.
+pub fn agent_target(agent: &str) -> String {
+    format!("{AGENT_TARGET_PREFIX}{agent}")
+}
+
 /// An incident already known to the incident stage (open, or recently resolved).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnownIncident {
@@ -267,8 +277,15 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
     let symptom =
         |evidence: Evidence, cause: &KnownIncident, why: String| joins(evidence, cause, why, false);
 
-    // 1. Upstream.
-    for path in inv.upstream(&new.target) {
+    // 1. Upstream: the inventory's dependencies, then the agent that reports the target (a
+    // silent agent or gateway is the cause of its targets' silence).
+    let mut paths = inv.upstream(&new.target);
+    if let Some(agent) = new.labels.get("agent").map(|a| agent_target(a))
+        && agent != new.target
+    {
+        paths.push(vec![new.target.clone(), agent]);
+    }
+    for path in paths {
         let Some(upstream) = path.last() else {
             continue;
         };
@@ -319,6 +336,21 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
     }
 
     let adopt = adoptable(new, ctx);
+    if let Some(agent) = new.target.strip_prefix(AGENT_TARGET_PREFIX) {
+        evidence.role = Some(TargetRole::Gateway);
+        return Attribution {
+            role: Role::Root,
+            tag: Owner::Platform,
+            reason: format!(
+                "agent {agent} {} (value {}): the monitoring gateway is ours, tagged platform; \
+                 the targets it reports join this ticket",
+                new.rule,
+                format_number(new.value)
+            ),
+            evidence,
+            adopt,
+        };
+    }
     let Some(target) = inv.target(&new.target) else {
         return Attribution {
             role: Role::Root,

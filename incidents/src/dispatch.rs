@@ -9,14 +9,18 @@
 //! [`Book::note`].
 
 use crate::Millis;
+use crate::attribution::agent_target;
 use crate::desk::{Action, Desk, adopt_actions};
 use crate::eval::{Evaluator, Firing, RuleEvent};
 use crate::inventory::Inventory;
 use crate::maintenance::{Maintenance, Screened, Suppression};
 use crate::settle::{Settle, SettlePolicy, View, Waiting};
 use crate::ticket::{Command, NewTicket, Ticket, TicketPolicy};
-use faultline_wire::Sample;
+use faultline_wire::{Sample, SampleKind};
 use std::collections::BTreeMap;
+
+/// The metric of an agent's heartbeat: one sample per push, target [`agent_target`].
+pub const AGENT_PUSH_METRIC: &str = "faultline_agent_pushing";
 
 /// Samples of one target at least this far apart are two polls (closer ones are one poll's
 /// walk); their gap is the target's poll interval for settling.
@@ -133,10 +137,29 @@ impl Dispatch {
     }
 
     /// Records that `agent` pushed a batch at wall-clock `now` whose newest sample is dated
-    /// `newest_ts` (absence is judged in an agent's own time while it keeps pushing); call it
-    /// before [`Dispatch::observe`] for the batch's samples.
-    pub fn pushed(&mut self, agent: &str, newest_ts: Millis, now: Millis) {
+    /// `newest_ts` (absence is judged in an agent's own time while it keeps pushing), and judges
+    /// the agent's own heartbeat: one [`AGENT_PUSH_METRIC`] sample of target
+    /// [`agent_target`]`(agent)` dated `now` (pushes happen in wall-clock time), which the
+    /// default `AgentSilent` rule watches. Call it before
+    /// [`Dispatch::observe`] for the batch's samples.
+    pub fn pushed(
+        &mut self,
+        env: &Env<'_>,
+        book: &mut impl Book,
+        agent: &str,
+        newest_ts: Millis,
+        now: Millis,
+    ) {
         self.eval.pushed(agent, newest_ts, now);
+        let heartbeat = Sample {
+            metric: AGENT_PUSH_METRIC.to_string(),
+            target: agent_target(agent),
+            labels: BTreeMap::new(),
+            value: 1.0,
+            ts_ms: now,
+            kind: SampleKind::Gauge,
+        };
+        self.observe(env, book, agent, &heartbeat, now);
     }
 
     /// Judges one sample from `agent` (feed each series in time order) at wall-clock `now`;
@@ -334,5 +357,135 @@ impl Dispatch {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Owner;
+    use crate::rules::RuleSet;
+    use crate::ticket::{Change, TicketState};
+    use faultline_wire::config_file::ConfigSource;
+    use std::path::Path;
+
+    const MIN: Millis = 60_000;
+
+    /// Tickets in memory, pages counted.
+    #[derive(Default)]
+    struct Memory {
+        policy: TicketPolicy,
+        tickets: Vec<Ticket>,
+        pages: usize,
+    }
+
+    impl Memory {
+        fn count(&mut self, t: &Ticket, from: usize) {
+            self.pages += t.timeline[from..]
+                .iter()
+                .filter(|e| matches!(e.change, Change::Opened { .. }))
+                .count();
+        }
+    }
+
+    impl Book for Memory {
+        fn tickets(&self) -> &[Ticket] {
+            &self.tickets
+        }
+        fn create(&mut self, new: NewTicket, now: Millis) -> Option<Ticket> {
+            let id = self.tickets.len() as u64 + 1;
+            let (t, _) = Ticket::open(id, new, &self.policy, now);
+            self.count(&t, 0);
+            self.tickets.push(t.clone());
+            Some(t)
+        }
+        fn apply(&mut self, id: u64, command: Command, now: Millis) -> Option<Ticket> {
+            let i = self.tickets.iter().position(|t| t.id == id)?;
+            let from = self.tickets[i].timeline.len();
+            let (t, _) = self.tickets[i].apply(command, &self.policy, now).ok()?;
+            self.count(&t, from);
+            self.tickets[i] = t.clone();
+            Some(t)
+        }
+        fn note(&mut self, _: Note<'_>) {}
+    }
+
+    #[test]
+    fn a_silent_agent_is_one_platform_ticket_with_its_targets_as_symptoms() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let inventory =
+            Inventory::load(&ConfigSource::read(&dir.join("testdata/inventory.toml")).unwrap())
+                .unwrap();
+        let rules =
+            RuleSet::from_sources(&[ConfigSource::read(&dir.join("rules/default.toml")).unwrap()])
+                .unwrap();
+        let maintenance = Maintenance::default();
+        let mut book = Memory::default();
+        let policy = book.policy.clone();
+        let env = Env {
+            inventory: &inventory,
+            policy: &policy,
+            maintenance: &maintenance,
+            correlation_window_ms: 5 * MIN,
+        };
+        let mut dispatch = Dispatch::new(Evaluator::new(rules), SettlePolicy::default());
+        let up = |target: &str, ts: Millis| Sample {
+            metric: "faultline_snmp_up".into(),
+            target: target.into(),
+            labels: BTreeMap::new(),
+            value: 1.0,
+            ts_ms: ts,
+            kind: SampleKind::Gauge,
+        };
+        // gw-1's agent pushes every 30 s for 5 minutes, then goes quiet.
+        let t0 = 1_000 * MIN;
+        let mut last = t0;
+        for i in 0..10 {
+            let ts = t0 + i * 30_000;
+            dispatch.pushed(&env, &mut book, "gw-agent", ts, ts);
+            for target in ["gw-1", "temp-1", "temp-2"] {
+                dispatch.observe(&env, &mut book, "gw-agent", &up(target, ts), ts);
+            }
+            dispatch.release(&env, &mut book, ts);
+            last = ts;
+        }
+        for second in 1..=8 * 60 {
+            dispatch.tick(&env, &mut book, last + second * 1_000);
+        }
+        assert_eq!(book.tickets.len(), 1, "{:#?}", book.tickets);
+        let t = &book.tickets[0];
+        assert_eq!(
+            (t.rule.as_str(), t.target.as_str(), t.tag, t.state),
+            (
+                "AgentSilent",
+                "agent:gw-agent",
+                Owner::Platform,
+                TicketState::Open
+            )
+        );
+        assert!(t.reason.contains("gateway is ours"), "{}", t.reason);
+        let symptoms: Vec<(&str, &str)> = t
+            .symptoms
+            .iter()
+            .map(|s| (s.rule.as_str(), s.target.as_str()))
+            .collect();
+        assert_eq!(
+            symptoms,
+            [
+                ("DeviceSilent", "gw-1"),
+                ("DeviceSilent", "temp-1"),
+                ("DeviceSilent", "temp-2")
+            ]
+        );
+        assert_eq!(book.pages, 1, "one page for the silent agent");
+        // It pushes again: the agent's ticket resolves, its symptoms clear.
+        let back = last + 9 * MIN;
+        dispatch.pushed(&env, &mut book, "gw-agent", back, back);
+        for target in ["gw-1", "temp-1", "temp-2"] {
+            dispatch.observe(&env, &mut book, "gw-agent", &up(target, back), back);
+        }
+        let t = &book.tickets[0];
+        assert_eq!(t.state, TicketState::Resolved);
+        assert!(t.symptoms.iter().all(|s| s.cleared_at_ms.is_some()));
     }
 }

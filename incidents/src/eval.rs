@@ -15,6 +15,7 @@
 //!   tick during a backlog replay would fire what later samples of that backlog clear.
 
 use crate::Millis;
+use crate::attribution::AGENT_TARGET_PREFIX;
 use crate::counter::counter_rate;
 use crate::rules::{Condition, Correlate, Rule, RuleSet, Severity, Source};
 use crate::template::TemplateContext;
@@ -260,10 +261,14 @@ impl Evaluator {
                 // The agent's own time: its newest sample, moved on by the wall-clock time since
                 // its last push (a live agent: about now; one replaying a backlog: the backlog's
                 // time; one that stopped: its last time plus how long it has been silent).
+                // An agent's own heartbeat (`agent:<id>`) is judged in wall-clock time: pushes
+                // happen in it.
+                let heartbeat = state.target.starts_with(AGENT_TARGET_PREFIX);
                 let reference = state
                     .labels
                     .get("agent")
                     .and_then(|agent| self.agents.get(agent))
+                    .filter(|_| !heartbeat)
                     .map_or(now_ms, |c| {
                         let silent_for = now_ms.saturating_sub(c.pushed_at_ms).max(0);
                         c.newest_ts.saturating_add(silent_for).min(now_ms)

@@ -25,7 +25,7 @@
 //! Pure and synchronous: time is passed in (wall-clock milliseconds for the bounds, sample times
 //! for what has been reported).
 
-use crate::attribution::our_side;
+use crate::attribution::{agent_target, our_side};
 use crate::eval::Firing;
 use crate::inventory::{Inventory, Owner};
 use crate::{Millis, duration_ms};
@@ -184,8 +184,14 @@ impl Settle {
     /// Holds `firing` (at wall-clock `now`) when an upstream target has not spoken yet; returns
     /// what it waits for (empty: not held, judge it now).
     pub fn hold(&mut self, firing: &Firing, view: &View<'_>, now: Millis) -> Vec<Waiting> {
+        let mut upstream = upstream_of(view.inventory, &firing.target);
+        if let Some(agent) = firing.labels.get("agent").map(|a| agent_target(a))
+            && agent != firing.target
+        {
+            upstream.push(agent);
+        }
         let candidate = Candidate {
-            upstream: upstream_of(view.inventory, &firing.target),
+            upstream,
             firing: firing.clone(),
             held_at_ms: now,
         };

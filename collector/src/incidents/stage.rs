@@ -185,7 +185,8 @@ impl Stage {
         let out_of_order = self.dispatch.out_of_order();
         let now = faultline_wire::now_ms();
         if let Some(newest) = ordered.last() {
-            self.dispatch.pushed(agent, newest.ts_ms, now);
+            self.dispatch
+                .pushed(&env, &mut self.book, agent, newest.ts_ms, now);
         }
         let mut first_seen = Vec::new();
         for sample in &ordered {

@@ -264,7 +264,8 @@ async fn cooling_failure_seen_by_three_sensors_is_one_platform_ticket() {
         summary.contains("33") && summary.contains("Watchdog Rack 01"),
         "{summary}"
     );
-    assert_eq!(tickets(&collector, "").await.len(), 1, "one ticket in all");
+    let all = tickets(&collector, "").await;
+    assert_eq!(all.len(), 1, "one ticket in all: {all:#?}");
     receiver
         .wait("trigger delivered", |r| {
             r.accepted_kinds("/hook") == ["trigger"]
