@@ -2,7 +2,9 @@
 //! `ingest → rules`). Turns an authenticated push body into applied samples, exactly once per
 //! batch: decode with bounded expansion, validate against the limits, skip batches already applied
 //! (per-agent cursor), judge each sample's labels against the label limits and its timestamp
-//! against the collector's clock ([`faultline_wire::judge_samples`]), apply to the series store (which refuses new series past its
+//! against the collector's clock ([`faultline_wire::judge_samples`]), re-target a device's port
+//! samples to their inventory interface targets (with the target's labels and role, as the rules
+//! see them), apply to the series store (which refuses new series past its
 //! limits), make the cursor durable, hand the accepted samples to the rules stage ([`Accepted`],
 //! bounded channel), then acknowledge, listing the refused samples. A refused sample reaches
 //! neither the series store nor the rules; its batch is still acknowledged, so the agent does
@@ -13,8 +15,10 @@ use crate::config::IngestConfig;
 use crate::cursors::{Cursor, CursorStore};
 use crate::series::SharedSeries;
 use crate::telemetry::{Rejection, Telemetry};
+use faultline_incidents::Inventory;
 use faultline_wire::codec::{self, DecodeError};
 use faultline_wire::{Batch, MAX_LISTED_REJECTIONS, PushAck, RejectedSample, Sample, TimeWindow};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -39,6 +43,9 @@ pub struct Ingest {
     telemetry: Arc<Telemetry>,
     permits: Arc<Semaphore>,
     downstream: Option<mpsc::Sender<Accepted>>,
+    /// Re-targets a device's port samples to their interface targets (and adds target labels)
+    /// before the series store, as the rules see them.
+    inventory: Option<Arc<Inventory>>,
 }
 
 impl Ingest {
@@ -51,6 +58,7 @@ impl Ingest {
         config: IngestConfig,
         telemetry: Arc<Telemetry>,
         downstream: Option<mpsc::Sender<Accepted>>,
+        inventory: Option<Arc<Inventory>>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(config.max_concurrent_pushes));
         Self {
@@ -62,6 +70,7 @@ impl Ingest {
             telemetry,
             permits,
             downstream,
+            inventory,
         }
     }
 
@@ -153,6 +162,13 @@ impl Ingest {
             &mut rejected,
         );
         let mut samples = batch.samples;
+        if let Some(inventory) = &self.inventory {
+            for sample in &mut samples {
+                if let Cow::Owned(resolved) = inventory.resolve(sample) {
+                    *sample = resolved;
+                }
+            }
+        }
         let outcome = {
             let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
             series.apply(&agent.id, &samples, now, &mut rejected)

@@ -56,7 +56,7 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
                 stage.downstream,
                 &mut registry,
             )?);
-            Some((stage.accepted, stage.requests))
+            Some((stage.accepted, stage.requests, stage.inventory))
         }
         None => None,
     };
@@ -66,9 +66,12 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         cursors,
         config.ingest.clone(),
         telemetry.clone(),
-        stage.as_ref().map(|(accepted, _)| accepted.clone()),
+        stage.as_ref().map(|(accepted, _, _)| accepted.clone()),
+        stage
+            .as_ref()
+            .map(|(_, _, inventory)| Arc::clone(inventory)),
     );
-    let api = api::Api::new(&config.api, stage.map(|(_, requests)| requests))?;
+    let api = api::Api::new(&config.api, stage.map(|(_, requests, _)| requests))?;
     let app = Arc::new(http::App {
         ingest,
         registry,

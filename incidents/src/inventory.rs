@@ -374,6 +374,9 @@ pub struct Inventory {
     circuits: BTreeMap<String, Circuit>,
 }
 
+/// The label a re-targeted sample gets with its new target's role ([`Inventory::resolve`]).
+pub const ROLE_LABEL: &str = "role";
+
 /// The label that names an interface on a device's samples (IF-MIB profile).
 pub const IFNAME_LABEL: &str = "ifname";
 
@@ -450,6 +453,13 @@ impl Inventory {
         let mut resolved = sample.clone();
         if let Some(id) = interface {
             resolved.target.clone_from(id);
+            // A re-targeted sample names what it now is, for rules and /metrics alike.
+            if let Some(role) = self.target(id).map(Target::role) {
+                resolved
+                    .labels
+                    .entry(ROLE_LABEL.to_string())
+                    .or_insert_with(|| role.as_str().to_string());
+            }
         }
         for (name, value) in labels.into_iter().flatten() {
             resolved
@@ -1040,6 +1050,13 @@ depends_on = ["edge1"]
                 "{what}"
             );
             assert_eq!(matches!(out, Cow::Borrowed(_)), borrowed, "{what}");
+            // Re-targeted: its new target's role comes along.
+            let retargeted = out.target != input.target;
+            assert_eq!(
+                out.labels.get(ROLE_LABEL).map(String::as_str),
+                retargeted.then_some("interface"),
+                "{what}"
+            );
         }
         let plain = load(SAMPLE).unwrap();
         let input = sample("edge1", &[("ifname", "Te0/0/0")]);

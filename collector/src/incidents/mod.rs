@@ -56,7 +56,7 @@ use anyhow::Context;
 use faultline_incidents::followup::FollowUpTask;
 use faultline_incidents::oncall::OnCall;
 use faultline_incidents::{
-    Change, FeedPosition, SqliteStore, StoreError, Ticket, TicketStore, TimelineEntry,
+    Change, FeedPosition, Inventory, SqliteStore, StoreError, Ticket, TicketStore, TimelineEntry,
 };
 use metrics::{severity_label, tag_label};
 use prometheus_client::registry::Registry;
@@ -184,6 +184,9 @@ pub struct Handles {
     pub requests: mpsc::Sender<Request>,
     /// What the notifier stage consumes.
     pub downstream: Downstream,
+    /// The inventory: ingest re-targets samples with it before the series store, so /metrics
+    /// shows a port's samples under its interface target and role, as the rules see them.
+    pub inventory: Arc<Inventory>,
 }
 
 /// The stage's output, for the notifier stage ([`crate::notifications::start`]).
@@ -210,6 +213,7 @@ pub fn start(
     registry: &mut Registry,
 ) -> anyhow::Result<Handles> {
     let mut setup = Setup::load(config).map_err(anyhow::Error::new)?;
+    let inventory = setup.inventory();
     let oncall = setup.oncall.take();
     let database = config.database_path(storage);
     if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -252,6 +256,7 @@ pub fn start(
     Ok(Handles {
         accepted,
         requests,
+        inventory,
         downstream: Downstream {
             events: events_rx,
             oncall,

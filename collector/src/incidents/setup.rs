@@ -12,12 +12,13 @@ use faultline_incidents::ticket::FlapPolicy;
 use faultline_incidents::{Inventory, Millis, RuleSet, TicketPolicy};
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What the stage runs on, loaded and validated from the files `[incidents]` names.
 #[derive(Debug)]
 pub struct Setup {
     pub(super) rules: RuleSet,
-    pub(super) inventory: Inventory,
+    pub(super) inventory: Arc<Inventory>,
     pub(super) maintenance: Maintenance,
     pub(super) oncall: Option<OnCall>,
     /// `[incidents.tickets]` with the escalation times of each tag's on-call policy.
@@ -99,7 +100,7 @@ impl Setup {
         }
         Ok(Self {
             rules,
-            inventory,
+            inventory: Arc::new(inventory),
             maintenance,
             oncall,
             policy,
@@ -116,6 +117,11 @@ impl Setup {
             maintenance: &self.maintenance,
             correlation_window_ms: self.correlation_window_ms,
         }
+    }
+
+    /// The inventory, shared with ingest (which re-targets samples before the series store).
+    pub fn inventory(&self) -> Arc<Inventory> {
+        Arc::clone(&self.inventory)
     }
 
     /// Number of rules loaded.

@@ -217,6 +217,28 @@ async fn carrier_uplink_down_pages_once_with_customer_vms_as_symptoms() {
         ),
         Some(1.0)
     );
+    // The port's samples show in /metrics as the rules see them: under its interface target,
+    // with its role and the inventory's labels (the agent sent them for edge1 + ifname).
+    let port = [
+        ("target", "edge1-wan"),
+        ("role", "interface"),
+        ("link_role", "carrier"),
+        ("ifname", "Te0/0/0"),
+    ];
+    assert_eq!(
+        metric_value(&text, "faultline_snmp_if_oper_status", &port),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(
+            &text,
+            "faultline_incident_open_by_role",
+            &[("role", "interface")]
+        ),
+        Some(1.0),
+        "the carrier ticket is on our port: {text}"
+    );
 
     // The line comes back, then the VMs: the root resolves, its symptoms clear on their own.
     let t2 = t1 + 100 * S;
