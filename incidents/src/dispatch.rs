@@ -201,15 +201,9 @@ impl Dispatch {
     /// Judges the held firings whose upstream has reported (or whose wait is over), in
     /// settling's fixed order.
     pub fn release(&mut self, env: &Env<'_>, book: &mut impl Book, now: Millis) {
-        let eval = &self.eval;
-        let pending = |target: &str| eval.pending_since(target);
-        let view = View {
-            inventory: env.inventory,
-            last_seen_ms: &self.last_seen,
-            interval_ms: &self.intervals,
-            pending_since: &pending,
-        };
-        let released = self.settle.settled(&view, now);
+        let released = with_view(env, &self.eval, &self.last_seen, &self.intervals, |view| {
+            self.settle.settled(view, now)
+        });
         for firing in released {
             self.on_event(env, book, &RuleEvent::Firing(firing), now, None, true);
         }
@@ -275,15 +269,9 @@ impl Dispatch {
             return;
         };
         if !settled && matches!(action, Action::Open { .. }) {
-            let eval = &self.eval;
-            let pending = |target: &str| eval.pending_since(target);
-            let view = View {
-                inventory: env.inventory,
-                last_seen_ms: &self.last_seen,
-                interval_ms: &self.intervals,
-                pending_since: &pending,
-            };
-            let waiting = self.settle.hold(firing, &view, now);
+            let waiting = with_view(env, &self.eval, &self.last_seen, &self.intervals, |view| {
+                self.settle.hold(firing, view, now)
+            });
             if !waiting.is_empty() {
                 book.note(Note::Settling {
                     firing,
@@ -358,6 +346,24 @@ impl Dispatch {
             }
         }
     }
+}
+
+/// Runs `f` with what settling looks at: the inventory, what each target reported, and the
+/// evaluator's pending rules.
+fn with_view<R>(
+    env: &Env<'_>,
+    eval: &Evaluator,
+    last_seen: &BTreeMap<String, Millis>,
+    intervals: &BTreeMap<String, Millis>,
+    f: impl FnOnce(&View<'_>) -> R,
+) -> R {
+    let pending = |target: &str| eval.pending_since(target);
+    f(&View {
+        inventory: env.inventory,
+        last_seen_ms: last_seen,
+        interval_ms: intervals,
+        pending_since: &pending,
+    })
 }
 
 #[cfg(test)]
