@@ -52,7 +52,7 @@ use crate::attribution::Attribution;
 use crate::desk::Action;
 use crate::inventory::{Inventory, check_id};
 use crate::oncall::{LocalDate, TimeOfDay, When, Zone, add_days};
-use crate::ticket::{Change, Command, NewTicket, SYSTEM, Ticket, TimelineEntry};
+use crate::ticket::{Command, NewTicket, SYSTEM, Ticket, TimelineEntry};
 use crate::{duration_ms, format_time};
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use jiff::civil::Weekday;
@@ -504,17 +504,7 @@ impl Maintenance {
         ticket: &Ticket,
         entry: &TimelineEntry,
     ) -> Option<Suppression> {
-        let pages = matches!(
-            entry.change,
-            Change::Opened { .. }
-                | Change::Reopened {
-                    flapping: false,
-                    ..
-                }
-                | Change::Escalated { .. }
-                | Change::SeverityRaised { .. }
-        );
-        if !pages || entry.who != SYSTEM {
+        if !entry.change.pages() || entry.who != SYSTEM {
             return None;
         }
         self.covering(inventory, &ticket.target, entry.at_ms)
@@ -528,6 +518,7 @@ mod tests {
     use crate::eval::{Firing, Resolved, RuleEvent};
     use crate::inventory::Owner;
     use crate::rules::{Correlate, Severity};
+    use crate::ticket::Change;
     use crate::ticket::TicketPolicy;
     use jiff::Timestamp;
     use std::collections::BTreeMap;

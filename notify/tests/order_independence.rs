@@ -299,16 +299,7 @@ impl MemoryBook {
     /// Counts the pages and customer messages of `ticket`'s entries from `from` on.
     fn account(&mut self, ticket: &Ticket, from: usize) {
         for entry in &ticket.timeline[from..] {
-            if matches!(
-                entry.change,
-                Change::Opened { .. }
-                    | Change::Reopened {
-                        flapping: false,
-                        ..
-                    }
-                    | Change::Escalated { .. }
-                    | Change::SeverityRaised { .. }
-            ) {
+            if entry.change.pages() {
                 self.pages += 1;
             }
         }

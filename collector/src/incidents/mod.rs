@@ -130,17 +130,7 @@ impl TicketEvent {
     /// the same fault getting worse, and not held back by maintenance). Symptoms never open a
     /// ticket, so they never page.
     pub fn pages(&self) -> bool {
-        self.held_by.is_none()
-            && matches!(
-                self.entry.change,
-                Change::Opened { .. }
-                    | Change::Reopened {
-                        flapping: false,
-                        ..
-                    }
-                    | Change::Escalated { .. }
-                    | Change::SeverityRaised { .. }
-            )
+        self.held_by.is_none() && self.entry.change.pages()
     }
 
     /// The change's type, as in its JSON `type` field.

@@ -298,6 +298,23 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// Whether Faultline pages the on-call for this change by itself: an opening, a re-open that
+    /// is not flapping, an escalation, a severity raised by the same fault getting worse.
+    pub fn pages(&self) -> bool {
+        matches!(
+            self,
+            Change::Opened { .. }
+                | Change::Reopened {
+                    flapping: false,
+                    ..
+                }
+                | Change::Escalated { .. }
+                | Change::SeverityRaised { .. }
+        )
+    }
+}
+
 /// One line of a ticket's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
