@@ -15,7 +15,6 @@ use faultline_incidents::{
     Command, Evaluator, Fed, FeedPosition, Millis, SqliteStore, StoreError, Ticket, TicketStore,
 };
 use faultline_wire::Sample;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -174,13 +173,12 @@ impl Stage {
     }
 
     /// Judges one applied batch: each series in its own time order (a backlog replays in the
-    /// samples' time, so tickets carry the original fault times), as the inventory resolves it
-    /// (a device's port sample becomes its interface target's, target labels added).
+    /// samples' time, so tickets carry the original fault times). Ingest has already resolved
+    /// the samples against the inventory (a device's port sample is its interface target's).
     pub(super) fn on_batch(&mut self, agent: &str, samples: &[Sample]) {
         let setup = Arc::clone(&self.setup);
         let env = setup.env();
-        let mut ordered: Vec<Cow<'_, Sample>> =
-            samples.iter().map(|s| setup.inventory.resolve(s)).collect();
+        let mut ordered: Vec<&Sample> = samples.iter().collect();
         ordered.sort_by_key(|s| s.ts_ms);
         let out_of_order = self.dispatch.out_of_order();
         let now = faultline_wire::now_ms();
