@@ -14,15 +14,6 @@ use faultline_incidents::inventory::{Contact, Owner};
 use faultline_incidents::ticket::{SYSTEM, SlaKind};
 use faultline_incidents::{Change, Severity, Ticket};
 
-/// A window in seconds as people say it: `1 h`, `10 min`, `45 s`.
-fn window(secs: u64) -> String {
-    match secs {
-        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
-}
-
 /// The `rule` of follow-up notifications (they come from no rule).
 pub const FOLLOW_UP_RULE: &str = "CustomerFollowUp";
 
@@ -61,16 +52,19 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
             Change::FlappingStarted {
                 reopens,
                 window_secs,
-            } => vec![(
-                Kind::Flapping,
-                format!(
-                    "The fault is flapping: re-opened {reopens} times within {}. Further re-opens \
-                     are not paged; the resolution is announced once it stays clear for {}.",
-                    window(*window_secs),
-                    window(*window_secs)
-                ),
-                None,
-            )],
+            } => {
+                let window =
+                    humantime::format_duration(std::time::Duration::from_secs(*window_secs));
+                vec![(
+                    Kind::Flapping,
+                    format!(
+                        "The fault is flapping: re-opened {reopens} times within {window}. \
+                         Further re-opens are not paged; the resolution is announced once it \
+                         stays clear for {window}."
+                    ),
+                    None,
+                )]
+            }
             Change::FlappingEnded => vec![(
                 Kind::Resolve,
                 "The fault stopped flapping: it stayed clear for a whole flap window.".to_string(),
