@@ -257,17 +257,6 @@ impl Settle {
         });
         done.into_iter().map(|c| c.firing).collect()
     }
-
-    /// The earliest wall-clock time a held firing is released by its bound, if any is held.
-    pub fn next_deadline_ms(&self, view: &View<'_>, now: Millis) -> Option<Millis> {
-        self.held
-            .iter()
-            .flat_map(|c| self.waiting(c, view, now))
-            .map(|w| match w {
-                Waiting::Silent(_, until) | Waiting::Pending(_, until) => until,
-            })
-            .min()
-    }
 }
 
 #[cfg(test)]
@@ -381,7 +370,6 @@ mod tests {
             ..view
         };
         assert!(!settle.hold(&firing(&vm, 10 * S), &view, 20 * S).is_empty());
-        assert_eq!(settle.next_deadline_ms(&view, 21 * S), Some(320 * S));
         assert!(settle.settled(&view, 319 * S).is_empty());
         assert_eq!(settle.settled(&view, 320 * S).len(), 1);
         // Silent upstream with an unknown interval: default interval plus margin.
