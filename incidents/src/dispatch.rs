@@ -131,11 +131,6 @@ impl Dispatch {
         self.settle.len()
     }
 
-    /// Newest sample time per target.
-    pub fn last_seen(&self) -> &BTreeMap<String, Millis> {
-        &self.last_seen
-    }
-
     /// Records that `agent` pushed a batch at wall-clock `now` whose newest sample is dated
     /// `newest_ts` (absence is judged in an agent's own time while it keeps pushing), and judges
     /// the agent's own heartbeat: one [`AGENT_PUSH_METRIC`] sample of target
