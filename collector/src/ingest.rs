@@ -4,11 +4,16 @@
 //! (per-agent cursor), judge each sample's labels against the label limits and its timestamp
 //! against the collector's clock ([`faultline_wire::judge_samples`]), re-target a device's port
 //! samples to their inventory interface targets (with the target's labels and role, as the rules
-//! see them), apply to the series store (which refuses new series past its
-//! limits), make the cursor durable, hand the accepted samples to the rules stage ([`Accepted`],
-//! bounded channel), then acknowledge, listing the refused samples. A refused sample reaches
-//! neither the series store nor the rules; its batch is still acknowledged, so the agent does
-//! not retry it. The agent's clock offset is measured here from its send-time header.
+//! see them), apply to the series store (which refuses new series past its limits), hand the
+//! accepted samples to the rules stage ([`Accepted`], bounded channel) and wait until they are
+//! judged, make the cursor durable, then acknowledge, listing the refused samples.
+//!
+//! Judged before acknowledged: a collector killed anywhere before the cursor is durable has not
+//! acknowledged the batch, so its agent sends it again and the rules judge it on the state they
+//! stored (`faultline_incidents::eval::SeriesMemory`); a batch judged twice that way is not judged
+//! twice in effect (the rules ignore samples not newer than what they judged). A refused sample
+//! reaches neither the series store nor the rules; its batch is still acknowledged, so the agent
+//! does not retry it. The agent's clock offset is measured here from its send-time header.
 
 use crate::agents::{AgentRegistry, AgentState};
 use crate::config::IngestConfig;
@@ -21,16 +26,20 @@ use faultline_wire::{Batch, MAX_LISTED_REJECTIONS, PushAck, RejectedSample, Samp
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 /// What ingest hands downstream (to the rules stage): the samples of one applied batch, in the
-/// agent's order. Shared, not copied, with the series store.
-#[derive(Debug, Clone)]
+/// agent's order.
+#[derive(Debug)]
 pub struct Accepted {
     /// The agent that pushed them.
     pub agent: Arc<str>,
     /// The samples, as validated.
     pub samples: Arc<Vec<Sample>>,
+    /// Answered once the rules have judged the samples and stored what a restart must recall
+    /// (or with why they could not be): only then is the batch's cursor committed and the batch
+    /// acknowledged, so no acknowledged sample escapes the rules.
+    pub judged: oneshot::Sender<Result<(), String>>,
 }
 
 /// Everything a push needs; shared by all connections.
@@ -176,7 +185,9 @@ impl Ingest {
         if !rejected.is_empty() {
             keep_accepted(&mut samples, &rejected);
         }
-        let samples = Arc::new(samples);
+        if let Some(downstream) = &self.downstream {
+            judge(downstream, &agent.id, seq, samples).await?;
+        }
         self.cursors
             .commit(&agent.id, next, now)
             .await
@@ -185,15 +196,6 @@ impl Ingest {
         if !rejected.is_empty() {
             self.telemetry
                 .count_refused_samples(&agent.id, seq, &rejected);
-        }
-        if let Some(downstream) = &self.downstream {
-            let accepted = Accepted {
-                agent: agent.id.clone(),
-                samples,
-            };
-            if downstream.send(accepted).await.is_err() {
-                tracing::error!(agent = %agent.id, seq, "rules stage is gone; samples not evaluated");
-            }
         }
         agent.report(batch.health, now, seq, clock_offset_ms);
         self.telemetry
@@ -207,6 +209,32 @@ impl Ingest {
             rejected_count,
             rejected,
         })
+    }
+}
+
+/// Hands batch `seq` of `agent` to the rules stage and waits until it is judged; a batch the
+/// rules could not judge is not acknowledged (503: the agent sends it again).
+async fn judge(
+    downstream: &mpsc::Sender<Accepted>,
+    agent: &Arc<str>,
+    seq: u64,
+    samples: Vec<Sample>,
+) -> Result<(), Rejection> {
+    let (judged, verdict) = oneshot::channel();
+    let accepted = Accepted {
+        agent: Arc::clone(agent),
+        samples: Arc::new(samples),
+        judged,
+    };
+    let stopped = || Rejection::Unavailable("the rules stage has stopped".to_string());
+    downstream.send(accepted).await.map_err(|_| stopped())?;
+    match verdict.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => {
+            tracing::warn!(%agent, seq, error = %why, "batch not acknowledged: the rules could not store what they judged");
+            Err(Rejection::Unavailable(why))
+        }
+        Err(_) => Err(stopped()),
     }
 }
 

@@ -48,7 +48,12 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
     let mut notifier = None;
     let stage = match &config.incidents {
         Some(incidents) => {
-            let stage = incidents::start(incidents, &config.storage, &mut registry)?;
+            let stage = incidents::start(
+                incidents,
+                &config.storage,
+                config.ingest.max_behind,
+                &mut registry,
+            )?;
             notifier = Some(notifications::start(
                 &config.notify,
                 incidents,

@@ -116,6 +116,12 @@ impl Dispatch {
         }
     }
 
+    /// What changed in the evaluator's memory since the last call
+    /// ([`Evaluator::take_memory`]): the stage stores it before acknowledging what it judged.
+    pub fn take_memory(&mut self) -> Vec<crate::eval::MemoryChange> {
+        self.eval.take_memory()
+    }
+
     /// Samples the evaluator ignored as not newer than their series' last one.
     pub fn out_of_order(&self) -> u64 {
         self.eval.out_of_order()

@@ -219,6 +219,19 @@ pub async fn push_acked(
     samples: Vec<Sample>,
     sent_at_ms: Option<i64>,
 ) -> PushAck {
+    try_push(&collector.url, seq, samples, sent_at_ms)
+        .await
+        .unwrap_or_else(|e| panic!("push {seq}: {e}"))
+}
+
+/// Pushes `samples` as agent `a1` (epoch 7, batch `seq`) to the collector at `url`, as the agent
+/// does; the acknowledgement, or why there was none (no answer, or not 200).
+pub async fn try_push(
+    url: &str,
+    seq: u64,
+    samples: Vec<Sample>,
+    sent_at_ms: Option<i64>,
+) -> Result<PushAck, String> {
     let batch = Batch {
         agent: "a1".into(),
         epoch: 7,
@@ -227,21 +240,20 @@ pub async fn push_acked(
         samples,
     };
     let mut request = reqwest::Client::new()
-        .post(format!("{}{}", collector.url, faultline_wire::PUSH_PATH))
+        .post(format!("{url}{}", faultline_wire::PUSH_PATH))
         .header("Content-Encoding", "zstd")
         .bearer_auth(TOKEN)
         .body(codec::encode(&batch));
     if let Some(sent) = sent_at_ms {
         request = request.header(faultline_wire::SENT_AT_HEADER, sent.to_string());
     }
-    let response = request.send().await;
-    let status = response.as_ref().map(|r| r.status().as_u16());
-    assert!(matches!(status, Ok(200)), "push {seq}: {status:?}");
-    let text = match response {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    };
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("push {seq}: ack {text:?}: {e}"))
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("status {status}: {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("ack {text:?}: {e}"))
 }
 
 /// Calls the REST API: `method` (GET or POST) on `path` (from `/api/v1`), with `token` and a

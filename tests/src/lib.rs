@@ -3,7 +3,9 @@
 //!
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
+pub mod disk;
 pub mod incidents;
+pub mod ledger;
 pub mod receivers;
 pub mod snmp_peers;
 

@@ -196,10 +196,12 @@ pub struct Downstream {
 }
 
 /// Loads the incident files, opens the ticket store, registers the metrics and starts the stage
-/// thread; its ticket events come out of [`Handles::downstream`].
+/// thread; its ticket events come out of [`Handles::downstream`]. `horizon` is how old a sample
+/// ingest still accepts (`ingest.max_behind`): rule memory older than that is not needed.
 pub fn start(
     config: &IncidentsConfig,
     storage: &StorageConfig,
+    horizon: std::time::Duration,
     registry: &mut Registry,
 ) -> anyhow::Result<Handles> {
     let mut setup = Setup::load(config).map_err(anyhow::Error::new)?;
@@ -213,7 +215,7 @@ pub fn start(
     let store = SqliteStore::open(&database)
         .with_context(|| format!("incidents.database {}", database.display()))?;
     let metrics = IncidentMetrics::register(registry);
-    let stage = Stage::open(setup, config, store, metrics.clone())
+    let stage = Stage::open(setup, config, store, metrics.clone(), horizon)
         .with_context(|| format!("incidents.database {}", database.display()))?;
     let feed_end = stage
         .book

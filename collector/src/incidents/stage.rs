@@ -1,8 +1,10 @@
 //! The incident stage's task (ingest → **rules → incidents** → notifications): one thread owns
 //! the [`Dispatch`] (evaluator, settling, maintenance holds), the [`StoreBook`] (unclosed tickets
 //! over SQLite) and the follow-up clocks, so every change to a ticket — from samples, from timers
-//! or from the REST API — is applied one at a time, in the store before it is announced. After a
-//! restart it first replays to the notifier what the notifier had not handled.
+//! or from the REST API — is applied one at a time, in the store before it is announced. What the
+//! rules must recall after a restart ([`faultline_incidents::eval::SeriesMemory`]) is stored
+//! after every message, before a judged batch is acknowledged. After a restart it first replays
+//! to the notifier what the notifier had not handled.
 
 use super::book::StoreBook;
 use super::followups::FollowUps;
@@ -10,13 +12,16 @@ use super::{IncidentMetrics, REPLAY_BATCH, Setup, StageEvent, TICK};
 use crate::api::Request;
 use crate::config::IncidentsConfig;
 use crate::ingest::Accepted;
+use faultline_daemon::log_limit::LogLimiter;
 use faultline_incidents::dispatch::Dispatch;
+use faultline_incidents::eval::MemoryChange;
 use faultline_incidents::{
     Command, Evaluator, Fed, FeedPosition, Millis, SqliteStore, StoreError, Ticket, TicketStore,
 };
 use faultline_wire::Sample;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The stage's state; lives on its own thread.
@@ -26,17 +31,23 @@ pub(super) struct Stage {
     pub(super) book: StoreBook,
     pub(super) followups: FollowUps,
     pub(super) metrics: Arc<IncidentMetrics>,
+    /// Rule memory the store refused, by (rule, series), retried with the next message.
+    unsaved_memory: BTreeMap<(String, String), MemoryChange>,
+    /// One log line a minute while the store refuses the memory.
+    memory_errors: LogLimiter<()>,
 }
 
 impl Stage {
-    /// The stage on `store`: the unclosed tickets, the follow-up clocks and tasks, and the rules
+    /// The stage on `store`: the unclosed tickets, the follow-up clocks and tasks, the rules
     /// of active tickets (and of their active symptoms) restored as firing — they were before a
-    /// restart.
+    /// restart — and the rest of the rules' memory recalled. Memory older than `horizon` (the
+    /// oldest sample ingest accepts) that nothing needs is forgotten.
     pub(super) fn open(
         setup: Setup,
         config: &IncidentsConfig,
-        store: SqliteStore,
+        mut store: SqliteStore,
         metrics: Arc<IncidentMetrics>,
+        horizon: Duration,
     ) -> Result<Self, StoreError> {
         let tickets = store.unclosed()?;
         let followups = FollowUps::load(config.followups.clone(), &store)?;
@@ -51,6 +62,17 @@ impl Stage {
                 eval.restore_firing(&s.rule, &s.target);
             }
         }
+        let now = faultline_wire::now_ms();
+        let horizon = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
+        let memory = store.rule_memory()?;
+        let remembered = memory.len();
+        let forget = eval.recall(memory, now, now.saturating_sub(horizon));
+        store.save_rule_memory(&forget)?;
+        tracing::info!(
+            recalled = remembered - forget.len(),
+            forgotten = forget.len(),
+            "rule memory recalled"
+        );
         metrics.refresh(&tickets, (0, 0), &followups.pending);
         let setup = Arc::new(setup);
         Ok(Self {
@@ -65,6 +87,8 @@ impl Stage {
             setup,
             followups,
             metrics,
+            unsaved_memory: BTreeMap::new(),
+            memory_errors: LogLimiter::new(Duration::from_secs(60), 1),
         })
     }
 
@@ -83,9 +107,19 @@ impl Stage {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
-                Some(batch) = accepted.recv() => self.on_batch(&batch.agent, &batch.samples),
-                Some(request) = requests.recv() => self.on_request(request),
-                _ = tick.tick() => self.on_tick(faultline_wire::now_ms()),
+                Some(batch) = accepted.recv() => {
+                    self.on_batch(&batch.agent, &batch.samples);
+                    // Ingest waits for this before it acknowledges the batch.
+                    let _ = batch.judged.send(self.remember());
+                }
+                Some(request) = requests.recv() => {
+                    self.on_request(request);
+                    let _ = self.remember();
+                }
+                _ = tick.tick() => {
+                    self.on_tick(faultline_wire::now_ms());
+                    let _ = self.remember();
+                }
             }
             self.metrics.refresh(
                 &self.book.tickets,
@@ -93,6 +127,36 @@ impl Stage {
                 &self.followups.pending,
             );
             self.flush(&events).await;
+        }
+    }
+
+    /// Stores what the rules must recall after a restart and changed while handling the last
+    /// message (with what the store refused before); on failure keeps it for the next message
+    /// and says why, so a batch is not acknowledged on memory that was not stored.
+    fn remember(&mut self) -> Result<(), String> {
+        for change in self.dispatch.take_memory() {
+            let key = match &change {
+                MemoryChange::Keep(m) => (m.rule.clone(), m.series.clone()),
+                MemoryChange::Forget { rule, series } => (rule.clone(), series.clone()),
+            };
+            self.unsaved_memory.insert(key, change);
+        }
+        if self.unsaved_memory.is_empty() {
+            return Ok(());
+        }
+        let changes: Vec<MemoryChange> = self.unsaved_memory.values().cloned().collect();
+        match self.book.store.save_rule_memory(&changes) {
+            Ok(()) => {
+                self.unsaved_memory.clear();
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.error("store", 1);
+                if let Some(held_back) = self.memory_errors.check(&(), std::time::Instant::now()) {
+                    tracing::error!(error = %e, unsaved = changes.len(), held_back, "cannot store the rules' memory; batches are not acknowledged until it can");
+                }
+                Err(format!("ticket store: {e}"))
+            }
         }
     }
 
@@ -278,8 +342,14 @@ mod tests {
         );
         let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
         let metrics = IncidentMetrics::register(&mut Registry::default());
-        let mut stage =
-            Stage::open(Setup::load(&config).unwrap(), &config, store, metrics).unwrap();
+        let mut stage = Stage::open(
+            Setup::load(&config).unwrap(),
+            &config,
+            store,
+            metrics,
+            Duration::from_secs(86_400),
+        )
+        .unwrap();
         // 2026-01-01T00:10:00Z: edge1 is in its window (its page is held), host-2 is not.
         let now = 1_767_226_200_000;
         let new = |target: &str| NewTicket {
@@ -364,7 +434,14 @@ mod tests {
         let open = || {
             let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
             let metrics = IncidentMetrics::register(&mut Registry::default());
-            Stage::open(Setup::load(&config).unwrap(), &config, store, metrics).unwrap()
+            Stage::open(
+                Setup::load(&config).unwrap(),
+                &config,
+                store,
+                metrics,
+                Duration::from_secs(86_400),
+            )
+            .unwrap()
         };
         let temperature = |target: &str, value: f64, ts_ms: i64| Sample {
             metric: "faultline_snmp_env_temperature_celsius".into(),

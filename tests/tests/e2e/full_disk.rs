@@ -7,61 +7,12 @@
 //!
 //! Mounting needs root (CI runs as root); elsewhere the test says so and passes without running.
 
+use faultline_tests::disk::{Tmpfs, fill, is_root};
+use faultline_tests::ledger::Ledger;
 use faultline_tests::*;
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
-
-/// A tmpfs of `size` mounted on `dir` for the guard's lifetime.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount -t tmpfs on {} failed although running as root (a container without \
-             CAP_SYS_ADMIN?): {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy, so a process still holding a file cannot keep the mount around.
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Fills the filesystem of `path` until a write fails (no space left), leaving `leave` bytes free
-/// by shrinking the filler again.
-fn fill(path: &Path, leave: u64) {
-    let mut file = std::fs::File::create(path).unwrap();
-    let chunk = vec![0xa5u8; 4096];
-    let mut written = 0u64;
-    while file.write_all(&chunk).is_ok() {
-        written += chunk.len() as u64;
-    }
-    let _ = file.flush();
-    file.set_len(written.saturating_sub(leave)).unwrap();
-}
 
 /// What a failure message needs: the disk's files and the agent's warnings and errors.
 fn summary(log: &str, dir: &Path) -> String {
@@ -181,84 +132,25 @@ async fn full_disk_during_an_outage_loses_nothing_silently() {
         &[("agent", "a1")],
     )
     .unwrap_or_else(|| panic!("no dropped-samples metric:\n{metrics}"));
-    let last_applied = metric_value(
-        &metrics,
-        "faultline_agent_last_applied_sequence",
-        &[("agent", "a1")],
-    )
-    .unwrap() as u64;
     assert!(agent.terminate(), "agent did not stop cleanly");
     let agent_log = agent.log();
     let second_log = collector.daemon.log();
 
     // Every queued batch: applied once, dropped (inside a logged range), or newer than the last
     // one the collector applied (still in the outbox for the next run).
-    let queued: BTreeMap<u64, u64> = log_events(&agent_log, "batch queued")
-        .iter()
-        .map(|e| (field_u64(e, "seq"), field_u64(e, "samples")))
-        .collect();
-    let mut applied: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
-    for event in log_events(&first_log, "batch applied")
-        .iter()
-        .chain(log_events(&second_log, "batch applied").iter())
-    {
-        let entry = applied.entry(field_u64(event, "seq")).or_default();
-        entry.0 += 1;
-        entry.1 += field_u64(event, "applied");
-    }
-    let twice: Vec<_> = applied.iter().filter(|(_, (n, _))| *n > 1).collect();
-    assert!(twice.is_empty(), "batches applied twice: {twice:?}");
-    let drops = log_events(&agent_log, "outbox: dropped the oldest unsent samples");
-    let ranges: Vec<(u64, u64)> = drops
-        .iter()
-        .map(|e| (field_u64(e, "first_seq"), field_u64(e, "last_seq")))
-        .collect();
-    let dropped_by_range = |seq: u64| ranges.iter().any(|(a, b)| (*a..=*b).contains(&seq));
-    // A batch dropped for space while it was being sent, then applied, is taken off the count.
-    let taken_back: BTreeMap<u64, u64> = log_events(
-        &agent_log,
-        "outbox: a batch dropped for space while being sent was applied; not counted as dropped",
-    )
-    .iter()
-    .map(|e| (field_u64(e, "seq"), field_u64(e, "samples")))
-    .collect();
-    let mut dropped_samples = 0;
-    for (&seq, &samples) in &queued {
-        match (applied.get(&seq), dropped_by_range(seq)) {
-            (Some((_, n)), false) => assert_eq!(*n, samples, "batch {seq} applied partly"),
-            (None, true) => dropped_samples += samples,
-            (None, false) => assert!(seq > last_applied, "batch {seq} lost silently"),
-            (Some((_, n)), true) => {
-                assert_eq!(*n, samples, "batch {seq} applied partly");
-                assert_eq!(
-                    taken_back.get(&seq),
-                    Some(&samples),
-                    "batch {seq} both applied and counted as dropped"
-                );
-            }
-        }
-    }
-    // Batches the outbox could not take at all are counted too.
-    let never_queued: u64 = log_events(
-        &agent_log,
-        "outbox: disk full and no older data left to drop; batch dropped",
-    )
-    .iter()
-    .map(|e| field_u64(e, "dropped_samples"))
-    .sum();
-    let logged: u64 = drops
-        .iter()
-        .map(|e| field_u64(e, "dropped_samples"))
-        .sum::<u64>()
-        + never_queued
-        - taken_back.values().sum::<u64>();
+    let ledger = Ledger::reconcile(&agent_log, &[first_log, second_log]);
+    assert!(ledger.exact(), "{ledger:#?}");
     assert!(
-        dropped_samples > 0,
+        ledger.dropped_samples > 0,
         "nothing was dropped: the disk never filled"
     );
-    assert_eq!(logged, dropped_samples + never_queued, "the log's counts");
     assert_eq!(
-        reported_dropped as u64, logged,
+        ledger.logged_dropped_samples,
+        ledger.dropped_samples + ledger.never_queued_samples,
+        "the log's counts"
+    );
+    assert_eq!(
+        reported_dropped as u64, ledger.logged_dropped_samples,
         "faultline_agent_dropped_samples_total vs the agent's log"
     );
     assert!(

@@ -204,6 +204,15 @@ INSERT INTO feed (ticket_id, seq, followup)
         SELECT NULL, NULL, key, due_at_ms FROM followups)
     ORDER BY at, ticket_id, seq, followup;
 "#,
+    // What the rule evaluator must remember across a restart ([`memory`]).
+    r#"
+CREATE TABLE rule_memory (
+    rule   TEXT NOT NULL,
+    series TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (rule, series)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The embedded SQLite ticket store.
@@ -604,6 +613,8 @@ impl TicketStore for SqliteStore {
     }
 }
 
+mod memory;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,7 +647,7 @@ mod tests {
         let ack_timeout = crate::duration_ms(policy.ack_timeout);
         let id = {
             let mut store = SqliteStore::open(&path).unwrap();
-            assert_eq!(store.schema_version().unwrap(), 3);
+            assert_eq!(store.schema_version().unwrap(), 4);
             let (ticket, _) = store.create(new_ticket("edge1-wan")).unwrap();
             assert_eq!(ticket.id, 1);
             let dup = store.create(new_ticket("edge1-wan")).unwrap_err();
@@ -656,7 +667,7 @@ mod tests {
         };
         // "Restart": a new connection on the same file.
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3, "migrations run once");
+        assert_eq!(store.schema_version().unwrap(), 4, "migrations run once");
         let ticket = store
             .latest("CarrierLinkLoss", "edge1-wan")
             .unwrap()
@@ -909,7 +920,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), 4);
         let fed: Vec<Fed> = store
             .feed_after(0, 10)
             .unwrap()
@@ -948,7 +959,7 @@ mod tests {
                 err,
                 StoreError::NewerSchema {
                     found: 7,
-                    supported: 3
+                    supported: 4
                 }
             ),
             "{err}"

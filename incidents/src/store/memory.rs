@@ -1,0 +1,98 @@
+//! The rule memory table of the [`SqliteStore`]: what the evaluator must recall after a restart
+//! ([`crate::eval::SeriesMemory`]), written at the evaluator's edges, in one transaction per
+//! message the incident stage handles, before the judged samples are acknowledged.
+
+use super::{SqliteStore, StoreError};
+use crate::eval::{MemoryChange, SeriesMemory};
+
+impl SqliteStore {
+    /// Every stored series memory, to recall into a new evaluator.
+    pub fn rule_memory(&self) -> Result<Vec<SeriesMemory>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT body FROM rule_memory")?;
+        let bodies = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(bodies
+            .iter()
+            .map(|body| serde_json::from_str(body))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Applies `changes` ([`crate::Evaluator::take_memory`]) in one transaction.
+    pub fn save_rule_memory(&mut self, changes: &[MemoryChange]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write()?;
+        {
+            let mut keep = tx.prepare_cached(
+                "INSERT INTO rule_memory (rule, series, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (rule, series) DO UPDATE SET body = excluded.body",
+            )?;
+            let mut forget =
+                tx.prepare_cached("DELETE FROM rule_memory WHERE rule = ?1 AND series = ?2")?;
+            for change in changes {
+                match change {
+                    MemoryChange::Keep(memory) => {
+                        let body = serde_json::to_string(memory)?;
+                        keep.execute((&memory.rule, &memory.series, body))?;
+                    }
+                    MemoryChange::Forget { rule, series } => {
+                        forget.execute((rule, series))?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn memory(rule: &str, series: &str, last_value: f64) -> SeriesMemory {
+        SeriesMemory {
+            rule: rule.into(),
+            series: series.into(),
+            target: "dev".into(),
+            labels: BTreeMap::from([("agent".to_string(), "a1".to_string())]),
+            last_ts: 1_000,
+            last_raw: last_value,
+            last_value: Some(last_value),
+            holding_since: None,
+            firing: false,
+        }
+    }
+
+    #[test]
+    fn memory_is_kept_replaced_and_forgotten_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        {
+            let mut store = SqliteStore::open(&path).unwrap();
+            store
+                .save_rule_memory(&[
+                    MemoryChange::Keep(memory("LinkDown", "dev\u{1f}if=1", 1.0)),
+                    MemoryChange::Keep(memory("LinkDown", "dev\u{1f}if=2", 1.0)),
+                ])
+                .unwrap();
+            store
+                .save_rule_memory(&[
+                    MemoryChange::Keep(memory("LinkDown", "dev\u{1f}if=1", 2.0)),
+                    MemoryChange::Forget {
+                        rule: "LinkDown".into(),
+                        series: "dev\u{1f}if=2".into(),
+                    },
+                ])
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.rule_memory().unwrap(),
+            [memory("LinkDown", "dev\u{1f}if=1", 2.0)]
+        );
+    }
+}
