@@ -462,9 +462,9 @@ mod tests {
         );
         let speed = out
             .iter()
-            .find(|s| s.metric == "faultline_snmp_if_speed_bits_per_second")
+            .find(|s| s.metric == "faultline_snmp_if_speed_bytes_per_second")
             .unwrap();
-        assert_eq!(speed.value, 1e9);
+        assert_eq!(speed.value, 1e9 / 8.0, "1000 Mbit/s in bytes/s");
         let octets = out
             .iter()
             .find(|s| s.metric == "faultline_snmp_if_received_bytes")
