@@ -2,10 +2,12 @@
 //! collector without losing them across outages.
 //!
 //! Flow (one way): [`source`] tasks → bounded channel → [`batcher`] → [`outbox`] (disk) →
-//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters.
+//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters,
+//! [`help`] the help text of the series the sources produce, sent along with them.
 
 pub mod batcher;
 pub mod config;
+pub mod help;
 pub mod outbox;
 pub mod source;
 pub mod stats;
@@ -82,7 +84,13 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
         config.base_labels(),
         stats.clone(),
     ));
-    let transport = tokio::spawn(pusher.run(outbox, stats));
+    let help = help::HelpBook::new(
+        source::host::HELP
+            .iter()
+            .map(|(m, h)| (m.to_string(), h.to_string()))
+            .chain(faultline_snmp::help::metric_help(&profiles)),
+    );
+    let transport = tokio::spawn(pusher.run(outbox, stats, Arc::new(help)));
 
     faultline_daemon::shutdown_signal().await;
     tracing::info!("shutting down: flushing the batcher to the outbox");

@@ -7,10 +7,12 @@
 //! means the batch can never be accepted, so it is dropped and counted.
 
 use crate::config::PushConfig;
+use crate::help::HelpBook;
 use crate::outbox::OutboxHandle;
 use crate::stats::AgentStats;
 use anyhow::Context;
 use faultline_daemon::backoff::Backoff;
+use faultline_daemon::process::ProcessProbe;
 use faultline_wire::{AgentHealth, Batch, PUSH_PATH, Sample, codec};
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,9 +138,11 @@ impl Pusher {
         }
     }
 
-    /// Runs forever: drains the outbox to the collector.
-    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>) {
+    /// Runs forever: drains the outbox to the collector, each batch with the help of its
+    /// families from `help` and the agent's health (outbox, counters, version, process).
+    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>, help: Arc<HelpBook>) {
         let mut failures = 0u32;
+        let mut process = ProcessProbe::default();
         loop {
             let record = match outbox.oldest().await {
                 Ok(Some(record)) => record,
@@ -171,6 +175,8 @@ impl Pusher {
                         dropped_samples: counters.dropped_samples + stats.dropped_samples(),
                         torn_records: counters.torn_records,
                         poll_errors: stats.poll_errors(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        process: process.read(),
                     },
                 ),
                 Err(e) => {
@@ -183,6 +189,7 @@ impl Pusher {
                 epoch: health.0,
                 seq: record.seq,
                 health: health.1,
+                help: help.for_samples(&samples),
                 samples,
             };
             let (outcome, retry_after, reason) = self.attempt(codec::encode(&batch)).await;

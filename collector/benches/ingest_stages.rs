@@ -54,6 +54,7 @@ fn batch(seq: u64, ts: i64) -> Batch {
         seq,
         health: AgentHealth::default(),
         samples,
+        help: Default::default(),
     }
 }
 

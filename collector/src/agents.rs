@@ -1,14 +1,15 @@
 //! The agents allowed to push: token authentication, each agent's stream cursor and its latest
-//! reported health, exported at scrape time.
+//! reported health (outbox, counters, version, process figures), exported at scrape time.
 //!
 //! Part of the ingest stage. Built once from config ([`AgentRegistry::build`] reads token files);
 //! ingest authenticates each push here and serializes one agent's pushes on its cursor lock.
 
 use crate::config::AgentEntry;
 use crate::cursors::Cursor;
+use crate::process::encode_process;
 use anyhow::Context;
-use faultline_wire::AgentHealth;
 use faultline_wire::config_file::Secret;
+use faultline_wire::{AgentHealth, ProcessStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -219,6 +220,27 @@ impl Collector for AgentHealthCollector {
                 }
             }
         }
-        Ok(())
+        // The agent serves no HTTP: its build and process figures travel in its health.
+        let mut build = encoder.encode_descriptor(
+            "faultline_agent_build_info",
+            "Always 1; the agent's version in the label (as reported in its last push)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, reported) in &snapshot {
+            if reported.last_seen_ms.is_some() && !reported.health.version.is_empty() {
+                build
+                    .encode_family(&[
+                        ("agent", *id),
+                        ("version", reported.health.version.as_str()),
+                    ])?
+                    .encode_gauge(&1i64)?;
+            }
+        }
+        let processes: Vec<(Option<[(&str, &str); 1]>, ProcessStats)> = snapshot
+            .iter()
+            .filter_map(|(id, r)| Some((Some([("agent", *id)]), r.health.process?)))
+            .collect();
+        encode_process(&mut encoder, "faultline_agent_process_", &processes)
     }
 }

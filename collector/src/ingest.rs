@@ -180,7 +180,9 @@ impl Ingest {
         }
         let outcome = {
             let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
-            series.apply(&agent.id, &samples, now, &mut rejected)
+            let outcome = series.apply(&agent.id, &samples, now, &mut rejected);
+            series.describe(&batch.help);
+            outcome
         };
         if !rejected.is_empty() {
             keep_accepted(&mut samples, &rejected);

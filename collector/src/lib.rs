@@ -5,7 +5,7 @@
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
 //! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] serves and
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
-//! [`config`] is the file format.
+//! [`config`] is the file format; [`process`] the daemons' own build and process metrics.
 
 pub mod agents;
 pub mod api;
@@ -15,6 +15,7 @@ pub mod http;
 pub mod incidents;
 pub mod ingest;
 pub mod notifications;
+pub mod process;
 pub mod series;
 pub mod telemetry;
 

@@ -5,7 +5,9 @@
 //! so there is no copy of the data in a registry. Series whose newest sample is older than
 //! `stale_after` are skipped at scrape time and swept from memory. The number of series is
 //! bounded in total and per agent ([`SeriesLimits`]): a sample that would start a series past a
-//! limit is refused, and existing series keep updating.
+//! limit is refused, and existing series keep updating. Each family keeps the help line its
+//! source sent with the batches ([`SeriesStore::describe`]); a family never described gets
+//! [`DEFAULT_HELP`].
 
 use faultline_wire::{RejectReason, RejectedSample, Sample, SampleKind};
 use hashbrown::HashTable;
@@ -45,11 +47,16 @@ struct Series {
     point: Point,
 }
 
+/// Help of a family whose source sent none (an agent older than help on the wire, a source
+/// without descriptions).
+pub const DEFAULT_HELP: &str = "Ingested from Faultline agents (its source gave no help text)";
+
 /// One metric's series, found by a hash of their identity so that a known series is updated
 /// from a borrowed sample without allocating.
 #[derive(Debug)]
 struct Family {
     kind: SampleKind,
+    help: Option<String>,
     series: HashTable<Series>,
 }
 
@@ -157,6 +164,7 @@ impl SeriesStore {
                     .entry(sample.metric.clone())
                     .or_insert_with(|| Family {
                         kind: sample.kind,
+                        help: None,
                         series: HashTable::new(),
                     }),
             };
@@ -220,6 +228,18 @@ impl SeriesStore {
             rejected.sort_unstable_by_key(|r| r.index);
         }
         outcome
+    }
+
+    /// Records the help lines a batch carried for families this store holds (the newest line
+    /// wins; families not held are ignored, so help never creates a family).
+    pub fn describe(&mut self, help: &BTreeMap<String, String>) {
+        for (metric, text) in help {
+            if let Some(family) = self.families.get_mut(metric.as_str())
+                && family.help.as_deref() != Some(text.as_str())
+            {
+                family.help = Some(text.clone());
+            }
+        }
     }
 
     /// Removes series that went stale by `now_ms` and families left empty; returns how many series.
@@ -291,12 +311,8 @@ impl SeriesStore {
                 SampleKind::Counter => MetricType::Counter,
                 SampleKind::Gauge | SampleKind::State => MetricType::Gauge,
             };
-            let mut metric = encoder.encode_descriptor(
-                name,
-                "Ingested from Faultline agents",
-                None,
-                metric_type,
-            )?;
+            let help = family.help.as_deref().unwrap_or(DEFAULT_HELP);
+            let mut metric = encoder.encode_descriptor(name, help, None, metric_type)?;
             for Series { key, point, .. } in &family.series {
                 if point.ts_ms < horizon {
                     continue;
@@ -600,6 +616,13 @@ mod tests {
                     ),
                 ],
             );
+            store.describe(&BTreeMap::from([
+                (
+                    "faultline_host_load1".to_string(),
+                    "Load average over 1 minute.".to_string(),
+                ),
+                ("faultline_not_held".to_string(), "Never sent.".to_string()),
+            ]));
             let mut odd = sample("faultline_odd", "h\"1", 1.0, now, SampleKind::Gauge);
             odd.labels
                 .insert("alias".into(), "quote\" back\\slash\nnewline".into());
@@ -630,6 +653,15 @@ mod tests {
             text.contains(r#"alias="quote\" back\\slash\nnewline""#),
             "{text}"
         );
+        assert!(
+            text.contains("# HELP faultline_host_load1 Load average over 1 minute.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("# HELP faultline_odd {DEFAULT_HELP}\n")),
+            "{text}"
+        );
+        assert!(!text.contains("faultline_not_held"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

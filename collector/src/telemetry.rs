@@ -1,10 +1,12 @@
 //! The collector's own metrics (pushes, samples, rejects by reason, refused samples by agent and
 //! reason, ingest latency, series held), and the registry `/metrics` encodes: these plus the
-//! scrape-time collectors of the series store and the agents' health. Each `count_*`/`reject`/
+//! scrape-time collectors of the series store, the agents' health and the collector's own build
+//! and process metrics. Each `count_*`/`reject`/
 //! `check_*` call logs and counts an event together; warnings that input can repeat are
 //! rate-limited per agent and reason ([`LogLimiter`]).
 
 use crate::agents::{AgentHealthCollector, AgentRegistry};
+use crate::process::ProcessCollector;
 use crate::series::{ApplyOutcome, SeriesCollector, SharedSeries};
 use faultline_daemon::log_limit::LogLimiter;
 use faultline_wire::{RejectReason, RejectedSample};
@@ -165,6 +167,7 @@ impl Telemetry {
         );
         registry.register_collector(Box::new(SeriesCollector(series)));
         registry.register_collector(Box::new(AgentHealthCollector(agents)));
+        registry.register_collector(Box::new(ProcessCollector::default()));
         (telemetry, registry)
     }
 

@@ -3,10 +3,12 @@
 //! from their `main` and `run`; nothing here knows about samples or batches. [`backoff`] is the
 //! retry-delay formula of everything that retries over the network (agent push, notifications);
 //! [`with_causes`] spells out an error with its causes for logs and the command line;
-//! [`log_limit`] keeps log lines that outside input can repeat to one per interval.
+//! [`log_limit`] keeps log lines that outside input can repeat to one per interval; [`process`]
+//! reads the daemon's own resource use for the standard `process_*` metrics.
 
 pub mod backoff;
 pub mod log_limit;
+pub mod process;
 
 use faultline_wire::config_file::Secret;
 use std::path::{Path, PathBuf};

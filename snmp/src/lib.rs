@@ -12,11 +12,13 @@
 //! - [`client`], [`poller`]: the thin async shell on `snmp2` — one task per device;
 //! - [`trap`]: the trap/inform listener; [`trap_counts`]: its bounded per-sender bookkeeping.
 //! - [`usm_responder`]: the listener's SNMPv3 USM as authoritative engine (v3 INFORMs).
+//! - [`help`]: the help text of every series the source produces, sent along with them.
 
 pub mod client;
 pub mod collect;
 pub mod config;
 pub mod counters;
+pub mod help;
 pub mod oid;
 pub mod poller;
 pub mod profile;

@@ -238,6 +238,7 @@ pub async fn try_push(
         seq,
         health: AgentHealth::default(),
         samples,
+        help: Default::default(),
     };
     let mut request = reqwest::Client::new()
         .post(format!("{url}{}", faultline_wire::PUSH_PATH))

@@ -37,6 +37,7 @@ fn main() {
         seq: 1,
         health: AgentHealth::default(),
         samples,
+        help: Default::default(),
     };
     let body = codec::encode(&batch);
     let json = serde_json::to_vec(&batch).unwrap();

@@ -135,7 +135,15 @@ mod tests {
             agent: "a1".into(),
             epoch: 7,
             seq: 3,
-            health: AgentHealth::default(),
+            health: AgentHealth {
+                version: "0.1.0".into(),
+                process: Some(crate::ProcessStats {
+                    cpu_ms: 1200,
+                    resident_bytes: 1 << 20,
+                    ..Default::default()
+                }),
+                ..AgentHealth::default()
+            },
             samples: vec![Sample {
                 metric: "m".into(),
                 target: "t".into(),
@@ -144,7 +152,16 @@ mod tests {
                 ts_ms: 1_700_000_000_000,
                 kind: SampleKind::Gauge,
             }],
+            help: [("m".to_string(), "A test gauge.".to_string())].into(),
         }
+    }
+
+    #[test]
+    fn a_batch_from_an_older_agent_decodes() {
+        // No `help`, no `version` or `process` in its health: what agents sent before them.
+        let json = r#"{"agent":"a1","epoch":1,"seq":1,"health":{"outbox_bytes":0,"outbox_batches":0,"dropped_samples":0,"torn_records":0,"poll_errors":0},"samples":[]}"#;
+        let batch: Batch = serde_json::from_str(json).unwrap();
+        assert!(batch.help.is_empty() && batch.health.process.is_none());
     }
 
     #[test]

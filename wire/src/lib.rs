@@ -12,8 +12,8 @@ pub mod model;
 pub mod validate;
 
 pub use model::{
-    AgentHealth, Batch, MAX_LISTED_REJECTIONS, PushAck, RejectReason, RejectedSample, Sample,
-    SampleKind,
+    AgentHealth, Batch, MAX_LISTED_REJECTIONS, ProcessStats, PushAck, RejectReason, RejectedSample,
+    Sample, SampleKind,
 };
 pub use validate::{InvalidBatch, Limits, TimeWindow, judge_samples};
 

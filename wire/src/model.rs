@@ -49,6 +49,30 @@ pub struct AgentHealth {
     pub torn_records: u64,
     /// Source polls that failed since the agent started.
     pub poll_errors: u64,
+    /// The agent's version (`CARGO_PKG_VERSION`); empty from agents older than this field.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    /// The agent process's own resource use, where the platform tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessStats>,
+}
+
+/// A daemon's own resource use, the figures of Prometheus' standard `process_*` metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessStats {
+    /// User and system CPU time spent, in milliseconds.
+    pub cpu_ms: u64,
+    /// Resident memory, in bytes.
+    pub resident_bytes: u64,
+    /// Virtual memory, in bytes.
+    pub virtual_bytes: u64,
+    /// Open file descriptors (0 when unknown).
+    pub open_fds: u64,
+    /// Most file descriptors the process may open (0 when unknown).
+    pub max_fds: u64,
+    /// Start time, seconds since the Unix epoch.
+    pub start_time_seconds: u64,
 }
 
 /// A group of samples pushed in one request, identified for exactly-once application.
@@ -65,6 +89,11 @@ pub struct Batch {
     pub health: AgentHealth,
     /// The samples; may be empty (a heartbeat).
     pub samples: Vec<Sample>,
+    /// Help text of the metric families in `samples`, as their source describes them (profile
+    /// `help` fields, the host source's descriptions); families without one are left out. It
+    /// travels with every batch so that the collector's exposition keeps it whatever restarts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub help: BTreeMap<String, String>,
 }
 
 /// The collector's answer to an accepted push.

@@ -65,6 +65,37 @@ impl Limits {
             self.check_structure(sample)
                 .map_err(|e| invalid(format!("samples[{i}].{}", e.field), e.problem))?;
         }
+        self.check_help(batch)
+    }
+
+    /// Help entries: no more than samples, each named like a metric, its text one line of at
+    /// most `max_label_value_bytes`.
+    fn check_help(&self, batch: &Batch) -> Result<(), InvalidBatch> {
+        if batch.help.len() > batch.samples.len() {
+            return Err(invalid(
+                "help",
+                format!(
+                    "{} entries for {} samples",
+                    batch.help.len(),
+                    batch.samples.len()
+                ),
+            ));
+        }
+        for (metric, text) in &batch.help {
+            let field = || format!("help.{metric}");
+            if metric.len() > self.max_name_bytes || !is_metric_name(metric) {
+                return Err(invalid(field(), "not a metric name"));
+            }
+            if text.len() > self.max_label_value_bytes {
+                return Err(invalid(
+                    field(),
+                    format!("longer than {} bytes", self.max_label_value_bytes),
+                ));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(invalid(field(), "holds a control character"));
+            }
+        }
         Ok(())
     }
 
@@ -265,6 +296,36 @@ mod tests {
             seq: 1,
             health: AgentHealth::default(),
             samples,
+            help: Default::default(),
+        }
+    }
+
+    #[test]
+    fn help_entries_are_checked() {
+        let limits = Limits {
+            max_label_value_bytes: 16,
+            ..Limits::default()
+        };
+        // (case, help entries, field named)
+        let cases: [(&str, &[(&str, &str)], Option<&str>); 5] = [
+            ("valid", &[("faultline_host_load1", "Load, 1 min")], None),
+            (
+                "more entries than samples",
+                &[("faultline_a", "a"), ("faultline_b", "b")],
+                Some("help"),
+            ),
+            ("bad name", &[("1abc", "a")], Some("help.1abc")),
+            ("too long", &[("m", "seventeen bytes!!")], Some("help.m")),
+            ("newline", &[("m", "two\nlines")], Some("help.m")),
+        ];
+        for (name, help, want) in cases {
+            let mut batch = batch_of(vec![sample()]);
+            batch.help = help
+                .iter()
+                .map(|(m, t)| (m.to_string(), t.to_string()))
+                .collect();
+            let got = limits.check_batch(&batch).err().map(|e| e.field);
+            assert_eq!(got.as_deref(), want, "case {name}");
         }
     }
 

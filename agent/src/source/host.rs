@@ -45,6 +45,83 @@ impl Default for HostConfig {
     }
 }
 
+/// Help text of every series the host source produces, sent to the collector with them.
+pub const HELP: [(&str, &str); 22] = [
+    (
+        "faultline_host_cpu_usage_ratio",
+        "CPU busy share (0–1), per core and `cpu=\"total\"`.",
+    ),
+    (
+        "faultline_host_memory_total_bytes",
+        "Physical memory installed.",
+    ),
+    (
+        "faultline_host_memory_used_bytes",
+        "Physical memory in use.",
+    ),
+    (
+        "faultline_host_memory_available_bytes",
+        "Physical memory available to new processes without swapping.",
+    ),
+    ("faultline_host_swap_total_bytes", "Swap space configured."),
+    ("faultline_host_swap_used_bytes", "Swap space in use."),
+    ("faultline_host_load1", "Load average over 1 minute."),
+    ("faultline_host_load5", "Load average over 5 minutes."),
+    ("faultline_host_load15", "Load average over 15 minutes."),
+    (
+        "faultline_host_uptime_seconds",
+        "Time since the host booted.",
+    ),
+    (
+        "faultline_host_filesystem_size_bytes",
+        "Filesystem size, per mount point.",
+    ),
+    (
+        "faultline_host_filesystem_avail_bytes",
+        "Filesystem space available to unprivileged users, per mount point.",
+    ),
+    (
+        "faultline_host_filesystem_readonly",
+        "1 when the filesystem is mounted read-only.",
+    ),
+    (
+        "faultline_host_network_receive_bytes",
+        "Bytes received, per network interface.",
+    ),
+    (
+        "faultline_host_network_transmit_bytes",
+        "Bytes sent, per network interface.",
+    ),
+    (
+        "faultline_host_network_receive_packets",
+        "Packets received, per network interface.",
+    ),
+    (
+        "faultline_host_network_transmit_packets",
+        "Packets sent, per network interface.",
+    ),
+    (
+        "faultline_host_network_receive_errors",
+        "Receive errors, per network interface.",
+    ),
+    (
+        "faultline_host_network_transmit_errors",
+        "Transmit errors, per network interface.",
+    ),
+    (
+        "faultline_host_network_receive_drops",
+        "Received packets dropped (/proc/net/dev), per network interface.",
+    ),
+    (
+        "faultline_host_network_transmit_drops",
+        "Packets dropped on sending (/proc/net/dev), per network interface.",
+    ),
+    (
+        "faultline_host_temperature_celsius",
+        "Hardware sensor temperature (hwmon), per sensor.",
+    ),
+];
+
 /// Reads hardware temperature sensors; injectable because many VMs have none.
 pub trait TemperatureReader: Send {
     /// Current readings as (sensor name, degrees Celsius).
@@ -432,6 +509,13 @@ mod tests {
             "faultline_host_network_receive_drops",
         ] {
             assert!(has(metric), "missing {metric}");
+        }
+        for s in &samples {
+            assert!(
+                HELP.iter().any(|(m, _)| *m == s.metric),
+                "{} has no help",
+                s.metric
+            );
         }
         let temp = samples
             .iter()

@@ -260,6 +260,7 @@ fn push_body(seq: u64, samples: Vec<Sample>) -> Vec<u8> {
         seq,
         health: AgentHealth::default(),
         samples,
+        help: Default::default(),
     })
 }
 

@@ -40,6 +40,7 @@ fn batch(agent: &str, seq: u64, samples: usize) -> Vec<u8> {
         seq,
         health: AgentHealth::default(),
         samples,
+        help: Default::default(),
     })
 }
 

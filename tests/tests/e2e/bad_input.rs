@@ -14,6 +14,7 @@ fn batch(seq: u64, samples: Vec<Sample>) -> Batch {
         seq,
         health: AgentHealth::default(),
         samples,
+        help: Default::default(),
     }
 }
 
