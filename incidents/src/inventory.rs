@@ -402,6 +402,11 @@ impl Inventory {
         &self.circuits
     }
 
+    /// All customer departments by id.
+    pub fn departments(&self) -> &BTreeMap<String, Department> {
+        &self.departments
+    }
+
     /// All targets by id.
     pub fn targets(&self) -> &BTreeMap<String, Target> {
         &self.targets

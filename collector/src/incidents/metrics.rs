@@ -1,5 +1,5 @@
 //! The incident stage's own metrics (incidents → **/metrics**): open tickets by tag and
-//! severity, unclosed tickets by state, pending call-backs and follow-ups, held and settling
+//! severity, by role and by customer department, unclosed tickets by state, pending call-backs and follow-ups, held and settling
 //! incidents, SLA breaches, pages, ticket events and time to acknowledge / resolve.
 
 use faultline_incidents::followup::{FollowUpKind, FollowUpTask};
@@ -11,8 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 pub(super) fn tag_label(tag: Owner) -> &'static str {
     match tag {
@@ -41,6 +41,7 @@ const UNCLOSED: [TicketState; 3] = [
 
 type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
+type DepartmentLabels = [(&'static str, String); 1];
 type Durations = Family<Labels1, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -56,6 +57,9 @@ fn duration_histogram() -> Histogram {
 pub struct IncidentMetrics {
     open: Family<Labels2, Gauge>,
     open_by_role: Family<Labels1, Gauge>,
+    open_by_department: Family<DepartmentLabels, Gauge>,
+    /// Departments with a series (the inventory's, and any a ticket named since).
+    departments: Mutex<BTreeSet<String>>,
     unclosed: Family<Labels1, Gauge>,
     callbacks_pending: Gauge,
     followups_pending: Family<Labels1, Gauge>,
@@ -79,6 +83,8 @@ impl IncidentMetrics {
         let m = Arc::new(Self {
             open: Family::default(),
             open_by_role: Family::default(),
+            open_by_department: Family::default(),
+            departments: Mutex::new(BTreeSet::new()),
             unclosed: Family::default(),
             callbacks_pending: Gauge::default(),
             followups_pending: Family::default(),
@@ -131,6 +137,11 @@ impl IncidentMetrics {
             "faultline_incident_open_by_role",
             "Active tickets by the role of the target at fault (router, firewall, ips, waf, ups, vm …)",
             m.open_by_role.clone(),
+        );
+        registry.register(
+            "faultline_incident_open_by_department",
+            "Active tickets affecting each customer department (a ticket counts once per department)",
+            m.open_by_department.clone(),
         );
         registry.register(
             "faultline_ticket_unclosed",
@@ -232,6 +243,18 @@ impl IncidentMetrics {
         }
     }
 
+    /// Gives each of `departments` (the inventory's) its series at zero.
+    pub fn know_departments<'a>(&self, departments: impl IntoIterator<Item = &'a String>) {
+        let mut known = self.departments.lock().unwrap_or_else(|p| p.into_inner());
+        for department in departments {
+            drop(
+                self.open_by_department
+                    .get_or_create(&[("department", department.clone())]),
+            );
+            known.insert(department.clone());
+        }
+    }
+
     /// Recomputes the gauges from the unclosed tickets and the pending follow-up tasks.
     pub(super) fn refresh(
         &self,
@@ -251,9 +274,15 @@ impl IncidentMetrics {
         let mut open: BTreeMap<(Owner, Severity), i64> = BTreeMap::new();
         let mut by_role: BTreeMap<TargetRole, i64> = BTreeMap::new();
         let mut states: BTreeMap<&'static str, i64> = BTreeMap::new();
+        let mut by_department: BTreeMap<&str, i64> = BTreeMap::new();
         let mut callbacks = 0;
         for t in tickets {
             if t.state.is_active() {
+                let affected: BTreeSet<&str> =
+                    t.customers.iter().map(|c| c.department.as_str()).collect();
+                for department in affected {
+                    *by_department.entry(department).or_default() += 1;
+                }
                 *open.entry((t.tag, t.severity)).or_default() += 1;
                 let role = t.evidence.as_ref().and_then(|e| e.role);
                 *by_role
@@ -280,6 +309,14 @@ impl IncidentMetrics {
                 .get_or_create(&[("role", role.as_str())])
                 .set(by_role.get(&role).copied().unwrap_or(0));
         }
+        let mut known = self.departments.lock().unwrap_or_else(|p| p.into_inner());
+        known.extend(by_department.keys().map(|d| d.to_string()));
+        for department in known.iter() {
+            self.open_by_department
+                .get_or_create(&[("department", department.clone())])
+                .set(by_department.get(department.as_str()).copied().unwrap_or(0));
+        }
+        drop(known);
         for state in UNCLOSED.map(TicketState::as_str) {
             self.unclosed
                 .get_or_create(&[("state", state)])

@@ -215,6 +215,7 @@ pub fn start(
     let store = SqliteStore::open(&database)
         .with_context(|| format!("incidents.database {}", database.display()))?;
     let metrics = IncidentMetrics::register(registry);
+    metrics.know_departments(inventory.departments().keys());
     let stage = Stage::open(setup, config, store, metrics.clone(), horizon)
         .with_context(|| format!("incidents.database {}", database.display()))?;
     let feed_end = stage
