@@ -304,21 +304,25 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
     }
 }
 
+/// The file names of `dashboards/*.json`, sorted.
+pub fn dashboard_files() -> Vec<String> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards"));
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// (file name, expr) of every panel query in `dashboards/*.json`.
 pub fn dashboard_queries() -> Vec<(String, String)> {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboards"));
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for name in dashboard_files() {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
         let dash: serde_json::Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         for panel in dash["panels"].as_array().into_iter().flatten() {
@@ -336,7 +340,8 @@ pub fn dashboard_queries() -> Vec<(String, String)> {
 /// agent's unit tests cover their production with an injected sensor reader.
 const HARDWARE_DEPENDENT: [&str; 1] = ["faultline_host_temperature_celsius"];
 
-/// The `faultline_*` series that dashboard `file` queries but `exposition` does not contain.
+/// The `faultline_*` and `process_*` series that dashboard `file` queries but `exposition` does
+/// not contain.
 pub fn missing_dashboard_series(file: &str, exposition: &str) -> Vec<String> {
     let queries: Vec<String> = dashboard_queries()
         .into_iter()
@@ -352,7 +357,7 @@ pub fn missing_dashboard_series(file: &str, exposition: &str) -> Vec<String> {
         .iter()
         .flat_map(|expr| {
             expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-                .filter(|w| w.starts_with("faultline_"))
+                .filter(|w| w.starts_with("faultline_") || w.starts_with("process_"))
                 .map(String::from)
                 .collect::<Vec<_>>()
         })
