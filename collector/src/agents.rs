@@ -6,10 +6,10 @@
 
 use crate::config::AgentEntry;
 use crate::cursors::Cursor;
-use crate::process::encode_process;
+use crate::process::{ProcessRow, encode_process};
 use anyhow::Context;
+use faultline_wire::AgentHealth;
 use faultline_wire::config_file::Secret;
-use faultline_wire::{AgentHealth, ProcessStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -237,7 +237,7 @@ impl Collector for AgentHealthCollector {
                     .encode_gauge(&1i64)?;
             }
         }
-        let processes: Vec<(Option<[(&str, &str); 1]>, ProcessStats)> = snapshot
+        let processes: Vec<ProcessRow<[(&str, &str); 1]>> = snapshot
             .iter()
             .filter_map(|(id, r)| Some((Some([("agent", *id)]), r.health.process?)))
             .collect();

@@ -53,13 +53,16 @@ const FIGURES: [(&str, &str, MetricType, Figure); 6] = [
     ),
 ];
 
+/// One process's figures and the labels that name it (`None`: the exporting process itself).
+pub type ProcessRow<L> = (Option<L>, ProcessStats);
+
 /// Encodes the process figures of `rows` (labels, figures) as families named `prefix` + the
 /// standard names (`process_` gives Prometheus' own `process_cpu_seconds_total`, …); a row
 /// without labels is the exporting process's own. Nothing is encoded when `rows` is empty.
 pub fn encode_process<L: EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,
     prefix: &str,
-    rows: &[(Option<L>, ProcessStats)],
+    rows: &[ProcessRow<L>],
 ) -> Result<(), std::fmt::Error> {
     if rows.is_empty() {
         return Ok(());
@@ -107,8 +110,7 @@ impl Collector for ProcessCollector {
             .encode_family(&[("version", env!("CARGO_PKG_VERSION"))])?
             .encode_gauge(&1i64)?;
         let stats = self.0.lock().unwrap_or_else(|p| p.into_inner()).read();
-        let rows: Vec<(Option<NoLabelSet>, ProcessStats)> =
-            stats.into_iter().map(|s| (None, s)).collect();
+        let rows: Vec<ProcessRow<NoLabelSet>> = stats.into_iter().map(|s| (None, s)).collect();
         encode_process(&mut encoder, "process_", &rows)
     }
 }

@@ -307,7 +307,8 @@ mod tests {
             ..Limits::default()
         };
         // (case, help entries, field named)
-        let cases: [(&str, &[(&str, &str)], Option<&str>); 5] = [
+        type Help = &'static [(&'static str, &'static str)];
+        let cases: [(&str, Help, Option<&str>); 5] = [
             ("valid", &[("faultline_host_load1", "Load, 1 min")], None),
             (
                 "more entries than samples",
