@@ -146,7 +146,7 @@ pub fn build_samples(
         };
         match data.get(&metric.oid) {
             None => errors.push(error(CollectProblem::NotReturned)),
-            Some(value) => match decode(value, metric.kind, metric.scale, &metric.states) {
+            Some(value) => match decode_metric(metric, value) {
                 Ok(decoded) => out.push(sample(metric, decoded, &no_labels, stamp, counters)),
                 Err(e) => errors.push(error(CollectProblem::Decode(e))),
             },
@@ -235,10 +235,19 @@ fn row_labels(
             other => other.label_text(),
         });
         if let Some(text) = text.filter(|t| !t.is_empty()) {
+            let text = lookup.names.get(&text).cloned().unwrap_or(text);
             labels.insert(lookup.label.clone(), text);
         }
     }
     Some(labels)
+}
+
+/// `value` decoded as `metric` declares, a state remapped onto the profile's numbering.
+fn decode_metric(metric: &Metric, value: &SnmpValue) -> Result<Decoded, DecodeError> {
+    match decode(value, metric.kind, metric.scale, &metric.states)? {
+        Decoded::Value(v) => metric.remap.apply(v).map(Decoded::Value),
+        counter => Ok(counter),
+    }
 }
 
 /// A table cell decoded as `metric` declares, then scaled by the row's `scale_by` columns.
@@ -248,8 +257,7 @@ fn cell_value(
     data: &VarbindMap,
     index: &[u32],
 ) -> Result<Decoded, CollectProblem> {
-    let decoded =
-        decode(value, metric.kind, metric.scale, &metric.states).map_err(CollectProblem::Decode)?;
+    let decoded = decode_metric(metric, value).map_err(CollectProblem::Decode)?;
     match decoded {
         // The profile check allows `scale_by` on gauges only: counters stay raw.
         Decoded::Value(v) if !metric.scale_by.is_empty() => {
@@ -679,6 +687,111 @@ kind = "gauge"
                 "profile host-resources table hrStorageTable metric faultline_snmp_host_storage_size_bytes OID 1.3.6.1.2.1.25.2.3.1.5.2: scale column 1.3.6.1.2.1.25.2.3.1.4.2 was not returned for this row",
                 "profile host-resources table hrStorageTable metric faultline_snmp_host_storage_used_bytes OID 1.3.6.1.2.1.25.2.3.1.6.3: scale column 1.3.6.1.2.1.25.2.3.1.4.3 is not a number: NULL",
             ]
+        );
+    }
+
+    /// Profiles without a public recording, on hand-made varbinds: Hillstone's HA status and a
+    /// Huawei USG's VRRP state remapped onto the common HA role, an unmapped state refused,
+    /// the USG session scalar read through its walk, Liebert sensors named from their OIDs.
+    #[test]
+    fn vendor_states_remapped_and_named() {
+        let catalog = ProfileCatalog::builtin().unwrap();
+        let run = |name: &str, data: &[(&str, SnmpValue)], lookups: &[(&str, SnmpValue)]| {
+            let map = |pairs: &[(&str, SnmpValue)]| -> VarbindMap {
+                pairs.iter().map(|(o, v)| (oid(o), v.clone())).collect()
+            };
+            let (mut out, mut errors) = (Vec::new(), Vec::new());
+            build_samples(
+                catalog.get(name).unwrap(),
+                &map(data),
+                &map(lookups),
+                PollStamp {
+                    target: "t",
+                    ts_ms: 1,
+                },
+                &mut CounterTracker::default(),
+                &mut out,
+                &mut errors,
+            );
+            (out, errors)
+        };
+        let role = |out: &[Sample]| {
+            out.iter()
+                .find(|s| s.metric == "faultline_snmp_firewall_ha_role")
+                .map(|s| (s.value, s.kind))
+        };
+        let hillstone = "1.3.6.1.4.1.28557.2.2.1.8.0";
+        for (device, want) in [(4, Some(1.0)), (3, Some(2.0)), (0, Some(0.0)), (9, None)] {
+            let (out, errors) = run(
+                "hillstone-stoneos",
+                &[(hillstone, SnmpValue::Integer(device))],
+                &[],
+            );
+            assert_eq!(role(&out).map(|r| r.0), want, "sysHAStatus {device}");
+            let refused = errors.iter().any(|e| {
+                matches!(
+                    e.problem,
+                    CollectProblem::Decode(DecodeError::UnknownState(_))
+                )
+            });
+            assert_eq!(refused, want.is_none(), "{errors:?}");
+        }
+
+        let (out, errors) = run(
+            "huawei-usg",
+            &[
+                ("1.3.6.1.2.1.68.1.3.1.3.12.1", SnmpValue::Integer(3)),
+                (
+                    "1.3.6.1.4.1.2011.5.25.11.1.2.1.4.0",
+                    SnmpValue::Counter64(81234),
+                ),
+            ],
+            &[],
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            role(&out),
+            Some((1.0, SampleKind::State)),
+            "VRRP master is active"
+        );
+        let vrrp = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_firewall_ha_role")
+            .unwrap();
+        assert_eq!(
+            (
+                vrrp.labels["ifindex"].as_str(),
+                vrrp.labels["vrid"].as_str()
+            ),
+            ("12", "1")
+        );
+        let sessions = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_firewall_sessions")
+            .unwrap();
+        assert_eq!(
+            (sessions.value, sessions.kind),
+            (81234.0, SampleKind::Gauge)
+        );
+
+        let (out, _) = run(
+            "liebert-cooling",
+            &[(
+                "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.3.2",
+                SnmpValue::Integer(18),
+            )],
+            &[(
+                "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.2.2",
+                SnmpValue::ObjectId(oid("1.3.6.1.4.1.476.1.42.3.4.1.1.3")),
+            )],
+        );
+        let supply = out
+            .iter()
+            .find(|s| s.metric == "faultline_snmp_cooling_temperature_celsius")
+            .unwrap();
+        assert_eq!(
+            (supply.labels["sensor"].as_str(), supply.value),
+            ("supply_air", 18.0)
         );
     }
 }

@@ -8,6 +8,7 @@
 //! - [`value`], [`collect`], [`counters`]: the pure core — decode values, build samples from
 //!   varbinds, keep counters continuous across wraps and reboots;
 //! - [`row_scale`]: scale a column by other columns of its row (storage bytes, sensor units);
+//! - [`state_map`]: map vendors' state numbers onto one numbering (HA role, fan state);
 //! - [`config`]: the `[[snmp.devices]]` settings and their checks;
 //! - [`client`], [`poller`]: the thin async shell on `snmp2` — one task per device;
 //! - [`trap`]: the trap/inform listener; [`trap_counts`]: its bounded per-sender bookkeeping.
@@ -21,6 +22,7 @@ pub mod oid;
 pub mod poller;
 pub mod profile;
 pub mod row_scale;
+pub mod state_map;
 pub mod trap;
 pub mod trap_counts;
 pub mod usm_responder;

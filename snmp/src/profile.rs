@@ -7,6 +7,7 @@
 //! and field (via [`faultline_wire::config_file::ConfigSource`]).
 
 use crate::Oid;
+use crate::state_map::StateRemap;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use faultline_wire::validate::{RESERVED_LABELS, is_label_name, is_metric_name};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,37 @@ pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
     (
         "paloalto-panos.toml",
         include_str!("../profiles/paloalto-panos.toml"),
+    ),
+    (
+        "huawei-vrp.toml",
+        include_str!("../profiles/huawei-vrp.toml"),
+    ),
+    (
+        "huawei-usg.toml",
+        include_str!("../profiles/huawei-usg.toml"),
+    ),
+    (
+        "h3c-comware.toml",
+        include_str!("../profiles/h3c-comware.toml"),
+    ),
+    ("ruijie.toml", include_str!("../profiles/ruijie.toml")),
+    ("sangfor.toml", include_str!("../profiles/sangfor.toml")),
+    (
+        "hillstone-stoneos.toml",
+        include_str!("../profiles/hillstone-stoneos.toml"),
+    ),
+    (
+        "topsec-ngfw.toml",
+        include_str!("../profiles/topsec-ngfw.toml"),
+    ),
+    ("nsfocus.toml", include_str!("../profiles/nsfocus.toml")),
+    (
+        "huawei-ups.toml",
+        include_str!("../profiles/huawei-ups.toml"),
+    ),
+    (
+        "liebert-cooling.toml",
+        include_str!("../profiles/liebert-cooling.toml"),
     ),
 ];
 
@@ -82,6 +114,10 @@ pub struct Metric {
     /// (some vendors do) is mapped to its number through these names.
     #[serde(default)]
     pub states: BTreeMap<String, i64>,
+    /// For `state`: the device's numbers mapped onto the numbers sent (`{ 4 = 1, 3 = 2 }`), so
+    /// that one rule fits every vendor's enumeration (HA role). Unmapped numbers are refused.
+    #[serde(default, skip_serializing_if = "StateRemap::is_empty")]
+    pub remap: StateRemap,
     /// Table gauges only: factors read from other columns of the same row, applied after
     /// `scale` (`hrStorageSize × hrStorageAllocationUnits`, an ENTITY-SENSOR reading × its SI
     /// prefix ÷ its decimal places). The referenced columns are walked with the table even when
@@ -215,6 +251,10 @@ pub struct Lookup {
     /// For enumerated columns: state name → number; the label gets the name.
     #[serde(default)]
     pub states: BTreeMap<String, i64>,
+    /// Label value → the label value sent, e.g. a well-known sensor OID → `supply_air`; values
+    /// not named are sent as they are.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
 }
 
 impl Profile {
@@ -342,6 +382,9 @@ impl Metric {
             (ValueKind::State, false) => {}
             (_, false) => return Err(("states".into(), "only `state` metrics have states".into())),
             (_, true) => {}
+        }
+        if !self.remap.is_empty() && self.kind != ValueKind::State {
+            return Err(("remap".into(), "only `state` metrics are remapped".into()));
         }
         for name in self.labels.keys() {
             check_label(name, format!("labels.{name}"))?;

@@ -1,0 +1,296 @@
+//! The Chinese machine-room profiles (Huawei, H3C, Ruijie, Sangfor, Topsec, NSFOCUS, Huawei UPS,
+//! Liebert cooling) against snmpsim serving recordings of those real devices (snmpsim-data):
+//! each profile is detected from the recording's own sysObjectID (or named, where the card
+//! answers net-snmp's), and the values, labels and scaling of its samples are the recorded ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod harness;
+
+use faultline_snmp::{DeviceConfig, DevicePoller, ProfileCatalog};
+use faultline_wire::{Limits, Sample, SampleKind};
+use harness::Recording;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The sample of `metric` whose labels include every pair of `labels`.
+fn find<'a>(samples: &'a [Sample], metric: &str, labels: &[(&str, &str)]) -> &'a Sample {
+    samples
+        .iter()
+        .find(|s| {
+            s.metric == metric
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .unwrap_or_else(|| {
+            let names: Vec<String> = samples
+                .iter()
+                .filter(|s| s.metric == metric)
+                .map(|s| format!("{:?} = {}", s.labels, s.value))
+                .collect();
+            panic!("no {metric} with {labels:?}; have {names:#?}")
+        })
+}
+
+fn assert_value(samples: &[Sample], metric: &str, labels: &[(&str, &str)], want: f64) {
+    let got = find(samples, metric, labels).value;
+    assert!(
+        (got - want).abs() < 1e-9 * want.abs().max(1.0),
+        "{metric} {labels:?}: {got} != {want}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chinese_machine_room_recordings_match_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = [
+        Recording {
+            source: "network/router/huawei-s5720.snmprec.bz2",
+            community: "huawei",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "network/switch/h3c-e528-2.snmprec.bz2",
+            community: "h3c",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "network/switch/ruijie-s5750-24gt12sfp.snmprec.bz2",
+            community: "ruijie",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "network/firewall/sangfor-ad1800-fp2.snmprec.bz2",
+            community: "sangfor",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "network/firewall/topsec-ngfw4000-uf.snmprec.bz2",
+            community: "topsec",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "network/firewall/nsfocus-osms.snmprec.bz2",
+            community: "nsfocus",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "UPS/huawei-gse200m.snmprec.bz2",
+            community: "huaweiups",
+            drop_prefixes: &[],
+        },
+        Recording {
+            source: "UPS/vertiv-power.snmprec.bz2",
+            community: "liebert",
+            drop_prefixes: &[],
+        },
+    ];
+    let peer = harness::snmpsim(dir.path(), &recordings);
+    harness::wait_ready(&peer, "topsec", Duration::from_secs(90)).await;
+    let catalog = Arc::new(ProfileCatalog::builtin().unwrap());
+    let peer = &peer;
+
+    // One poll of `community`; returns the applied profiles and the samples.
+    let poll = |community: &'static str, named: &[&str]| {
+        let mut config = DeviceConfig::v2c(community, &peer.address(), community);
+        config.timeout = Duration::from_secs(5);
+        config.retries = 1;
+        config.profiles = named.iter().map(|p| p.to_string()).collect();
+        let catalog = catalog.clone();
+        async move {
+            let mut poller = DevicePoller::new(config, catalog);
+            let out = poller.poll().await;
+            assert!(
+                out.request_errors.is_empty(),
+                "{community}: {:?}",
+                out.request_errors
+            );
+            for s in &out.samples {
+                Limits::default().check_sample(s).unwrap();
+            }
+            (poller.profiles(), out.samples)
+        }
+    };
+
+    // Huawei S5720 (sysObjectID 2011.2.23.276): MPU board 67108873 at 38 % CPU, 7 % memory, 42 °C.
+    let (profiles, s) = poll("huawei", &[]).await;
+    assert!(profiles.contains(&"huawei-vrp".to_string()), "{profiles:?}");
+    let mpu = [("entity", "67108873"), ("entity_name", "MPU Board 0")];
+    assert_value(&s, "faultline_snmp_device_cpu_usage_ratio", &mpu, 0.38);
+    assert_value(&s, "faultline_snmp_device_memory_usage_ratio", &mpu, 0.07);
+    assert_value(&s, "faultline_snmp_device_temperature_celsius", &mpu, 42.0);
+    let fan = find(
+        &s,
+        "faultline_snmp_device_fan_status",
+        &[("slot", "0"), ("fan", "7")],
+    );
+    assert_eq!(
+        (fan.value, fan.kind),
+        (1.0, SampleKind::State),
+        "fan normal"
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_device_fan_speed_ratio",
+        &[("fan", "7")],
+        0.3,
+    );
+    // Hundredths of a dBm: the recorded -1 is -0.01 dBm.
+    assert_value(
+        &s,
+        "faultline_snmp_optical_rx_power_dbm",
+        &[("entity", "67403854")],
+        -0.01,
+    );
+
+    // H3C E528 (25506.1.578): entity 30 at 55 % memory and 40 °C, entity 1 error status normal.
+    let (profiles, s) = poll("h3c", &[]).await;
+    assert!(
+        profiles.contains(&"h3c-comware".to_string()),
+        "{profiles:?}"
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_device_memory_usage_ratio",
+        &[("entity", "30")],
+        0.55,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_device_temperature_celsius",
+        &[("entity", "34")],
+        40.0,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_device_entity_error_status",
+        &[("entity", "1")],
+        2.0,
+    );
+    let cpu = find(
+        &s,
+        "faultline_snmp_device_cpu_usage_ratio",
+        &[("entity", "30")],
+    )
+    .value;
+    assert!(
+        (0.0..=1.0).contains(&cpu),
+        "recorded as a varying 0..100 %: {cpu}"
+    );
+
+    // Ruijie S5750 (4881.1.1.10.1.41): CPU 39 % over a minute, memory pool "memory" at 50 %.
+    let (profiles, s) = poll("ruijie", &[]).await;
+    assert!(profiles.contains(&"ruijie".to_string()), "{profiles:?}");
+    assert_value(&s, "faultline_snmp_device_cpu_usage_ratio", &[], 0.39);
+    assert_value(
+        &s,
+        "faultline_snmp_device_memory_usage_ratio",
+        &[("pool", "1"), ("pool_name", "memory")],
+        0.5,
+    );
+
+    // Sangfor AD-1800 (35047): text values with a leading quote and a trailing %.
+    let (profiles, s) = poll("sangfor", &[]).await;
+    assert!(profiles.contains(&"sangfor".to_string()), "{profiles:?}");
+    assert_value(
+        &s,
+        "faultline_snmp_device_disk_usage_ratio",
+        &[("disk", "1"), ("partition", "\"/dev/sda1")],
+        0.10,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_device_load_average",
+        &[("period", "1m")],
+        0.38,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_device_load_average",
+        &[("period", "15m")],
+        0.20,
+    );
+
+    // Topsec NGFW4000 (14331.1.4): CPU 3 %, memory 33 %, HA state "MASTER" → role 1 (active).
+    let (profiles, s) = poll("topsec", &[]).await;
+    assert!(
+        profiles.contains(&"topsec-ngfw".to_string()),
+        "{profiles:?}"
+    );
+    assert_value(&s, "faultline_snmp_firewall_cpu_usage_ratio", &[], 0.03);
+    assert_value(&s, "faultline_snmp_firewall_memory_usage_ratio", &[], 0.33);
+    let role = find(&s, "faultline_snmp_firewall_ha_role", &[]);
+    assert_eq!((role.value, role.kind), (1.0, SampleKind::State));
+
+    // NSFOCUS OSMS: its sysObjectID is malformed (1.3.6.1.4.19849), so it is named.
+    let (_, s) = poll("nsfocus", &["nsfocus"]).await;
+    assert_value(&s, "faultline_snmp_firewall_cpu_usage_ratio", &[], 0.09);
+    assert_value(&s, "faultline_snmp_firewall_memory_usage_ratio", &[], 0.33);
+
+    // Huawei UPS5000-E behind a GSE200M card (answers net-snmp's sysObjectID): named.
+    let (_, s) = poll("huaweiups", &["huawei-ups"]).await;
+    assert_value(&s, "faultline_snmp_ups_supply_mode", &[("ups", "1")], 3.0);
+    assert_value(&s, "faultline_snmp_ups_battery_state", &[("ups", "1")], 4.0);
+    let input_a = [("direction", "input"), ("phase", "a")];
+    assert_value(&s, "faultline_snmp_ups_voltage_volts", &input_a, 234.7);
+    let output_c = [("direction", "output"), ("phase", "c")];
+    assert_value(&s, "faultline_snmp_ups_voltage_volts", &output_c, 217.9);
+    assert_value(
+        &s,
+        "faultline_snmp_ups_frequency_hertz",
+        &[("direction", "input")],
+        50.0,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_ups_frequency_hertz",
+        &[("direction", "output")],
+        49.99,
+    );
+
+    // Liebert unit (476.1.42): sensors named from their well-known OIDs.
+    let (profiles, s) = poll("liebert", &[]).await;
+    assert!(
+        profiles.contains(&"liebert-cooling".to_string()),
+        "{profiles:?}"
+    );
+    let t = "faultline_snmp_cooling_temperature_celsius";
+    assert_value(
+        &s,
+        t,
+        &[("sensor", "return_air"), ("sensor_index", "3")],
+        23.0,
+    );
+    assert_value(&s, t, &[("sensor", "compressor_1")], 29.0);
+    assert_value(
+        &s,
+        "faultline_snmp_cooling_temperature_high_threshold_celsius",
+        &[("sensor", "control")],
+        30.0,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_cooling_humidity_ratio",
+        &[("sensor", "return_air")],
+        0.42,
+    );
+    assert_value(&s, "faultline_snmp_cooling_alarms", &[], 0.0);
+}
+
+/// The worked example of `docs/writing-a-profile.md` is a valid profile that fits a Huawei switch.
+#[test]
+fn guide_example_parses() {
+    let guide = include_str!("../../docs/writing-a-profile.md");
+    let example = guide
+        .split("```toml\n")
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("name = \"my-huawei\""))
+        .unwrap();
+    let source = faultline_wire::config_file::ConfigSource::from_text(
+        std::path::Path::new("my-huawei.toml"),
+        example.to_string(),
+    );
+    let profile = faultline_snmp::Profile::parse(&source).unwrap();
+    assert!(profile.matches(&"1.3.6.1.4.1.2011.2.23.276".parse().unwrap()));
+    assert_eq!(profile.tables[0].columns.len(), 3);
+}
