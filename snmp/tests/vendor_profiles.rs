@@ -4,11 +4,9 @@
 //! answers net-snmp's), and the values, labels and scaling of its samples are the recorded ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-mod harness;
-
 use faultline_snmp::{DeviceConfig, DevicePoller, ProfileCatalog};
+use faultline_tests::snmp_peers::{self, Recording};
 use faultline_wire::{Limits, Sample, SampleKind};
-use harness::Recording;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,8 +83,8 @@ async fn chinese_machine_room_recordings_match_profiles() {
             drop_prefixes: &[],
         },
     ];
-    let peer = harness::snmpsim(dir.path(), &recordings);
-    harness::wait_ready(&peer, "topsec", Duration::from_secs(90)).await;
+    let peer = snmp_peers::snmpsim(dir.path(), &recordings);
+    peer.wait_answering("topsec", Duration::from_secs(90));
     let catalog = Arc::new(ProfileCatalog::builtin().unwrap());
     let peer = &peer;
 
