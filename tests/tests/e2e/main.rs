@@ -12,6 +12,7 @@ mod ingest_bounds;
 mod outage;
 mod packaging;
 mod pipeline;
+mod poll;
 mod prometheus;
 mod scenarios;
 mod snmp;
