@@ -31,7 +31,7 @@ enum Command {
     /// Poll one SNMP device once and print the samples the agent would send, the profiles
     /// detected and the profile OIDs that did not answer; no collector needed. Exits non-zero
     /// when the device does not answer.
-    Poll(PollArgs),
+    Poll(Box<PollArgs>),
 }
 
 /// The device to poll: an entry of a config file, or an address with credentials.
@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
             }
         },
         Command::Poll(args) => {
-            let (device, catalog) = poll_target(args)?;
+            let (device, catalog) = poll_target(*args)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -348,7 +348,7 @@ pub fn index_labels(parts: &[IndexPart], mut arcs: &[u32]) -> Option<BTreeMap<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::ProfileCatalog;
+    use crate::catalog::ProfileCatalog;
     use faultline_wire::{Limits, SampleKind};
 
     fn oid(s: &str) -> Oid {
