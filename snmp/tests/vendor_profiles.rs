@@ -4,9 +4,11 @@
 //! answers net-snmp's), and the values, labels and scaling of its samples are the recorded ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
-use faultline_snmp::{DeviceConfig, DevicePoller, ProfileCatalog};
-use faultline_tests::snmp_peers::{self, Recording};
-use faultline_wire::{Limits, Sample, SampleKind};
+mod harness;
+
+use faultline_snmp::ProfileCatalog;
+use faultline_wire::{Sample, SampleKind};
+use harness::Recording;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,30 +85,17 @@ async fn chinese_machine_room_recordings_match_profiles() {
             drop_prefixes: &[],
         },
     ];
-    let peer = snmp_peers::snmpsim(dir.path(), &recordings);
-    peer.wait_answering("topsec", Duration::from_secs(90));
+    let peer = harness::snmpsim(dir.path(), &recordings);
+    harness::wait_ready(&peer, "topsec", Duration::from_secs(90)).await;
     let catalog = Arc::new(ProfileCatalog::builtin().unwrap());
     let peer = &peer;
 
     // One poll of `community`; returns the applied profiles and the samples.
-    let poll = |community: &'static str, named: &[&str]| {
-        let mut config = DeviceConfig::v2c(community, &peer.address(), community);
-        config.timeout = Duration::from_secs(5);
-        config.retries = 1;
-        config.profiles = named.iter().map(|p| p.to_string()).collect();
-        let catalog = catalog.clone();
+    let poll = |community: &'static str, named: &'static [&'static str]| {
+        let polled = harness::poll_recording(peer, community, named, catalog.clone());
         async move {
-            let mut poller = DevicePoller::new(config, catalog);
-            let out = poller.poll().await;
-            assert!(
-                out.request_errors.is_empty(),
-                "{community}: {:?}",
-                out.request_errors
-            );
-            for s in &out.samples {
-                Limits::default().check_sample(s).unwrap();
-            }
-            (poller.profiles(), out.samples)
+            let (profiles, out) = polled.await;
+            (profiles, out.samples)
         }
     };
 
