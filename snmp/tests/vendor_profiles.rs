@@ -100,8 +100,21 @@ async fn chinese_machine_room_recordings_match_profiles() {
     };
 
     // Huawei S5720 (sysObjectID 2011.2.23.276): MPU board 67108873 at 38 % CPU, 7 % memory, 42 °C.
-    let (profiles, s) = poll("huawei", &[]).await;
+    let (profiles, out) = harness::poll_recording(peer, "huawei", &[], catalog.clone()).await;
     assert!(profiles.contains(&"huawei-vrp".to_string()), "{profiles:?}");
+    // huawei-usg fits every Huawei product too; a switch without the firewall MIBs or VRRP
+    // groups walks its tables empty: no HA role, no session count, no errors.
+    assert!(profiles.contains(&"huawei-usg".to_string()), "{profiles:?}");
+    assert!(
+        !out.value_errors.iter().any(|e| e.profile == "huawei-usg"),
+        "{:?}",
+        out.value_errors
+    );
+    let s = out.samples;
+    assert!(
+        !s.iter()
+            .any(|x| x.metric.starts_with("faultline_snmp_firewall_"))
+    );
     let mpu = [("entity", "67108873"), ("entity_name", "MPU Board 0")];
     assert_value(&s, "faultline_snmp_device_cpu_usage_ratio", &mpu, 0.38);
     assert_value(&s, "faultline_snmp_device_memory_usage_ratio", &mpu, 0.07);
