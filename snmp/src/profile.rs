@@ -688,6 +688,30 @@ kind = "counter64"
         );
     }
 
+    /// `remap` belongs to state metrics and its keys are state numbers; both mistakes are named
+    /// at the field and line.
+    #[test]
+    fn remap_errors_name_field_and_line() {
+        let on_gauge = GOOD.replacen("scale = 0.01", "scale = 0.01\nremap = { 1 = 2 }", 1);
+        let state = GOOD.replacen(
+            "kind = \"gauge\"\nscale = 0.01",
+            "kind = \"state\"\nstates = { up = 1 }\nremap = { up = 2 }",
+            1,
+        );
+        for (text, message) in [
+            (on_gauge, "only `state`"),
+            (state, "`up` is not a state number"),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.position.map(|p| p.0)),
+                ("scalars[0].remap", Some(10)),
+                "{err}"
+            );
+            assert!(err.message.contains(message), "{err}");
+        }
+    }
+
     /// The profile example in the crate README is a valid profile.
     #[test]
     fn readme_profile_example_parses() {
