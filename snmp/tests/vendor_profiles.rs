@@ -247,6 +247,31 @@ async fn chinese_machine_room_recordings_match_profiles() {
         &[("direction", "output")],
         49.99,
     );
+    assert_value(
+        &s,
+        "faultline_snmp_ups_output_load_ratio",
+        &[("phase", "b")],
+        0.219,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_ups_battery_voltage_volts",
+        &[("ups", "1")],
+        538.5,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_ups_battery_charge_ratio",
+        &[("ups", "1")],
+        1.0,
+    );
+    assert_value(
+        &s,
+        "faultline_snmp_ups_battery_runtime_seconds",
+        &[("ups", "1")],
+        28080.0,
+    );
+    assert_value(&s, "faultline_snmp_ups_alarms", &[], 0.0);
 
     // Liebert unit (476.1.42): sensors named from their well-known OIDs.
     let (profiles, s) = poll("liebert", &[]).await;
