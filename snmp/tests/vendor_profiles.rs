@@ -188,6 +188,13 @@ async fn chinese_machine_room_recordings_match_profiles() {
         &[("pool", "1"), ("pool_name", "memory")],
         0.5,
     );
+    // The one temperature sensor this switch reports is marked invalid and reads 0.
+    assert_value(
+        &s,
+        "faultline_snmp_device_temperature_celsius",
+        &[("sensor_index", "1"), ("sensor", "number 1:invalid")],
+        0.0,
+    );
 
     // Sangfor AD-1800 (35047): text values with a leading quote and a trailing %.
     let (profiles, s) = poll("sangfor", &[]).await;
