@@ -1,12 +1,16 @@
 //! The Chinese machine-room profiles (Huawei, H3C, Ruijie, Sangfor, Topsec, NSFOCUS, Huawei UPS,
 //! Liebert cooling) against snmpsim serving recordings of those real devices (snmpsim-data):
 //! each profile is detected from the recording's own sysObjectID (or named, where the card
-//! answers net-snmp's), and the values, labels and scaling of its samples are the recorded ones.
+//! answers net-snmp's), and the values, labels and scaling of its samples are the recorded ones;
+//! what no recording shows (Hillstone, USG, a failed power supply) is checked on hand-made varbinds.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod harness;
 
 use faultline_snmp::ProfileCatalog;
+use faultline_snmp::collect::{CollectProblem, PollStamp, VarbindMap, build_samples};
+use faultline_snmp::counters::CounterTracker;
+use faultline_snmp::value::{DecodeError, SnmpValue};
 use faultline_wire::{Sample, SampleKind};
 use harness::Recording;
 use std::sync::Arc;
@@ -325,4 +329,135 @@ fn guide_example_parses() {
     let profile = faultline_snmp::Profile::parse(&source).unwrap();
     assert!(profile.matches(&"1.3.6.1.4.1.2011.2.23.276".parse().unwrap()));
     assert_eq!(profile.tables[0].columns.len(), 3);
+}
+
+/// What no public recording shows, on hand-made varbinds: Hillstone's HA status and a Huawei
+/// USG's VRRP state remapped onto the common HA role, an unmapped state refused, the USG
+/// session scalar read through its walk, a Huawei power supply that stopped supplying,
+/// Liebert sensors named from their OIDs.
+#[test]
+fn vendor_states_remapped_and_named() {
+    let catalog = ProfileCatalog::builtin().unwrap();
+    let run = |name: &str, data: &[(&str, SnmpValue)], lookups: &[(&str, SnmpValue)]| {
+        let map = |pairs: &[(&str, SnmpValue)]| -> VarbindMap {
+            pairs
+                .iter()
+                .map(|(o, v)| (o.parse().unwrap(), v.clone()))
+                .collect()
+        };
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        build_samples(
+            catalog.get(name).unwrap(),
+            &map(data),
+            &map(lookups),
+            PollStamp {
+                target: "t",
+                ts_ms: 1,
+            },
+            &mut CounterTracker::default(),
+            &mut out,
+            &mut errors,
+        );
+        (out, errors)
+    };
+    let role = |out: &[Sample]| {
+        out.iter()
+            .find(|s| s.metric == "faultline_snmp_firewall_ha_role")
+            .map(|s| (s.value, s.kind))
+    };
+    let hillstone = "1.3.6.1.4.1.28557.2.2.1.8.0";
+    for (device, want) in [(4, Some(1.0)), (3, Some(2.0)), (0, Some(0.0)), (9, None)] {
+        let (out, errors) = run(
+            "hillstone-stoneos",
+            &[(hillstone, SnmpValue::Integer(device))],
+            &[],
+        );
+        assert_eq!(role(&out).map(|r| r.0), want, "sysHAStatus {device}");
+        let refused = errors.iter().any(|e| {
+            matches!(
+                e.problem,
+                CollectProblem::Decode(DecodeError::UnknownState(_))
+            )
+        });
+        assert_eq!(refused, want.is_none(), "{errors:?}");
+    }
+
+    let (out, errors) = run(
+        "huawei-usg",
+        &[
+            ("1.3.6.1.2.1.68.1.3.1.3.12.1", SnmpValue::Integer(3)),
+            (
+                "1.3.6.1.4.1.2011.5.25.11.1.2.1.4.0",
+                SnmpValue::Counter64(81234),
+            ),
+        ],
+        &[],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        role(&out),
+        Some((1.0, SampleKind::State)),
+        "VRRP master is active"
+    );
+    let vrrp = out
+        .iter()
+        .find(|s| s.metric == "faultline_snmp_firewall_ha_role")
+        .unwrap();
+    assert_eq!(
+        (
+            vrrp.labels["ifindex"].as_str(),
+            vrrp.labels["vrid"].as_str()
+        ),
+        ("12", "1")
+    );
+    let sessions = out
+        .iter()
+        .find(|s| s.metric == "faultline_snmp_firewall_sessions")
+        .unwrap();
+    assert_eq!(
+        (sessions.value, sessions.kind),
+        (81234.0, SampleKind::Gauge)
+    );
+
+    let (out, errors) = run(
+        "huawei-vrp",
+        &[(
+            "1.3.6.1.4.1.2011.5.25.31.1.1.18.1.6.0.2",
+            SnmpValue::Integer(2),
+        )],
+        &[],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let psu = out
+        .iter()
+        .find(|s| s.metric == "faultline_snmp_device_power_supply_status")
+        .unwrap();
+    assert_eq!(
+        (
+            psu.labels["slot"].as_str(),
+            psu.labels["psu"].as_str(),
+            psu.value
+        ),
+        ("0", "2", 2.0)
+    );
+
+    let (out, _) = run(
+        "liebert-cooling",
+        &[(
+            "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.3.2",
+            SnmpValue::Integer(18),
+        )],
+        &[(
+            "1.3.6.1.4.1.476.1.42.3.4.1.3.3.1.2.2",
+            SnmpValue::ObjectId("1.3.6.1.4.1.476.1.42.3.4.1.1.3".parse().unwrap()),
+        )],
+    );
+    let supply = out
+        .iter()
+        .find(|s| s.metric == "faultline_snmp_cooling_temperature_celsius")
+        .unwrap();
+    assert_eq!(
+        (supply.labels["sensor"].as_str(), supply.value),
+        ("supply_air", 18.0)
+    );
 }
