@@ -2,7 +2,8 @@
 //! collector without losing them across outages.
 //!
 //! Flow (one way): [`source`] tasks → bounded channel → [`batcher`] → [`outbox`] (disk) →
-//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters.
+//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters;
+//! [`try_device`] is `faultline-agent poll` (one device, one poll, no collector).
 
 pub mod batcher;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod outbox;
 pub mod source;
 pub mod stats;
 pub mod transport;
+pub mod try_device;
 
 use anyhow::Context;
 use std::sync::Arc;
