@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use faultline_daemon::cli::{self, Checked, ConfigArg, GlobalArgs};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Faultline agent: collects host and device samples and pushes them to the collector.
 #[derive(Parser)]
@@ -10,24 +12,16 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format: `text` or `json`.
-    #[arg(long, global = true, default_value = "text")]
-    log_format: faultline_daemon::LogFormat,
+    #[command(flatten)]
+    global: GlobalArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the agent.
-    Run {
-        /// Config file (TOML).
-        #[arg(short, long)]
-        config: PathBuf,
-    },
-    /// Validate a config file and exit (non-zero on error).
-    CheckConfig {
-        /// Config file (TOML).
-        file: PathBuf,
-    },
+    Run(ConfigArg),
+    /// Validate a config file and every file it names, and exit (non-zero on error).
+    CheckConfig(ConfigArg),
     /// Poll one SNMP device once and print the samples the agent would send, the profiles
     /// detected and the profile OIDs that did not answer; no collector needed. Exits non-zero
     /// when the device does not answer.
@@ -73,28 +67,13 @@ struct PollArgs {
     timeout: std::time::Duration,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    faultline_daemon::init_logging(cli.log_format);
+    faultline_daemon::init_logging(cli.global.log_format);
     match cli.command {
-        Command::CheckConfig { file } => match check_config(&file) {
-            Ok(loaded) => {
-                for warning in &loaded.warnings {
-                    eprintln!("warning: {warning}");
-                }
-                println!(
-                    "{}: OK ({} SNMP devices, {} profiles)",
-                    file.display(),
-                    loaded.config.snmp.devices.len(),
-                    loaded.profiles.iter().count()
-                );
-                Ok(())
-            }
-            Err(e) => {
-                eprintln!("{}", faultline_daemon::with_causes(e.as_ref()));
-                std::process::exit(1);
-            }
-        },
+        Command::CheckConfig(ConfigArg { config }) => {
+            Ok(cli::report_check(&config, check_config(&config)))
+        }
         Command::Poll(args) => {
             let (device, catalog) = poll_target(*args)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -105,35 +84,38 @@ fn main() -> anyhow::Result<()> {
             print!("{}", report.render());
             if !report.answered() {
                 eprintln!("{}: the device did not answer", report.device);
-                std::process::exit(1);
+                return Ok(ExitCode::FAILURE);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Run { config } => {
+        Command::Run(ConfigArg { config }) => {
             let config = faultline_agent::config::load(&config).map_err(anyhow::Error::new)?;
             for warning in &config.warnings {
                 tracing::warn!(%warning, "weak setting");
             }
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .max_blocking_threads(4)
-                .enable_all()
-                .build()
-                .context("starting the runtime")?
-                .block_on(faultline_agent::run(config))
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            runtime.worker_threads(1).max_blocking_threads(4);
+            cli::run_daemon(runtime, faultline_agent::run(config))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 /// Loads the config and reads every file it names (token, CA, client certificate and key) the way
 /// `run` does, so a config that passes also starts.
-fn check_config(file: &std::path::Path) -> anyhow::Result<faultline_agent::config::Loaded> {
+fn check_config(file: &std::path::Path) -> anyhow::Result<Checked> {
     let loaded = faultline_agent::config::load(file)?;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    cli::install_crypto_provider();
     faultline_agent::transport::Pusher::new(&loaded.config.agent.id, &loaded.config.push)
         .with_context(|| format!("{}", file.display()))?;
-    Ok(loaded)
+    Ok(Checked {
+        summary: format!(
+            "{} SNMP devices, {} profiles",
+            loaded.config.snmp.devices.len(),
+            loaded.profiles.iter().count()
+        ),
+        warnings: loaded.warnings.iter().map(ToString::to_string).collect(),
+    })
 }
 
 /// The device and profiles `poll` uses: the config's entry and profile directory, or a device

@@ -28,7 +28,7 @@ fn version_flags() {
 fn check_config(program: &str, file: &Path, text: &str) -> (bool, String) {
     std::fs::write(file, text).unwrap();
     let out = Command::new(binary(program))
-        .arg("check-config")
+        .args(["check-config", "--config"])
         .arg(file)
         .output()
         .unwrap();
@@ -138,7 +138,7 @@ fn weak_snmp_crypto_is_flagged_but_accepted() {
     )
     .unwrap();
     let out = Command::new(binary("faultline-agent"))
-        .arg("check-config")
+        .args(["check-config", "--config"])
         .arg(&file)
         .output()
         .unwrap();
@@ -185,7 +185,7 @@ fn broken_configs_fail_naming_file_line_and_field() {
         let file = dir.path().join(format!("bad{i}.toml"));
         std::fs::write(&file, text).unwrap();
         let out = Command::new(binary(program))
-            .arg("check-config")
+            .args(["check-config", "--config"])
             .arg(&file)
             .output()
             .unwrap();
