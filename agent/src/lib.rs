@@ -3,7 +3,8 @@
 //!
 //! Flow (one way): [`source`] tasks → bounded channel → [`batcher`] → [`outbox`] (disk) →
 //! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters,
-//! [`help`] the help text of the series the sources produce, sent along with them.
+//! [`help`] the help text of the series the sources produce, sent along with them;
+//! [`try_device`] is `faultline-agent poll` (one device, one poll, no collector).
 
 pub mod batcher;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod outbox;
 pub mod source;
 pub mod stats;
 pub mod transport;
+pub mod try_device;
 
 use anyhow::Context;
 use std::sync::Arc;

@@ -3,8 +3,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use faultline_daemon::cli::{self, Checked, ConfigArg, GlobalArgs};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: decoding a push allocates and frees many small strings
 /// and label maps per sample (see BENCHMARKS.md, "Collector ingest throughput").
@@ -17,25 +19,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log format.
-    #[arg(long, global = true, default_value = "text")]
-    log_format: faultline_daemon::LogFormat,
+    #[command(flatten)]
+    global: GlobalArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the collector.
-    Run {
-        /// Config file (TOML).
-        #[arg(short, long)]
-        config: PathBuf,
-    },
+    Run(ConfigArg),
     /// Validate a config file and the rule, inventory, on-call and maintenance files it names,
     /// and exit (non-zero on error).
-    CheckConfig {
-        /// Config file (TOML).
-        file: PathBuf,
-    },
+    CheckConfig(ConfigArg),
     /// Run rule unit test files (input series over time → expected incidents, in the style of
     /// `promtool test rules`); exits non-zero when a test fails.
     TestRules {
@@ -45,34 +39,23 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    faultline_daemon::init_logging(cli.log_format);
+    faultline_daemon::init_logging(cli.global.log_format);
     match cli.command {
-        Command::CheckConfig { file } => match check_config(&file) {
-            Ok(()) => {
-                println!("{}: OK", file.display());
-                Ok(())
-            }
-            Err(e) => {
-                eprintln!("{}", faultline_daemon::with_causes(e.as_ref()));
-                std::process::exit(1);
-            }
-        },
-        Command::TestRules { files } => {
-            if !test_rules(&files) {
-                std::process::exit(1);
-            }
-            Ok(())
+        Command::CheckConfig(ConfigArg { config }) => {
+            Ok(cli::report_check(&config, check_config(&config)))
         }
-        Command::Run { config } => {
+        Command::TestRules { files } => Ok(if test_rules(&files) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Command::Run(ConfigArg { config }) => {
             let config = faultline_collector::config::load(&config).map_err(anyhow::Error::new)?;
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?
-                .block_on(faultline_collector::run(config))
+            let runtime = tokio::runtime::Builder::new_multi_thread();
+            cli::run_daemon(runtime, faultline_collector::run(config))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -80,9 +63,9 @@ fn main() -> anyhow::Result<()> {
 /// Loads the config and reads every file it names (agent and API token files, TLS certificate,
 /// key and client CA, rule, inventory, on-call and maintenance files) the way `run` does, so a
 /// config that passes also starts.
-fn check_config(file: &Path) -> anyhow::Result<()> {
+fn check_config(file: &Path) -> anyhow::Result<Checked> {
     let config = faultline_collector::config::load(file)?;
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    cli::install_crypto_provider();
     let named = || format!("{}", file.display());
     faultline_collector::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0)
         .with_context(named)?;
@@ -91,7 +74,7 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     if let Some(incidents) = &config.incidents {
         faultline_collector::incidents::Setup::load(incidents)?;
     }
-    Ok(())
+    Ok(Checked::default())
 }
 
 /// Runs every rule test file, printing each test's result; true when all passed.

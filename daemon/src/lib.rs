@@ -1,5 +1,6 @@
-//! The edge both daemons share, outside the data flow: structured logging set-up, waiting for the
-//! shutdown signal, and reading a credential from a file. The agent and the collector call these
+//! The edge both daemons share, outside the data flow: the command-line skeleton ([`cli`]),
+//! structured logging set-up, waiting for the shutdown signal, and reading a credential from a
+//! file. The agent and the collector call these
 //! from their `main` and `run`; nothing here knows about samples or batches. [`backoff`] is the
 //! retry-delay formula of everything that retries over the network (agent push, notifications);
 //! [`with_causes`] spells out an error with its causes for logs and the command line;
@@ -7,6 +8,7 @@
 //! reads the daemon's own resource use for the standard `process_*` metrics.
 
 pub mod backoff;
+pub mod cli;
 pub mod log_limit;
 pub mod process;
 

@@ -146,7 +146,7 @@ pub fn build_samples(
         };
         match data.get(&metric.oid) {
             None => errors.push(error(CollectProblem::NotReturned)),
-            Some(value) => match decode(value, metric.kind, metric.scale, &metric.states) {
+            Some(value) => match decode_metric(metric, value) {
                 Ok(decoded) => out.push(sample(metric, decoded, &no_labels, stamp, counters)),
                 Err(e) => errors.push(error(CollectProblem::Decode(e))),
             },
@@ -235,10 +235,19 @@ fn row_labels(
             other => other.label_text(),
         });
         if let Some(text) = text.filter(|t| !t.is_empty()) {
+            let text = lookup.names.get(&text).cloned().unwrap_or(text);
             labels.insert(lookup.label.clone(), text);
         }
     }
     Some(labels)
+}
+
+/// `value` decoded as `metric` declares, a state remapped onto the profile's numbering.
+fn decode_metric(metric: &Metric, value: &SnmpValue) -> Result<Decoded, DecodeError> {
+    match decode(value, metric.kind, metric.scale, &metric.states)? {
+        Decoded::Value(v) => metric.remap.apply(v).map(Decoded::Value),
+        counter => Ok(counter),
+    }
 }
 
 /// A table cell decoded as `metric` declares, then scaled by the row's `scale_by` columns.
@@ -248,8 +257,7 @@ fn cell_value(
     data: &VarbindMap,
     index: &[u32],
 ) -> Result<Decoded, CollectProblem> {
-    let decoded =
-        decode(value, metric.kind, metric.scale, &metric.states).map_err(CollectProblem::Decode)?;
+    let decoded = decode_metric(metric, value).map_err(CollectProblem::Decode)?;
     match decoded {
         // The profile check allows `scale_by` on gauges only: counters stay raw.
         Decoded::Value(v) if !metric.scale_by.is_empty() => {
@@ -340,7 +348,7 @@ pub fn index_labels(parts: &[IndexPart], mut arcs: &[u32]) -> Option<BTreeMap<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::ProfileCatalog;
+    use crate::catalog::ProfileCatalog;
     use faultline_wire::{Limits, SampleKind};
 
     fn oid(s: &str) -> Oid {

@@ -4,7 +4,7 @@
 //! Read by the agent at start; each [`DeviceConfig`] drives one device task
 //! ([`crate::poller::run_device`]). Pure: no I/O.
 
-use crate::profile::ProfileCatalog;
+use crate::catalog::ProfileCatalog;
 /// Passwords and communities: the workspace's redacted credential type.
 pub use faultline_wire::config_file::Secret;
 use faultline_wire::validate::{RESERVED_LABELS, is_label_name};

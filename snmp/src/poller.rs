@@ -6,11 +6,12 @@
 //! A slow or dead device only delays its own task.
 
 use crate::Oid;
+use crate::catalog::ProfileCatalog;
 use crate::client::{Client, SnmpError};
 use crate::collect::{CollectError, FetchPlan, PollStamp, VarbindMap, build_samples};
 use crate::config::DeviceConfig;
 use crate::counters::CounterTracker;
-use crate::profile::{Profile, ProfileCatalog};
+use crate::profile::Profile;
 use crate::value::SnmpValue;
 use faultline_wire::{Sample, SampleKind};
 use std::collections::BTreeMap;

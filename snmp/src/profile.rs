@@ -1,48 +1,21 @@
 //! Device profiles as data: which OIDs to poll, how to turn them into samples, and which devices
 //! they fit. Profiles are TOML files (one profile per file), shipped in `snmp/profiles/` and
-//! embedded in the binary, plus any files the user puts in a profile directory.
+//! embedded in the binary, plus any files the user puts in a profile directory; the set of them
+//! is a [`crate::catalog::ProfileCatalog`].
 //!
 //! Loaded once at agent start; the device tasks ([`crate::poller`]) read them, the pure core
 //! ([`crate::collect`]) applies them to fetched varbinds. Every load error names the file, line
 //! and field (via [`faultline_wire::config_file::ConfigSource`]).
 
 use crate::Oid;
+use crate::state_map::StateRemap;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
 use faultline_wire::validate::{RESERVED_LABELS, is_label_name, is_metric_name};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::Arc;
 
 /// Prefix every metric produced by this source carries.
 pub const METRIC_PREFIX: &str = "faultline_snmp_";
-
-/// The profiles shipped with Faultline: (file name, text).
-pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
-    ("if-mib.toml", include_str!("../profiles/if-mib.toml")),
-    (
-        "host-resources.toml",
-        include_str!("../profiles/host-resources.toml"),
-    ),
-    ("ucd-snmp.toml", include_str!("../profiles/ucd-snmp.toml")),
-    (
-        "entity-sensor.toml",
-        include_str!("../profiles/entity-sensor.toml"),
-    ),
-    ("ups-mib.toml", include_str!("../profiles/ups-mib.toml")),
-    (
-        "geist-environment.toml",
-        include_str!("../profiles/geist-environment.toml"),
-    ),
-    (
-        "fortinet-fortigate.toml",
-        include_str!("../profiles/fortinet-fortigate.toml"),
-    ),
-    (
-        "paloalto-panos.toml",
-        include_str!("../profiles/paloalto-panos.toml"),
-    ),
-];
 
 /// One device profile, in the spirit of an snmp_exporter module.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +55,10 @@ pub struct Metric {
     /// (some vendors do) is mapped to its number through these names.
     #[serde(default)]
     pub states: BTreeMap<String, i64>,
+    /// For `state`: the device's numbers mapped onto the numbers sent (`{ 4 = 1, 3 = 2 }`), so
+    /// that one rule fits every vendor's enumeration (HA role). Unmapped numbers are refused.
+    #[serde(default, skip_serializing_if = "StateRemap::is_empty")]
+    pub remap: StateRemap,
     /// Table gauges only: factors read from other columns of the same row, applied after
     /// `scale` (`hrStorageSize × hrStorageAllocationUnits`, an ENTITY-SENSOR reading × its SI
     /// prefix ÷ its decimal places). The referenced columns are walked with the table even when
@@ -215,6 +192,10 @@ pub struct Lookup {
     /// For enumerated columns: state name → number; the label gets the name.
     #[serde(default)]
     pub states: BTreeMap<String, i64>,
+    /// Label value → the label value sent, e.g. a well-known sensor OID → `supply_air`; values
+    /// not named are sent as they are.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
 }
 
 impl Profile {
@@ -342,6 +323,9 @@ impl Metric {
             (ValueKind::State, false) => {}
             (_, false) => return Err(("states".into(), "only `state` metrics have states".into())),
             (_, true) => {}
+        }
+        if !self.remap.is_empty() && self.kind != ValueKind::State {
+            return Err(("remap".into(), "only `state` metrics are remapped".into()));
         }
         for name in self.labels.keys() {
             check_label(name, format!("labels.{name}"))?;
@@ -499,119 +483,10 @@ impl Table {
     }
 }
 
-/// The set of profiles the agent knows: the built-in ones plus the user's.
-#[derive(Debug, Clone, Default)]
-pub struct ProfileCatalog {
-    profiles: BTreeMap<String, Arc<Profile>>,
-}
-
-impl ProfileCatalog {
-    /// The profiles shipped with Faultline.
-    pub fn builtin() -> Result<Self, ConfigError> {
-        let mut catalog = Self::default();
-        for (file, text) in BUILTIN_PROFILES {
-            let path = Path::new("snmp/profiles").join(file);
-            let source = ConfigSource::from_text(&path, (*text).to_string());
-            catalog.insert(&source, Profile::parse(&source)?, false)?;
-        }
-        Ok(catalog)
-    }
-
-    /// The built-in profiles plus every `*.toml` file in `dir` (a user profile with a built-in
-    /// profile's name replaces it).
-    pub fn with_user_dir(dir: &Path) -> Result<Self, ConfigError> {
-        let mut catalog = Self::builtin()?;
-        let unreadable = |e: std::io::Error| ConfigError {
-            file: dir.to_path_buf(),
-            position: None,
-            field: String::new(),
-            message: format!("cannot read profile directory: {e}"),
-        };
-        let mut files = std::fs::read_dir(dir)
-            .map_err(unreadable)?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(unreadable)?;
-        files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-        files.sort();
-        let mut user_names = BTreeSet::new();
-        for file in files {
-            let source = ConfigSource::read(&file)?;
-            let profile = Profile::parse(&source)?;
-            if !user_names.insert(profile.name.clone()) {
-                return Err(source.error(
-                    "name",
-                    format!(
-                        "profile `{}` is defined by another file in this directory",
-                        profile.name
-                    ),
-                ));
-            }
-            catalog.insert(&source, profile, true)?;
-        }
-        Ok(catalog)
-    }
-
-    fn insert(
-        &mut self,
-        source: &ConfigSource,
-        profile: Profile,
-        replace: bool,
-    ) -> Result<(), ConfigError> {
-        if self.profiles.contains_key(&profile.name) && !replace {
-            return Err(source.error(
-                "name",
-                format!("profile `{}` is defined twice", profile.name),
-            ));
-        }
-        if let Some(old) = self
-            .profiles
-            .insert(profile.name.clone(), Arc::new(profile))
-        {
-            tracing::info!(profile = %old.name, file = %source.path().display(), "user profile replaces built-in profile");
-        }
-        Ok(())
-    }
-
-    /// The profile called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Profile>> {
-        self.profiles.get(name)
-    }
-
-    /// All profiles, by name.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Profile>> {
-        self.profiles.values()
-    }
-
-    /// The profiles for a device: those `named` (unknown names are returned as the error) plus,
-    /// when `detect` is on, those matching its sysObjectID. No duplicates; named ones first.
-    pub fn select(
-        &self,
-        named: &[String],
-        sys_object_id: Option<&Oid>,
-        detect: bool,
-    ) -> Result<Vec<Arc<Profile>>, String> {
-        let mut out: Vec<Arc<Profile>> = Vec::new();
-        for name in named {
-            let profile = self.get(name).ok_or_else(|| name.clone())?;
-            if !out.iter().any(|p| p.name == profile.name) {
-                out.push(profile.clone());
-            }
-        }
-        if let (true, Some(oid)) = (detect, sys_object_id) {
-            for profile in self.iter().filter(|p| p.matches(oid)) {
-                if !out.iter().any(|p| p.name == profile.name) {
-                    out.push(profile.clone());
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(text: &str) -> Result<Profile, ConfigError> {
         Profile::parse(&ConfigSource::from_text(
@@ -620,7 +495,8 @@ mod tests {
         ))
     }
 
-    const GOOD: &str = r#"
+    /// A valid profile, the base of the error cases here and in [`crate::catalog`].
+    pub(crate) const GOOD: &str = r#"
 name = "t"
 sys_object_id = ["1.3.6.1.4.1.8072"]
 
@@ -640,12 +516,6 @@ metric = "faultline_snmp_t_if_in_octets"
 oid = "1.3.6.1.2.1.31.1.1.1.6"
 kind = "counter64"
 "#;
-
-    #[test]
-    fn builtin_profiles_load() {
-        let catalog = ProfileCatalog::builtin().unwrap();
-        assert_eq!(catalog.iter().count(), BUILTIN_PROFILES.len());
-    }
 
     #[test]
     fn good_profile_parses_and_matches() {
@@ -818,6 +688,30 @@ kind = "counter64"
         );
     }
 
+    /// `remap` belongs to state metrics and its keys are state numbers; both mistakes are named
+    /// at the field and line.
+    #[test]
+    fn remap_errors_name_field_and_line() {
+        let on_gauge = GOOD.replacen("scale = 0.01", "scale = 0.01\nremap = { 1 = 2 }", 1);
+        let state = GOOD.replacen(
+            "kind = \"gauge\"\nscale = 0.01",
+            "kind = \"state\"\nstates = { up = 1 }\nremap = { up = 2 }",
+            1,
+        );
+        for (text, message) in [
+            (on_gauge, "only `state`"),
+            (state, "`up` is not a state number"),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(
+                (err.field.as_str(), err.position.map(|p| p.0)),
+                ("scalars[0].remap", Some(10)),
+                "{err}"
+            );
+            assert!(err.message.contains(message), "{err}");
+        }
+    }
+
     /// The profile example in the crate README is a valid profile.
     #[test]
     fn readme_profile_example_parses() {
@@ -829,53 +723,5 @@ kind = "counter64"
             .unwrap();
         let p = parse(example).unwrap();
         assert_eq!(p.tables[0].columns[1].scale_by.len(), 2);
-    }
-
-    #[test]
-    fn select_named_and_detected() {
-        let catalog = ProfileCatalog::builtin().unwrap();
-        let netsnmp: Oid = "1.3.6.1.4.1.8072.3.2.10".parse().unwrap();
-        let names = |v: Vec<Arc<Profile>>| v.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
-        let got = names(
-            catalog
-                .select(&["ups-mib".into()], Some(&netsnmp), true)
-                .unwrap(),
-        );
-        assert_eq!(got[0], "ups-mib");
-        assert!(
-            got.contains(&"if-mib".to_string()) && got.contains(&"ucd-snmp".to_string()),
-            "{got:?}"
-        );
-        let got = names(
-            catalog
-                .select(&["ups-mib".into()], Some(&netsnmp), false)
-                .unwrap(),
-        );
-        assert_eq!(got, ["ups-mib"]);
-        assert_eq!(
-            catalog.select(&["nope".into()], None, true).unwrap_err(),
-            "nope"
-        );
-    }
-
-    #[test]
-    fn user_dir_adds_and_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("mine.toml"), GOOD).unwrap();
-        std::fs::write(
-            dir.path().join("ups.toml"),
-            GOOD.replacen("name = \"t\"", "name = \"ups-mib\"", 1),
-        )
-        .unwrap();
-        let catalog = ProfileCatalog::with_user_dir(dir.path()).unwrap();
-        assert!(catalog.get("t").is_some());
-        assert_eq!(catalog.get("ups-mib").unwrap().tables[0].name, "ifTable");
-        std::fs::write(dir.path().join("zbad.toml"), "name = 3\n").unwrap();
-        let err = ProfileCatalog::with_user_dir(dir.path()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with(&format!("{}:1:", dir.path().join("zbad.toml").display())),
-            "{err}"
-        );
     }
 }

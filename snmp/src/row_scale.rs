@@ -173,7 +173,7 @@ mod tests {
 
     /// The ENTITY-SENSOR-MIB factors as `snmp/profiles/entity-sensor.toml` declares them.
     fn entity_sensor() -> Vec<RowFactor> {
-        crate::profile::ProfileCatalog::builtin()
+        crate::catalog::ProfileCatalog::builtin()
             .unwrap()
             .get("entity-sensor")
             .unwrap()

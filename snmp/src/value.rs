@@ -222,9 +222,15 @@ pub fn decode(
     }
 }
 
-/// Parses a number sent as text ("0.25", " 23.5 C" is rejected: only the number, trimmed).
+/// Parses a number sent as text: "0.25"; quotes around it and one trailing `%` are dropped
+/// (Sangfor sends `"10%`). Anything else beside the number (" 23.5 C") is rejected.
 fn parse_number(bytes: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let text = std::str::from_utf8(bytes)
+        .ok()?
+        .trim()
+        .trim_matches('"')
+        .trim();
+    let text = text.strip_suffix('%').unwrap_or(text).trim_end();
     text.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
@@ -249,6 +255,15 @@ mod tests {
             (V::Timeticks(12345), K::Gauge, 0.01, v(123.45)),
             (V::OctetString(b" 0.25\n".to_vec()), K::Gauge, 1.0, v(0.25)),
             (V::OctetString(b"NaN".to_vec()), K::Gauge, 1.0, Err("wrong")),
+            (V::OctetString(b"\"10%".to_vec()), K::Gauge, 0.01, v(0.1)),
+            (V::OctetString(b"\"0.38\"".to_vec()), K::Gauge, 1.0, v(0.38)),
+            (
+                V::OctetString(b"9.9G".to_vec()),
+                K::Gauge,
+                1.0,
+                Err("wrong"),
+            ),
+            (V::OctetString(b"%".to_vec()), K::Gauge, 1.0, Err("wrong")),
             (
                 V::OctetString(b"1e308".to_vec()),
                 K::Gauge,

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod harness;
+#[path = "harness/table_agent.rs"]
+mod table_agent;
 
 use faultline_snmp::config::{SecurityLevel, UsmConfig};
 use faultline_snmp::poller::{METRIC_ERRORS, METRIC_REBOOTS, METRIC_TIMEOUTS, METRIC_UP};
@@ -589,24 +591,8 @@ async fn recordings_of_real_devices_match_profiles() {
     let catalog = catalog();
     let peer = &peer;
 
-    let poll = |community: &'static str, profiles: &[&str]| {
-        let mut config = DeviceConfig::v2c(community, &peer.address(), community);
-        config.timeout = Duration::from_secs(5);
-        config.retries = 1;
-        config.profiles = profiles.iter().map(|p| p.to_string()).collect();
-        let catalog = catalog.clone();
-        async move {
-            let mut poller = DevicePoller::new(config, catalog);
-            let out = poller.poll().await;
-            assert!(
-                out.request_errors.is_empty(),
-                "{community}: {:#?}\n{}",
-                out.request_errors,
-                peer.log_text()
-            );
-            assert_valid(&out);
-            (poller.profiles(), out)
-        }
+    let poll = |community: &'static str, profiles: &'static [&'static str]| {
+        harness::poll_recording(peer, community, profiles, catalog.clone())
     };
     let coverage = |name: &str, samples: &[Sample]| uncovered(catalog.get(name).unwrap(), samples);
 
@@ -1032,8 +1018,7 @@ async fn twenty_thousand_interfaces_walk_completely() {
     } else {
         (20_000, Duration::from_secs(10))
     };
-    let (address, agent) =
-        harness::table_agent::serve(harness::table_agent::Mib::interfaces(rows)).await;
+    let (address, agent) = table_agent::serve(table_agent::Mib::interfaces(rows)).await;
     for concurrency in [1, 4] {
         let mut config = DeviceConfig::v2c("big-switch", &address, "public");
         config.profiles = vec!["if-mib".into()];

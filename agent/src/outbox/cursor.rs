@@ -5,7 +5,9 @@
 //! slots. Each update overwrites the older slot in place (no new blocks, no new file) with a higher
 //! generation; reading takes the valid slot with the highest generation, so a write torn by a crash
 //! leaves the previous position readable. On a full disk the transport can therefore still record
-//! what the collector applied, and the outbox can delete the segments that frees.
+//! what the collector applied, and the outbox can delete the segments that frees. The slot also
+//! keeps the count of samples the outbox ever dropped, so the count survives restarts and crashes:
+//! data is dropped only where it is counted.
 
 use super::{OutboxError, io_error, sync_dir};
 use std::fs::{self, File, OpenOptions};
@@ -16,9 +18,9 @@ use std::path::{Path, PathBuf};
 pub(super) const CURSOR_FILE: &str = "cursor.bin";
 /// The JSON cursor of earlier versions, migrated on open.
 const LEGACY_CURSOR_FILE: &str = "cursor.json";
-const SLOT_MAGIC: [u8; 4] = *b"FLC1";
-/// magic + generation + epoch + acked seq + crc32.
-const SLOT_BYTES: usize = 4 + 8 + 8 + 8 + 4;
+const SLOT_MAGIC: [u8; 4] = *b"FLC2";
+/// magic + generation + epoch + acked seq + dropped samples + crc32.
+const SLOT_BYTES: usize = 4 + 8 + 8 + 8 + 8 + 4;
 
 /// The position recorded in the cursor file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub(super) struct Position {
     pub epoch: u64,
     /// Everything up to here has been applied by the collector (or dropped and counted).
     pub acked_seq: u64,
+    /// Samples dropped since the outbox was created (full disk, bound reached, rejected).
+    pub dropped_samples: u64,
 }
 
 /// The open cursor file.
@@ -66,6 +70,7 @@ impl CursorFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Position {
                 epoch: rand::random::<u64>() >> 1,
                 acked_seq: 0,
+                dropped_samples: 0,
             },
             Err(e) => return Err(io_error(&legacy)(e)),
         };
@@ -119,6 +124,7 @@ fn encode_slot(generation: u64, position: Position) -> Vec<u8> {
     slot.extend_from_slice(&generation.to_le_bytes());
     slot.extend_from_slice(&position.epoch.to_le_bytes());
     slot.extend_from_slice(&position.acked_seq.to_le_bytes());
+    slot.extend_from_slice(&position.dropped_samples.to_le_bytes());
     let crc = crc32fast::hash(&slot);
     slot.extend_from_slice(&crc.to_le_bytes());
     slot
@@ -139,6 +145,7 @@ fn parse_slot(slot: &[u8]) -> Option<(u64, Position)> {
         Position {
             epoch: word(12)?,
             acked_seq: word(20)?,
+            dropped_samples: word(28)?,
         },
     ))
 }
@@ -157,6 +164,7 @@ fn parse_legacy(bytes: &[u8]) -> Option<Position> {
     Some(Position {
         epoch: value["epoch"].as_u64()?,
         acked_seq: value["acked_seq"].as_u64()?,
+        dropped_samples: 0,
     })
 }
 
@@ -175,6 +183,7 @@ mod tests {
                 .write(Position {
                     epoch: start.epoch,
                     acked_seq,
+                    dropped_samples: acked_seq * 10,
                 })
                 .unwrap();
         }
@@ -182,14 +191,18 @@ mod tests {
         let path = dir.path().join(CURSOR_FILE);
         assert_eq!(fs::metadata(&path).unwrap().len(), len, "never grows");
         let (_, read) = CursorFile::open(dir.path()).unwrap();
-        assert_eq!(read.acked_seq, 5);
+        assert_eq!((read.acked_seq, read.dropped_samples), (5, 50));
 
         // Generation 5 lives in slot 1; a crash while overwriting it leaves generation 4 in slot 0.
         let mut bytes = fs::read(&path).unwrap();
         bytes[SLOT_BYTES + 10..SLOT_BYTES + 20].fill(0);
         fs::write(&path, &bytes).unwrap();
         let (_, read) = CursorFile::open(dir.path()).unwrap();
-        assert_eq!(read.acked_seq, 4, "the older slot is used");
+        assert_eq!(
+            (read.acked_seq, read.dropped_samples),
+            (4, 40),
+            "the older slot is used"
+        );
 
         fs::write(&path, vec![0u8; 2 * SLOT_BYTES]).unwrap();
         assert!(matches!(
@@ -211,7 +224,8 @@ mod tests {
             read,
             Position {
                 epoch: 42,
-                acked_seq: 17
+                acked_seq: 17,
+                dropped_samples: 0,
             }
         );
         assert!(!dir.path().join(LEGACY_CURSOR_FILE).exists());

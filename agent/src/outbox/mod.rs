@@ -78,9 +78,10 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutboxError + '_ {
 /// What was recovered or lost, for the agent's health report.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxCounters {
-    /// Samples dropped: outbox full or disk full (oldest first), rejected or unreadable records.
+    /// Samples dropped since the outbox was created: outbox full or disk full (oldest first),
+    /// rejected or unreadable records. Kept in the cursor file, so restarts do not reset it.
     pub dropped_samples: u64,
-    /// Damaged stretches found in segments (crash mid-write, corruption) and skipped.
+    /// Damaged stretches found in segments (crash mid-write, corruption) and skipped, since open.
     pub torn_records: u64,
 }
 
@@ -172,7 +173,10 @@ impl Outbox {
             pending: VecDeque::new(),
             store,
             writer: None,
-            counters: OutboxCounters::default(),
+            counters: OutboxCounters {
+                dropped_samples: position.dropped_samples,
+                ..OutboxCounters::default()
+            },
             in_flight: None,
             dropped_in_flight: None,
         };
@@ -219,6 +223,7 @@ impl Outbox {
                 dropped_samples = sample_count,
                 "batch larger than the whole outbox; dropped"
             );
+            self.record_drop();
             return Ok(None);
         }
         loop {
@@ -236,6 +241,7 @@ impl Outbox {
                             error = %e,
                             "outbox: disk full and no older data left to drop; batch dropped"
                         );
+                        self.record_drop();
                         return Ok(None);
                     }
                 }
@@ -379,10 +385,20 @@ impl Outbox {
         Ok(())
     }
 
+    /// Records the drop count of a batch that was never stored. The cursor slot is overwritten
+    /// in place, so this works on a full disk; should it fail all the same, the count is still
+    /// exported and written with the next acknowledgement.
+    fn record_drop(&mut self) {
+        if let Err(e) = self.write_cursor() {
+            tracing::warn!(error = %e, "outbox: cannot record the drop count yet");
+        }
+    }
+
     fn write_cursor(&mut self) -> Result<(), OutboxError> {
         self.cursor.write(Position {
             epoch: self.epoch,
             acked_seq: self.acked_seq,
+            dropped_samples: self.counters.dropped_samples,
         })
     }
 

@@ -295,9 +295,17 @@ fn failed_append_is_cut_back_and_the_oldest_segment_makes_room() {
         .sum();
     assert_eq!(on_disk, depth.bytes);
     assert_eq!(on_disk % (record::HEADER_BYTES as u64 + 1000), 0);
+    let dropped = ob.counters().dropped_samples;
     drop(ob);
     let mut ob = disk.open(512 * 1024);
-    assert_eq!(ob.counters(), OutboxCounters::default(), "nothing torn");
+    assert_eq!(
+        ob.counters(),
+        OutboxCounters {
+            dropped_samples: dropped,
+            torn_records: 0
+        },
+        "nothing torn; the drop count survives the restart"
+    );
     let mut seen = first_kept;
     while let Some(r) = ob.oldest().unwrap() {
         assert_eq!(r.seq, seen);
@@ -422,9 +430,14 @@ fn every_sample_is_delivered_queued_or_counted_while_the_disk_fills_and_frees() 
         }
         // A restart finds exactly what was queued, undamaged.
         let queued = ob.depth();
+        let counters = ob.counters();
         drop(ob);
         let ob = disk.open(1 << 20);
         assert_eq!(ob.depth().records, queued.records, "seed {seed}");
-        assert_eq!(ob.counters(), OutboxCounters::default(), "seed {seed}");
+        assert_eq!(
+            ob.counters(),
+            counters,
+            "seed {seed}: the drop count survives"
+        );
     }
 }

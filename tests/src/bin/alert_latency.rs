@@ -212,26 +212,10 @@ fn received(deliveries: &Deliveries, path: &str) -> usize {
         .count()
 }
 
-/// `2026-11-28T07:32:25.123456Z` → milliseconds since the epoch.
+/// `2026-11-28T07:32:25.123456Z` → milliseconds since the epoch (jiff, the one time crate).
 fn parse_rfc3339_utc(text: &str) -> Option<f64> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.split(':');
-    let (hh, mm) = (
-        t.next()?.parse::<i64>().ok()?,
-        t.next()?.parse::<i64>().ok()?,
-    );
-    let ss: f64 = t.next()?.parse().ok()?;
-    // Days since 1970-01-01 (H. Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60) as f64 + ss) * 1000.0)
+    let at: jiff::Timestamp = text.parse().ok()?;
+    Some(at.as_microsecond() as f64 / 1000.0)
 }
 
 /// Wall time of the first `ticket event` / `opened` log line per target.

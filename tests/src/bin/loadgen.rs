@@ -5,17 +5,33 @@
 //!
 //! cargo build --release -p faultline-collector -p faultline-tests
 //! target/release/faultline-loadgen target/release/faultline-collector [agents] [batches] [samples]
+//!
+//! With `LOADGEN_RULES=default` the collector runs its incident stage with the built-in rules, and
+//! a fifth of the samples are ones they judge (ifOperStatus, ifInErrors): every push is then
+//! acknowledged only after the rules judged it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use faultline_tests::{Daemon, free_port, wait_until};
 use faultline_wire::{AgentHealth, Batch, Sample, SampleKind, codec, now_ms};
 use std::time::{Duration, Instant};
 
-fn batch(agent: &str, seq: u64, samples: usize) -> Vec<u8> {
+/// The metric and value of sample `i` of batch `seq`: with `judged`, two in ten are what the
+/// built-in rules judge (an interface's status, up; its input error counter).
+fn metric(i: usize, seq: u64, judged: bool) -> (String, f64) {
+    let counter = (seq * 1000 + i as u64) as f64;
+    match i % 10 {
+        0 if judged => ("faultline_snmp_if_oper_status".into(), 1.0),
+        1 if judged => ("faultline_snmp_if_in_errors".into(), counter),
+        n => (format!("faultline_snmp_if_metric_{n}"), counter),
+    }
+}
+
+fn batch(agent: &str, seq: u64, samples: usize, judged: bool) -> Vec<u8> {
     let ts = now_ms();
     let samples = (0..samples)
-        .map(|i| Sample {
-            metric: format!("faultline_snmp_if_metric_{}", i % 10),
+        .map(|i| (i, metric(i, seq, judged)))
+        .map(|(i, (metric, value))| Sample {
+            metric,
             target: format!("{agent}-switch-{:03}", i / 480),
             labels: [
                 ("site".to_string(), "bj1".to_string()),
@@ -25,7 +41,7 @@ fn batch(agent: &str, seq: u64, samples: usize) -> Vec<u8> {
                 ),
             ]
             .into(),
-            value: (seq * 1000 + i as u64) as f64,
+            value,
             ts_ms: ts + seq as i64,
             kind: if i % 10 < 5 {
                 SampleKind::Counter
@@ -53,6 +69,7 @@ async fn main() {
     let agents: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
     let batches: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50);
     let per_batch: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let judged = std::env::var("LOADGEN_RULES").is_ok_and(|v| v == "default");
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -61,6 +78,9 @@ async fn main() {
         dir.path().join("state.db").display(),
         agents * 2
     );
+    if judged {
+        config.push_str("[incidents]\n");
+    }
     for a in 0..agents {
         config.push_str(&format!(
             "[[agents]]\nid = \"a{a}\"\ntoken = \"loadgen-token-{a:08}\"\n"
@@ -86,7 +106,7 @@ async fn main() {
     let bodies: Vec<Vec<Vec<u8>>> = (0..agents)
         .map(|a| {
             (1..=batches)
-                .map(|s| batch(&format!("a{a}"), s, per_batch))
+                .map(|s| batch(&format!("a{a}"), s, per_batch, judged))
                 .collect()
         })
         .collect();

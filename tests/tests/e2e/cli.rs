@@ -28,7 +28,7 @@ fn version_flags() {
 fn check_config(program: &str, file: &Path, text: &str) -> (bool, String) {
     std::fs::write(file, text).unwrap();
     let out = Command::new(binary(program))
-        .arg("check-config")
+        .args(["check-config", "--config"])
         .arg(file)
         .output()
         .unwrap();
@@ -138,7 +138,7 @@ fn weak_snmp_crypto_is_flagged_but_accepted() {
     )
     .unwrap();
     let out = Command::new(binary("faultline-agent"))
-        .arg("check-config")
+        .args(["check-config", "--config"])
         .arg(&file)
         .output()
         .unwrap();
@@ -185,7 +185,7 @@ fn broken_configs_fail_naming_file_line_and_field() {
         let file = dir.path().join(format!("bad{i}.toml"));
         std::fs::write(&file, text).unwrap();
         let out = Command::new(binary(program))
-            .arg("check-config")
+            .args(["check-config", "--config"])
             .arg(&file)
             .output()
             .unwrap();
@@ -196,5 +196,59 @@ fn broken_configs_fail_naming_file_line_and_field() {
             "case {i}: {err}"
         );
         assert!(err.contains(field), "case {i}: {err}");
+    }
+}
+
+/// A broken profile in `snmp.profiles_dir` fails `check-config`, which names the profile's file,
+/// line and field: an unknown kind, a metric defined twice, an OID that is not numeric, a scale
+/// that is not a number.
+#[test]
+fn check_config_names_the_broken_profile_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let config = format!(
+        "[agent]\nid = \"a\"\n[push]\nurl = \"http://127.0.0.1:9\"\ntoken = \"t\"\n[snmp]\nprofiles_dir = \"{}\"\n",
+        profiles.display()
+    );
+    let good = "name = \"acme\"\nsys_object_id = [\"1.3.6.1.4.1.99999\"]\n\n[[scalars]]\n\
+                metric = \"faultline_snmp_acme_a\"\noid = \"1.3.6.1.4.1.99999.1.0\"\nkind = \"gauge\"\n\
+                scale = 0.1\n\n[[scalars]]\nmetric = \"faultline_snmp_acme_b\"\n\
+                oid = \"1.3.6.1.4.1.99999.2.0\"\nkind = \"gauge\"\n";
+    let file = profiles.join("acme.toml");
+    std::fs::write(&file, good).unwrap();
+    let (passed, err) = check_config("faultline-agent", &dir.path().join("agent.toml"), &config);
+    assert!(passed, "the good profile passes: {err}");
+    let cases = [
+        (
+            "kind = \"gauge\"",
+            "kind = \"gauges\"",
+            7,
+            "scalars[0].kind",
+        ),
+        (
+            "faultline_snmp_acme_b",
+            "faultline_snmp_acme_a",
+            11,
+            "scalars[1].metric",
+        ),
+        (
+            "\"1.3.6.1.4.1.99999.1.0\"",
+            "\"enterprises.99999.1.0\"",
+            6,
+            "scalars[0].oid",
+        ),
+        ("scale = 0.1", "scale = \"0.1\"", 8, "scalars[0].scale"),
+    ];
+    for (from, to, line, field) in cases {
+        std::fs::write(&file, good.replacen(from, to, 1)).unwrap();
+        let (passed, err) =
+            check_config("faultline-agent", &dir.path().join("agent.toml"), &config);
+        assert!(!passed, "{to} passed");
+        assert!(
+            err.contains(&format!("{}:{line}:", file.display())) && err.contains(field),
+            "{to}: want {}:{line}: and {field} in: {err}",
+            file.display()
+        );
     }
 }

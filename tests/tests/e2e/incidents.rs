@@ -812,7 +812,11 @@ fn test_rules_and_check_config_judge_the_incident_files() {
         ),
     )
     .unwrap();
-    let out = run(&["check-config".as_ref(), config.as_os_str()]);
+    let out = run(&[
+        "check-config".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

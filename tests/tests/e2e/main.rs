@@ -14,6 +14,7 @@ mod order;
 mod outage;
 mod packaging;
 mod pipeline;
+mod poll;
 mod prometheus;
 mod scenarios;
 mod snmp;

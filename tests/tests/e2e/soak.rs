@@ -3,7 +3,8 @@
 //! SIGKILL, the agent is killed with SIGKILL, the collector is down for a while (an outage), and
 //! the agent's outbox disk (a 2 MiB tmpfs) fills up during an outage and frees again. At the end
 //! the backlog drains and the delivery ledger prints sent / applied / applied twice / dropped /
-//! lost; the run fails on anything applied twice or partly, or lost without being counted.
+//! lost; the run fails on anything applied twice or partly, lost without being counted, or a drop
+//! count the agent reports that differs from what was dropped.
 //!
 //! Needs root (the tmpfs); the figures go into RELIABILITY.md.
 
@@ -163,4 +164,11 @@ async fn soak() {
         reported_dropped,
     );
     assert!(ledger.exact(), "{ledger:#?}");
+    // The agent's drop count is durable (its outbox cursor): across its kills it adds up to what
+    // was dropped, as the collector exports it.
+    assert_eq!(
+        reported_dropped,
+        ledger.dropped_samples + ledger.never_queued_samples,
+        "faultline_agent_dropped_samples_total vs the ledger: {ledger:#?}"
+    );
 }
