@@ -2,11 +2,11 @@
 //! a line for each poller and trap-listener health metric. The agent sends it with its batches
 //! (once per family per batch) so the collector's exposition keeps each family's own help.
 
+use crate::ProfileCatalog;
 use crate::poller::{
     METRIC_ERRORS, METRIC_LAST_SUCCESS, METRIC_MAX_REPETITIONS, METRIC_POLL_DURATION,
     METRIC_REBOOTS, METRIC_TIMEOUTS, METRIC_UP, METRIC_UPTIME,
 };
-use crate::profile::ProfileCatalog;
 use crate::trap::{
     METRIC_TRAP_IF_OPER_STATUS, METRIC_TRAP_PACKETS, METRIC_TRAP_SERIES_EVICTED,
     METRIC_TRAP_USM_STATS, METRIC_TRAPS,
