@@ -440,7 +440,8 @@ impl Inventory {
     }
 
     /// The sample as the rules see it: re-targeted to the interface target that claims its device
-    /// and `ifname` label, with the (new) target's `labels` added. Borrowed when nothing applies.
+    /// and `ifname` label, with the (new) target's `labels` and its `role` added, so rules and
+    /// dashboards can select by role ("security devices"). Borrowed when nothing applies.
     pub fn resolve<'a>(&self, sample: &'a Sample) -> Cow<'a, Sample> {
         if !self.resolves {
             return Cow::Borrowed(sample);
@@ -450,23 +451,25 @@ impl Inventory {
             .get(IFNAME_LABEL)
             .and_then(|ifname| self.interfaces.get(&sample.target)?.get(ifname));
         let target = interface.map_or(sample.target.as_str(), String::as_str);
-        let labels = self.target(target).map(|t| &t.labels);
-        let adds_labels = labels.is_some_and(|l| l.keys().any(|k| !sample.labels.contains_key(k)));
-        if interface.is_none() && !adds_labels {
+        let Some(known) = self.target(target) else {
+            return Cow::Borrowed(sample);
+        };
+        let adds_labels = known.labels.keys().any(|k| !sample.labels.contains_key(k));
+        let adds_role = !sample.labels.contains_key(ROLE_LABEL);
+        if interface.is_none() && !adds_labels && !adds_role {
             return Cow::Borrowed(sample);
         }
         let mut resolved = sample.clone();
         if let Some(id) = interface {
             resolved.target.clone_from(id);
-            // A re-targeted sample names what it now is, for rules and /metrics alike.
-            if let Some(role) = self.target(id).map(Target::role) {
-                resolved
-                    .labels
-                    .entry(ROLE_LABEL.to_string())
-                    .or_insert_with(|| role.as_str().to_string());
-            }
         }
-        for (name, value) in labels.into_iter().flatten() {
+        // The sample names what its target is (a re-targeted one: what it now is), for rules and
+        // /metrics alike.
+        resolved
+            .labels
+            .entry(ROLE_LABEL.to_string())
+            .or_insert_with(|| known.role().as_str().to_string());
+        for (name, value) in &known.labels {
             resolved
                 .labels
                 .entry(name.clone())
@@ -1001,7 +1004,8 @@ depends_on = ["edge1"]
             ts_ms: 1,
             kind: faultline_wire::SampleKind::State,
         };
-        // (what, sample, expected target, expected link_role, borrowed)
+        // (what, sample, expected target, expected link_role, borrowed: only when the inventory
+        // does not know the target, or the sample already names its role)
         let cases = [
             (
                 "the device's WAN port becomes the interface target, with its labels",
@@ -1015,14 +1019,14 @@ depends_on = ["edge1"]
                 sample("edge1", &[("ifname", "Gi0/1")]),
                 "edge1",
                 None,
-                true,
+                false,
             ),
             (
                 "the same ifname on another device is not the WAN port",
                 sample("host-1", &[("ifname", "Te0/0/0")]),
                 "host-1",
                 None,
-                true,
+                false,
             ),
             (
                 "a sample sent for the interface target itself gets its labels",
@@ -1036,14 +1040,14 @@ depends_on = ["edge1"]
                 sample("edge1-wan", &[("link_role", "core")]),
                 "edge1-wan",
                 Some("core"),
-                true,
+                false,
             ),
             (
                 "no ifname label: the device's own sample",
                 sample("edge1", &[]),
                 "edge1",
                 None,
-                true,
+                false,
             ),
         ];
         for (what, input, target, role, borrowed) in cases {
@@ -1055,13 +1059,20 @@ depends_on = ["edge1"]
                 "{what}"
             );
             assert_eq!(matches!(out, Cow::Borrowed(_)), borrowed, "{what}");
-            // Re-targeted: its new target's role comes along.
-            let retargeted = out.target != input.target;
+            // The (new) target's role comes along, unless the sample named one.
+            let role = input
+                .labels
+                .get(ROLE_LABEL)
+                .map(String::as_str)
+                .or_else(|| inv.target(&out.target).map(|t| t.role().as_str()));
             assert_eq!(
                 out.labels.get(ROLE_LABEL).map(String::as_str),
-                retargeted.then_some("interface"),
+                role,
                 "{what}"
             );
+            if out.target == "edge1-wan" {
+                assert_eq!(role, Some("interface"), "{what}");
+            }
         }
         let plain = load(SAMPLE).unwrap();
         let input = sample("edge1", &[("ifname", "Te0/0/0")]);
