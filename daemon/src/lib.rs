@@ -3,10 +3,12 @@
 //! from their `main` and `run`; nothing here knows about samples or batches. [`backoff`] is the
 //! retry-delay formula of everything that retries over the network (agent push, notifications);
 //! [`with_causes`] spells out an error with its causes for logs and the command line;
-//! [`log_limit`] keeps log lines that outside input can repeat to one per interval.
+//! [`log_limit`] keeps log lines that outside input can repeat to one per interval; [`mqtt`] turns
+//! a broker table of either daemon's config into client options.
 
 pub mod backoff;
 pub mod log_limit;
+pub mod mqtt;
 
 use faultline_wire::config_file::Secret;
 use std::path::{Path, PathBuf};
