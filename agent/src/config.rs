@@ -31,6 +31,16 @@ pub struct AgentConfig {
     /// SNMP devices polled by this agent, and the trap listener.
     #[serde(default)]
     pub snmp: SnmpConfig,
+    /// MQTT sensor sources: one broker connection each, with its topic mappings
+    /// (see `source::mqtt::config`).
+    #[serde(default)]
+    pub mqtt: Vec<crate::source::mqtt::config::MqttSourceConfig>,
+    /// Modbus TCP and RTU devices and extra register maps (see `source::modbus::config`).
+    #[serde(default)]
+    pub modbus: crate::source::modbus::config::ModbusConfig,
+    /// Network path probes: ICMP echo, TCP connect, HTTP(S) (see `source::probe::config`).
+    #[serde(default)]
+    pub probes: Vec<crate::source::probe::config::ProbeConfig>,
 }
 
 /// `[snmp]`: devices (`[[snmp.devices]]`, one task each) and traps (`[snmp.traps]`).
@@ -181,6 +191,8 @@ pub struct Loaded {
     pub profiles: std::sync::Arc<faultline_snmp::ProfileCatalog>,
     /// Settings that work but are weak (legacy SNMP crypto), placed in the file.
     pub warnings: Vec<ConfigError>,
+    /// Built-in Modbus register maps plus those of `modbus.maps_dir`.
+    pub modbus_maps: std::sync::Arc<crate::source::modbus::registers::MapCatalog>,
 }
 
 /// Reads and validates an agent config file and the SNMP profiles it uses.
@@ -192,6 +204,22 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         Some(dir) => faultline_snmp::ProfileCatalog::with_user_dir(dir)?,
         None => faultline_snmp::ProfileCatalog::builtin()?,
     };
+    let modbus_maps = match &config.modbus.maps_dir {
+        Some(dir) => crate::source::modbus::registers::MapCatalog::with_user_dir(dir)?,
+        None => crate::source::modbus::registers::MapCatalog::builtin()?,
+    };
+    for (i, device) in config.modbus.devices.iter().enumerate() {
+        if modbus_maps.get(&device.map).is_none() {
+            return Err(source.error(
+                &format!("modbus.devices[{i}].map"),
+                format!(
+                    "unknown register map `{}` (known: {})",
+                    device.map,
+                    modbus_maps.names().join(", ")
+                ),
+            ));
+        }
+    }
     let mut warnings = Vec::new();
     for issue in faultline_snmp::validate_devices(&config.snmp.devices, &profiles) {
         let error = source.error(&format!("snmp.{}", issue.field), issue.message);
@@ -204,6 +232,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         config,
         profiles: std::sync::Arc::new(profiles),
         warnings,
+        modbus_maps: std::sync::Arc::new(modbus_maps),
     })
 }
 
@@ -261,6 +290,46 @@ impl AgentConfig {
                 "snmp.traps.listen",
                 format!("`{}` is not an address:port", traps.listen),
             ));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, device) in self.modbus.devices.iter().enumerate() {
+            if !ids.insert(device.id.as_str()) {
+                return Err(source.error(
+                    &format!("modbus.devices[{i}].id"),
+                    format!("duplicate id `{}`", device.id),
+                ));
+            }
+            if let Err((field, message)) = device.validate() {
+                return Err(source.error(&format!("modbus.devices[{i}].{field}"), message));
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, probe) in self.probes.iter().enumerate() {
+            if !ids.insert(probe.id.as_str()) {
+                return Err(source.error(
+                    &format!("probes[{i}].id"),
+                    format!("duplicate id `{}`", probe.id),
+                ));
+            }
+            if let Err((field, message)) = probe.validate() {
+                return Err(source.error(&format!("probes[{i}].{field}"), message));
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, mqtt) in self.mqtt.iter().enumerate() {
+            if !ids.insert(mqtt.id.as_str()) {
+                return Err(source.error(
+                    &format!("mqtt[{i}].id"),
+                    format!("duplicate id `{}`", mqtt.id),
+                ));
+            }
+            match crate::source::mqtt::compile(mqtt) {
+                Ok(_) => {}
+                Err(crate::source::mqtt::SetupError::Invalid { field, message }) => {
+                    return Err(source.error(&format!("mqtt[{i}].{field}"), message));
+                }
+                Err(e) => return Err(source.error(&format!("mqtt[{i}]"), e.to_string())),
+            }
         }
         Ok(())
     }
@@ -357,6 +426,32 @@ dir = "/tmp/x"
                 format!("{GOOD}\n[snmp.traps]\nengine_id = \"8000\"\n"),
                 "snmp.traps.engine_id",
                 14,
+            ),
+            (
+                format!("{GOOD}\n[[probes]]\nid = \"p\"\nkind = \"tcp\"\naddress = \"nohost\"\n"),
+                "probes[0].address",
+                16,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[modbus.devices]]\nid = \"m\"\naddress = \"127.0.0.1:502\"\nmap = \"xy-md02\"\ntimeout = \"1m\"\n"
+                ),
+                "modbus.devices[0].timeout",
+                17,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[mqtt]]\nid = \"b\"\n[mqtt.broker]\naddress = \"h:1\"\n[[mqtt.topics]]\ntopic = \"a/{{s}}\"\ntarget = \"{{t}}\"\nvalues = [{{ metric = \"m\" }}]\n"
+                ),
+                "mqtt[0].topics[0].target",
+                19,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[mqtt]]\nid = \"b\"\ntopics = []\n[mqtt.broker]\naddress = \"nohost\"\n"
+                ),
+                "mqtt[0].broker.address",
+                17,
             ),
         ];
         for (text, field, line) in cases {

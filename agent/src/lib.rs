@@ -21,7 +21,10 @@ const SOURCE_CHANNEL_DEPTH: usize = 64;
 /// Runs the agent until SIGINT/SIGTERM; on shutdown the batcher writes what it holds to the outbox.
 pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     let config::Loaded {
-        config, profiles, ..
+        config,
+        profiles,
+        modbus_maps,
+        ..
     } = loaded;
     let outbox = outbox::Outbox::open(
         &config.outbox.dir,
@@ -72,6 +75,36 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
             faultline_snmp::trap_targets(&config.snmp.devices),
             tx.clone(),
         ));
+    }
+    for mqtt in &config.mqtt {
+        let source = source::mqtt::MqttSource::new(mqtt.clone(), &config.agent.id)
+            .with_context(|| format!("mqtt `{}`", mqtt.id))?;
+        tracing::info!(source = %mqtt.id, broker = %mqtt.broker.address, "MQTT sensor source enabled");
+        sources.spawn(source.run(tx.clone()));
+    }
+    for device in &config.modbus.devices {
+        let Some(map) = modbus_maps.get(&device.map) else {
+            anyhow::bail!(
+                "modbus device `{}`: unknown register map `{}`",
+                device.id,
+                device.map
+            );
+        };
+        tracing::info!(device = %device.id, map = %device.map, "Modbus device enabled");
+        let poller = source::modbus::ModbusDevice::new(device.clone(), map);
+        sources.spawn(source::modbus::run_device(poller, tx.clone()));
+    }
+    if !config.probes.is_empty() {
+        let icmp = config
+            .probes
+            .iter()
+            .any(|p| p.kind == source::probe::config::ProbeKind::Icmp);
+        let shared = Arc::new(source::probe::Probers::new(icmp).context("probe HTTP client")?);
+        for probe in &config.probes {
+            tracing::info!(probe = %probe.id, kind = probe.kind.as_str(), address = %probe.address, "probe enabled");
+            let probe = source::probe::Probe::new(probe.clone(), shared.clone());
+            sources.spawn(source::probe::run_probe(probe, tx.clone()));
+        }
     }
     drop(tx);
 

@@ -4,6 +4,8 @@
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
 pub mod incidents;
+pub mod modbus_peer;
+pub mod mosquitto;
 pub mod receivers;
 pub mod snmp_peers;
 
