@@ -87,7 +87,9 @@ pub struct IdentityConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushConfig {
-    /// Collector base URL, `http://host:port` or `https://host:port`.
+    /// Collector base URL, `http://host:port` or `https://host:port`; leave out when pushing
+    /// through an MQTT broker (`[push.mqtt]`).
+    #[serde(default)]
     pub url: String,
     /// Bearer token of this agent (prefer `token_file` in production).
     #[serde(default)]
@@ -114,6 +116,12 @@ pub struct PushConfig {
     /// Longest retry delay; the delay doubles up to this, each one spread ±50 % at random.
     #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// Push through an MQTT broker instead of HTTP (`[push.mqtt]`: address, credentials, TLS),
+    /// for gateways behind NAT or on unreliable links: batches leave the same outbox with QoS 1
+    /// on a persistent session, to `faultline/v1/agents/<agent.id>/batches`; the collector
+    /// subscribes to them. The token still authenticates each batch at the collector.
+    #[serde(default)]
+    pub mqtt: Option<faultline_daemon::mqtt::BrokerConfig>,
 }
 
 fn default_push_timeout() -> Duration {
@@ -243,11 +251,20 @@ impl AgentConfig {
             return Err(source.error("agent.id", "must not be empty"));
         }
         let url = self.push.url.as_str();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(source.error("push.url", "must start with http:// or https://"));
-        }
-        if reqwest::Url::parse(url).is_err() {
-            return Err(source.error("push.url", format!("`{url}` is not a valid URL")));
+        if let Some(broker) = &self.push.mqtt {
+            if !url.is_empty() {
+                return Err(source.error("push.url", "set `url` or `[push.mqtt]`, not both"));
+            }
+            if let Err(e) = broker.validate() {
+                return Err(source.error(&e.field_in("push.mqtt"), e.to_string()));
+            }
+        } else {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(source.error("push.url", "must start with http:// or https://"));
+            }
+            if reqwest::Url::parse(url).is_err() {
+                return Err(source.error("push.url", format!("`{url}` is not a valid URL")));
+            }
         }
         match (&self.push.token, &self.push.token_file) {
             (None, None) => return Err(source.error("push", "set `token` or `token_file`")),

@@ -2,10 +2,11 @@
 //! collector without losing them across outages.
 //!
 //! Flow (one way): [`source`] tasks → bounded channel → [`batcher`] → [`outbox`] (disk) →
-//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters.
+//! [`transport`] (HTTP) or [`mqtt_transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters.
 
 pub mod batcher;
 pub mod config;
+pub mod mqtt_transport;
 pub mod outbox;
 pub mod source;
 pub mod stats;
@@ -42,7 +43,17 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     );
     let outbox = outbox::OutboxHandle::new(outbox);
     let stats = Arc::new(stats::AgentStats::default());
-    let pusher = transport::Pusher::new(&config.agent.id, &config.push)?;
+    let push: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        match &config.push.mqtt {
+            Some(broker) => Box::pin(
+                mqtt_transport::MqttPusher::new(&config.agent.id, &config.push, broker)?
+                    .run(outbox.clone(), stats.clone()),
+            ),
+            None => Box::pin(
+                transport::Pusher::new(&config.agent.id, &config.push)?
+                    .run(outbox.clone(), stats.clone()),
+            ),
+        };
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
     let mut sources = tokio::task::JoinSet::new();
@@ -115,7 +126,7 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
         config.base_labels(),
         stats.clone(),
     ));
-    let transport = tokio::spawn(pusher.run(outbox, stats));
+    let transport = tokio::spawn(push);
 
     faultline_daemon::shutdown_signal().await;
     tracing::info!("shutting down: flushing the batcher to the outbox");

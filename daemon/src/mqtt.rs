@@ -102,6 +102,18 @@ pub enum BrokerError {
     },
 }
 
+impl BrokerError {
+    /// The dotted config field of this error for a broker table at `table` (`push.mqtt` →
+    /// `push.mqtt.address`; the table itself for file errors).
+    pub fn field_in(&self, table: &str) -> String {
+        match self {
+            BrokerError::Invalid { field, .. } => format!("{table}.{field}"),
+            BrokerError::File { field, .. } => format!("{table}.{field}"),
+            BrokerError::Password(_) => format!("{table}.password_file"),
+        }
+    }
+}
+
 impl BrokerConfig {
     /// Checks values that parse but cannot work (pure, no I/O); the error names the field.
     pub fn validate(&self) -> Result<(), BrokerError> {

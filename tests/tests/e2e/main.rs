@@ -11,6 +11,7 @@ mod incidents;
 mod ingest_bounds;
 mod modbus;
 mod mqtt_sensors;
+mod mqtt_transport;
 mod outage;
 mod packaging;
 mod pipeline;
