@@ -69,12 +69,21 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Loads the config and reads every file it names (token, CA, client certificate and key) the way
-/// `run` does, so a config that passes also starts.
+/// Loads the config and reads every file it names (token, CA, client certificate and key, MQTT
+/// passwords and TLS files) the way `run` does, so a config that passes also starts.
 fn check_config(file: &std::path::Path) -> anyhow::Result<faultline_agent::config::Loaded> {
     let loaded = faultline_agent::config::load(file)?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     faultline_agent::transport::Pusher::new(&loaded.config.agent.id, &loaded.config.push)
         .with_context(|| format!("{}", file.display()))?;
+    let agent = &loaded.config.agent.id;
+    if let Some(broker) = &loaded.config.push.mqtt {
+        faultline_agent::mqtt_transport::MqttPusher::new(agent, &loaded.config.push, broker)
+            .with_context(|| format!("{}", file.display()))?;
+    }
+    for mqtt in &loaded.config.mqtt {
+        faultline_agent::source::mqtt::MqttSource::new(mqtt.clone(), agent)
+            .with_context(|| format!("{}: mqtt `{}`", file.display(), mqtt.id))?;
+    }
     Ok(loaded)
 }
