@@ -308,46 +308,39 @@ impl AgentConfig {
                 format!("`{}` is not an address:port", traps.listen),
             ));
         }
-        let mut ids = std::collections::BTreeSet::new();
-        for (i, device) in self.modbus.devices.iter().enumerate() {
-            if !ids.insert(device.id.as_str()) {
-                return Err(source.error(
-                    &format!("modbus.devices[{i}].id"),
-                    format!("duplicate id `{}`", device.id),
-                ));
-            }
-            if let Err((field, message)) = device.validate() {
-                return Err(source.error(&format!("modbus.devices[{i}].{field}"), message));
-            }
-        }
-        let mut ids = std::collections::BTreeSet::new();
-        for (i, probe) in self.probes.iter().enumerate() {
-            if !ids.insert(probe.id.as_str()) {
-                return Err(source.error(
-                    &format!("probes[{i}].id"),
-                    format!("duplicate id `{}`", probe.id),
-                ));
-            }
-            if let Err((field, message)) = probe.validate() {
-                return Err(source.error(&format!("probes[{i}].{field}"), message));
-            }
-        }
-        let mut ids = std::collections::BTreeSet::new();
-        for (i, mqtt) in self.mqtt.iter().enumerate() {
-            if !ids.insert(mqtt.id.as_str()) {
-                return Err(source.error(
-                    &format!("mqtt[{i}].id"),
-                    format!("duplicate id `{}`", mqtt.id),
-                ));
-            }
-            match crate::source::mqtt::compile(mqtt) {
-                Ok(_) => {}
+        check_entries(
+            source,
+            "modbus.devices",
+            &self.modbus.devices,
+            |d| &d.id,
+            |d| {
+                d.validate()
+                    .map_err(|(field, message)| (field.to_string(), message))
+            },
+        )?;
+        check_entries(
+            source,
+            "probes",
+            &self.probes,
+            |p| &p.id,
+            |p| {
+                p.validate()
+                    .map_err(|(field, message)| (field.to_string(), message))
+            },
+        )?;
+        check_entries(
+            source,
+            "mqtt",
+            &self.mqtt,
+            |m| &m.id,
+            |m| match crate::source::mqtt::compile(m) {
+                Ok(_) => Ok(()),
                 Err(crate::source::mqtt::SetupError::Invalid { field, message }) => {
-                    return Err(source.error(&format!("mqtt[{i}].{field}"), message));
+                    Err((field, message))
                 }
-                Err(e) => return Err(source.error(&format!("mqtt[{i}]"), e.to_string())),
-            }
-        }
+                Err(e) => Err((String::new(), e.to_string())),
+            },
+        )?;
         Ok(())
     }
 
@@ -362,6 +355,35 @@ impl AgentConfig {
         }
         labels
     }
+}
+
+/// Checks the entries of a source list (`section[i]`): unique ids, then each entry's own check,
+/// whose error is (field within the entry, message).
+fn check_entries<T>(
+    source: &ConfigSource,
+    section: &str,
+    entries: &[T],
+    id: impl Fn(&T) -> &String,
+    check: impl Fn(&T) -> Result<(), (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if !ids.insert(id(entry)) {
+            return Err(source.error(
+                &format!("{section}[{i}].id"),
+                format!("duplicate id `{}`", id(entry)),
+            ));
+        }
+        if let Err((field, message)) = check(entry) {
+            let at = if field.is_empty() {
+                format!("{section}[{i}]")
+            } else {
+                format!("{section}[{i}].{field}")
+            };
+            return Err(source.error(&at, message));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,3 +39,13 @@ pub fn sample(
         kind,
     }
 }
+
+/// Default `scale` of a mapped value: unchanged.
+pub(crate) fn default_scale() -> f64 {
+    1.0
+}
+
+/// Default `kind` of a mapped value.
+pub(crate) fn default_kind() -> faultline_wire::SampleKind {
+    faultline_wire::SampleKind::Gauge
+}

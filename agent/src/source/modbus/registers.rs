@@ -116,7 +116,7 @@ pub struct Register {
     #[serde(default)]
     pub byte_swap: bool,
     /// Factor applied to the raw value.
-    #[serde(default = "one")]
+    #[serde(default = "crate::source::default_scale")]
     pub scale: f64,
     /// Added after scaling.
     #[serde(default)]
@@ -125,18 +125,11 @@ pub struct Register {
     #[serde(default)]
     pub unit: Option<String>,
     /// `gauge` (default), `counter` or `state`.
-    #[serde(default = "gauge")]
+    #[serde(default = "crate::source::default_kind")]
     pub kind: SampleKind,
     /// Fixed labels of this value's samples (`sensor = "supply_air"`).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn gauge() -> SampleKind {
-    SampleKind::Gauge
 }
 
 /// Every register map by name.

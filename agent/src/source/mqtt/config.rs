@@ -82,22 +82,15 @@ pub struct ValueConfig {
     /// Metric name of the samples.
     pub metric: String,
     /// Factor applied to the raw value (`0.1` for tenths of a degree).
-    #[serde(default = "one")]
+    #[serde(default = "crate::source::default_scale")]
     pub scale: f64,
     /// Added after scaling.
     #[serde(default)]
     pub offset: f64,
     /// `gauge` (default), `counter` or `state`.
-    #[serde(default = "gauge")]
+    #[serde(default = "crate::source::default_kind")]
     pub kind: SampleKind,
     /// Fixed labels added to this value's samples.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn gauge() -> SampleKind {
-    SampleKind::Gauge
 }
