@@ -4,11 +4,14 @@
 #           and per wall second, beside `mosquitto_sub` receiving the same messages to /dev/null;
 #   probes  CPU and memory of 1,000 ICMP probes (127.0.0.0/8, one echo each every 5 s) beside
 #           Debian's prometheus-blackbox-exporter probing the same targets, driven by Prometheus;
+#   modbus  Modbus TCP registers read against pymodbus' server (10 devices × 40 holding registers
+#           every 100 ms): registers/s and agent CPU per 1,000 registers, beside pymodbus' own
+#           client reading the same 40 registers in a loop (CPU per 1,000 registers);
 #   rss     agent resident memory with every source on (host, MQTT, Modbus against pymodbus,
 #           ICMP/TCP/HTTP probes) after 30 s.
 # Each figure is run RUNS times (default 3); min/median/max are printed. Needs release builds:
 #   cargo build --release -p faultline-agent -p faultline-collector
-# Usage: scripts/bench-sensors.sh [mqtt|probes|rss|all] [RUNS]
+# Usage: scripts/bench-sensors.sh [mqtt|probes|modbus|rss|all] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -169,6 +172,55 @@ bench_probes() {
   echo "  blackbox-exporter RSS KiB:                $(stats < "$work/p-bb-rss")"
 }
 
+bench_modbus() {
+  local duration=20 devices=10
+  : > "$work/mb-rate"; : > "$work/mb-agent"; : > "$work/mb-peer"
+  mkdir -p "$work/maps"
+  { echo 'description = "bench: 40 holding registers"'
+    for a in $(seq 0 39); do printf '[[registers]]\nmetric = "r%s"\nfunction = "holding"\naddress = %s\ntype = "u16"\n' "$a" "$a"; done
+  } > "$work/maps/bench40.toml"
+  for run in $(seq 1 "$runs"); do
+    local dir="$work/modbus-$run"; mkdir -p "$dir"
+    local cport bport; cport=$(free_port); bport=$(free_port)
+    start_collector "$dir" "$cport"
+    "$venv/bin/python" tests/peers/modbus_server.py "$bport" >"$dir/modbus.log" 2>&1 &
+    local server=$!; pids+=("$server")
+    sleep 2
+    { agent_head "$dir" "$cport"; printf '[host]\nenabled = false\n[modbus]\nmaps_dir = "%s"\n' "$work/maps"
+      for d in $(seq 1 "$devices"); do printf '[[modbus.devices]]\nid = "d%s"\naddress = "127.0.0.1:%s"\nmap = "bench40"\ninterval = "100ms"\ntimeout = "100ms"\n' "$d" "$bport"; done
+    } > "$dir/agent.toml"
+    RUST_LOG=warn target/release/faultline-agent run --config "$dir/agent.toml" 2>"$dir/agent.log" &
+    local agent=$!; pids+=("$agent")
+    sleep 3
+    local count0 a0 count1 a1
+    count0=$(scrape "$cport" | awk '/^faultline_collector_samples_total\{outcome="applied"\}/ {print $2}')
+    a0=$(cpu_ticks "$agent"); sleep "$duration"; a1=$(cpu_ticks "$agent")
+    count1=$(scrape "$cport" | awk '/^faultline_collector_samples_total\{outcome="applied"\}/ {print $2}')
+    # Each poll sends 40 values and 2 health samples.
+    awk -v a="$count0" -v b="$count1" -v d="$duration" 'BEGIN {printf "%.0f\n", (b - a) * 40 / 42 / d}' >> "$work/mb-rate"
+    awk -v a="$count0" -v b="$count1" -v c="$((a1 - a0))" -v t="$tick" 'BEGIN {printf "%.2f\n", c / t * 1000 / ((b - a) * 40 / 42 / 1000)}' >> "$work/mb-agent"
+    stop "$agent"
+    # The peer: pymodbus' client reading the same 40 registers as fast as it can, for $duration s.
+    "$venv/bin/python" - "$bport" "$duration" >> "$work/mb-peer" <<'PY'
+import resource, sys, time
+from pymodbus.client import ModbusTcpClient
+client = ModbusTcpClient("127.0.0.1", port=int(sys.argv[1]))
+client.connect()
+end = time.monotonic() + float(sys.argv[2])
+registers = 0
+while time.monotonic() < end:
+    registers += len(client.read_holding_registers(0, count=40, device_id=1).registers)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print("%.2f" % ((usage.ru_utime + usage.ru_stime) * 1000 / (registers / 1000)))
+PY
+    stop "$server"; stop "$collector"
+  done
+  echo "Modbus TCP against pymodbus' server: $devices devices × 40 holding registers every 100 ms, ${duration} s, $runs runs"
+  echo "  agent registers/s:                         $(stats < "$work/mb-rate")"
+  echo "  agent CPU ms per 1,000 registers:          $(stats < "$work/mb-agent")"
+  echo "  pymodbus client CPU ms per 1,000 registers: $(stats < "$work/mb-peer")"
+}
+
 bench_rss() {
   : > "$work/rss"
   for run in $(seq 1 "$runs"); do
@@ -195,6 +247,7 @@ id = "th-1"
 address = "127.0.0.1:$bport"
 map = "xy-md02"
 interval = "1s"
+timeout = "500ms"
 [[probes]]
 id = "icmp"
 kind = "icmp"
@@ -227,7 +280,8 @@ TOML
 case $what in
   mqtt) bench_mqtt ;;
   probes) bench_probes ;;
+  modbus) bench_modbus ;;
   rss) bench_rss ;;
-  all) bench_mqtt; bench_probes; bench_rss ;;
-  *) echo "usage: $0 [mqtt|probes|rss|all] [RUNS]" >&2; exit 2 ;;
+  all) bench_mqtt; bench_probes; bench_modbus; bench_rss ;;
+  *) echo "usage: $0 [mqtt|probes|modbus|rss|all] [RUNS]" >&2; exit 2 ;;
 esac
