@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, only where missing:
-# Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv.
+# Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
+# mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
+# probe benchmark's peer), and pymodbus (the Modbus test server) in the venv of snmp-peers.sh.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -17,4 +19,9 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -x "$here/snmp-peers.sh" ] || [ -f "$here/snmp-peers.sh" ]; then
   bash "$here/snmp-peers.sh"
+fi
+VENV="${FAULTLINE_VENV:-$HOME/.cache/faultline/venv}"
+if ! "$VENV/bin/python" -c 'import importlib.metadata as m; assert m.version("pymodbus") == "3.16.1"' >/dev/null 2>&1; then
+  echo "installing pymodbus into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check pymodbus==3.16.1
 fi

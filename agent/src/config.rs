@@ -31,6 +31,16 @@ pub struct AgentConfig {
     /// SNMP devices polled by this agent, and the trap listener.
     #[serde(default)]
     pub snmp: SnmpConfig,
+    /// MQTT sensor sources: one broker connection each, with its topic mappings
+    /// (see `source::mqtt::config`).
+    #[serde(default)]
+    pub mqtt: Vec<crate::source::mqtt::config::MqttSourceConfig>,
+    /// Modbus TCP and RTU devices and extra register maps (see `source::modbus::config`).
+    #[serde(default)]
+    pub modbus: crate::source::modbus::config::ModbusConfig,
+    /// Network path probes: ICMP echo, TCP connect, HTTP(S) (see `source::probe::config`).
+    #[serde(default)]
+    pub probes: Vec<crate::source::probe::config::ProbeConfig>,
 }
 
 /// `[snmp]`: devices (`[[snmp.devices]]`, one task each) and traps (`[snmp.traps]`).
@@ -77,7 +87,9 @@ pub struct IdentityConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushConfig {
-    /// Collector base URL, `http://host:port` or `https://host:port`.
+    /// Collector base URL, `http://host:port` or `https://host:port`; leave out when pushing
+    /// through an MQTT broker (`[push.mqtt]`).
+    #[serde(default)]
     pub url: String,
     /// Bearer token of this agent (prefer `token_file` in production).
     #[serde(default)]
@@ -104,6 +116,12 @@ pub struct PushConfig {
     /// Longest retry delay; the delay doubles up to this, each one spread ±50 % at random.
     #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// Push through an MQTT broker instead of HTTP (`[push.mqtt]`: address, credentials, TLS),
+    /// for gateways behind NAT or on unreliable links: batches leave the same outbox with QoS 1
+    /// on a persistent session, to `faultline/v1/agents/<agent.id>/batches`; the collector
+    /// subscribes to them. The token still authenticates each batch at the collector.
+    #[serde(default)]
+    pub mqtt: Option<faultline_daemon::mqtt::BrokerConfig>,
 }
 
 fn default_push_timeout() -> Duration {
@@ -181,6 +199,8 @@ pub struct Loaded {
     pub profiles: std::sync::Arc<faultline_snmp::ProfileCatalog>,
     /// Settings that work but are weak (legacy SNMP crypto), placed in the file.
     pub warnings: Vec<ConfigError>,
+    /// Built-in Modbus register maps plus those of `modbus.maps_dir`.
+    pub modbus_maps: std::sync::Arc<crate::source::modbus::registers::MapCatalog>,
 }
 
 /// Reads and validates an agent config file and the SNMP profiles it uses.
@@ -192,6 +212,22 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         Some(dir) => faultline_snmp::ProfileCatalog::with_user_dir(dir)?,
         None => faultline_snmp::ProfileCatalog::builtin()?,
     };
+    let modbus_maps = match &config.modbus.maps_dir {
+        Some(dir) => crate::source::modbus::registers::MapCatalog::with_user_dir(dir)?,
+        None => crate::source::modbus::registers::MapCatalog::builtin()?,
+    };
+    for (i, device) in config.modbus.devices.iter().enumerate() {
+        if modbus_maps.get(&device.map).is_none() {
+            return Err(source.error(
+                &format!("modbus.devices[{i}].map"),
+                format!(
+                    "unknown register map `{}` (known: {})",
+                    device.map,
+                    modbus_maps.names().join(", ")
+                ),
+            ));
+        }
+    }
     let mut warnings = Vec::new();
     for issue in faultline_snmp::validate_devices(&config.snmp.devices, &profiles) {
         let error = source.error(&format!("snmp.{}", issue.field), issue.message);
@@ -204,6 +240,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         config,
         profiles: std::sync::Arc::new(profiles),
         warnings,
+        modbus_maps: std::sync::Arc::new(modbus_maps),
     })
 }
 
@@ -214,11 +251,20 @@ impl AgentConfig {
             return Err(source.error("agent.id", "must not be empty"));
         }
         let url = self.push.url.as_str();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(source.error("push.url", "must start with http:// or https://"));
-        }
-        if reqwest::Url::parse(url).is_err() {
-            return Err(source.error("push.url", format!("`{url}` is not a valid URL")));
+        if let Some(broker) = &self.push.mqtt {
+            if !url.is_empty() {
+                return Err(source.error("push.url", "set `url` or `[push.mqtt]`, not both"));
+            }
+            if let Err(e) = broker.validate() {
+                return Err(source.error(&e.field_in("push.mqtt"), e.to_string()));
+            }
+        } else {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(source.error("push.url", "must start with http:// or https://"));
+            }
+            if reqwest::Url::parse(url).is_err() {
+                return Err(source.error("push.url", format!("`{url}` is not a valid URL")));
+            }
         }
         match (&self.push.token, &self.push.token_file) {
             (None, None) => return Err(source.error("push", "set `token` or `token_file`")),
@@ -262,6 +308,39 @@ impl AgentConfig {
                 format!("`{}` is not an address:port", traps.listen),
             ));
         }
+        check_entries(
+            source,
+            "modbus.devices",
+            &self.modbus.devices,
+            |d| &d.id,
+            |d| {
+                d.validate()
+                    .map_err(|(field, message)| (field.to_string(), message))
+            },
+        )?;
+        check_entries(
+            source,
+            "probes",
+            &self.probes,
+            |p| &p.id,
+            |p| {
+                p.validate()
+                    .map_err(|(field, message)| (field.to_string(), message))
+            },
+        )?;
+        check_entries(
+            source,
+            "mqtt",
+            &self.mqtt,
+            |m| &m.id,
+            |m| match crate::source::mqtt::compile(m) {
+                Ok(_) => Ok(()),
+                Err(crate::source::mqtt::SetupError::Invalid { field, message }) => {
+                    Err((field, message))
+                }
+                Err(e) => Err((String::new(), e.to_string())),
+            },
+        )?;
         Ok(())
     }
 
@@ -276,6 +355,35 @@ impl AgentConfig {
         }
         labels
     }
+}
+
+/// Checks the entries of a source list (`section[i]`): unique ids, then each entry's own check,
+/// whose error is (field within the entry, message).
+fn check_entries<T>(
+    source: &ConfigSource,
+    section: &str,
+    entries: &[T],
+    id: impl Fn(&T) -> &String,
+    check: impl Fn(&T) -> Result<(), (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if !ids.insert(id(entry)) {
+            return Err(source.error(
+                &format!("{section}[{i}].id"),
+                format!("duplicate id `{}`", id(entry)),
+            ));
+        }
+        if let Err((field, message)) = check(entry) {
+            let at = if field.is_empty() {
+                format!("{section}[{i}]")
+            } else {
+                format!("{section}[{i}].{field}")
+            };
+            return Err(source.error(&at, message));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -357,6 +465,32 @@ dir = "/tmp/x"
                 format!("{GOOD}\n[snmp.traps]\nengine_id = \"8000\"\n"),
                 "snmp.traps.engine_id",
                 14,
+            ),
+            (
+                format!("{GOOD}\n[[probes]]\nid = \"p\"\nkind = \"tcp\"\naddress = \"nohost\"\n"),
+                "probes[0].address",
+                16,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[modbus.devices]]\nid = \"m\"\naddress = \"127.0.0.1:502\"\nmap = \"xy-md02\"\ntimeout = \"1m\"\n"
+                ),
+                "modbus.devices[0].timeout",
+                17,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[mqtt]]\nid = \"b\"\n[mqtt.broker]\naddress = \"h:1\"\n[[mqtt.topics]]\ntopic = \"a/{{s}}\"\ntarget = \"{{t}}\"\nvalues = [{{ metric = \"m\" }}]\n"
+                ),
+                "mqtt[0].topics[0].target",
+                19,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[mqtt]]\nid = \"b\"\ntopics = []\n[mqtt.broker]\naddress = \"nohost\"\n"
+                ),
+                "mqtt[0].broker.address",
+                17,
             ),
         ];
         for (text, field, line) in cases {

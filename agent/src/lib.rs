@@ -2,13 +2,15 @@
 //! collector without losing them across outages.
 //!
 //! Flow (one way): [`source`] tasks → bounded channel → [`batcher`] → [`outbox`] (disk) →
-//! [`transport`] → collector. [`config`] is the file format, [`stats`] the agent's own counters,
-//! [`help`] the help text of the series the sources produce, sent along with them;
-//! [`try_device`] is `faultline-agent poll` (one device, one poll, no collector).
+//! [`transport`] (HTTP) or [`mqtt_transport`] → collector. [`config`] is the file format,
+//! [`stats`] the agent's own counters, [`help`] the help text of the series the sources produce,
+//! sent along with them; [`try_device`] is `faultline-agent poll` (one device, one poll, no
+//! collector).
 
 pub mod batcher;
 pub mod config;
 pub mod help;
+pub mod mqtt_transport;
 pub mod outbox;
 pub mod source;
 pub mod stats;
@@ -25,7 +27,10 @@ const SOURCE_CHANNEL_DEPTH: usize = 64;
 /// Runs the agent until SIGINT/SIGTERM; on shutdown the batcher writes what it holds to the outbox.
 pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     let config::Loaded {
-        config, profiles, ..
+        config,
+        profiles,
+        modbus_maps,
+        ..
     } = loaded;
     let outbox = outbox::Outbox::open(
         &config.outbox.dir,
@@ -43,7 +48,27 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     );
     let outbox = outbox::OutboxHandle::new(outbox);
     let stats = Arc::new(stats::AgentStats::default());
-    let pusher = transport::Pusher::new(&config.agent.id, &config.push)?;
+    let help = Arc::new(help::HelpBook::new(
+        source::host::HELP
+            .iter()
+            .map(|(m, h)| (m.to_string(), h.to_string()))
+            .chain(faultline_snmp::help::metric_help(&profiles)),
+    ));
+    let push: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        match &config.push.mqtt {
+            Some(broker) => Box::pin(
+                mqtt_transport::MqttPusher::new(&config.agent.id, &config.push, broker)?.run(
+                    outbox.clone(),
+                    stats.clone(),
+                    help,
+                ),
+            ),
+            None => Box::pin(transport::Pusher::new(&config.agent.id, &config.push)?.run(
+                outbox.clone(),
+                stats.clone(),
+                help,
+            )),
+        };
 
     let (tx, rx) = mpsc::channel(SOURCE_CHANNEL_DEPTH);
     let mut sources = tokio::task::JoinSet::new();
@@ -77,6 +102,36 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
             tx.clone(),
         ));
     }
+    for mqtt in &config.mqtt {
+        let source = source::mqtt::MqttSource::new(mqtt.clone(), &config.agent.id)
+            .with_context(|| format!("mqtt `{}`", mqtt.id))?;
+        tracing::info!(source = %mqtt.id, broker = %mqtt.broker.address, "MQTT sensor source enabled");
+        sources.spawn(source.run(tx.clone()));
+    }
+    for device in &config.modbus.devices {
+        let Some(map) = modbus_maps.get(&device.map) else {
+            anyhow::bail!(
+                "modbus device `{}`: unknown register map `{}`",
+                device.id,
+                device.map
+            );
+        };
+        tracing::info!(device = %device.id, map = %device.map, "Modbus device enabled");
+        let poller = source::modbus::ModbusDevice::new(device.clone(), map);
+        sources.spawn(source::modbus::run_device(poller, tx.clone()));
+    }
+    if !config.probes.is_empty() {
+        let icmp = config
+            .probes
+            .iter()
+            .any(|p| p.kind == source::probe::config::ProbeKind::Icmp);
+        let shared = Arc::new(source::probe::Probers::new(icmp).context("probe HTTP client")?);
+        for probe in &config.probes {
+            tracing::info!(probe = %probe.id, kind = probe.kind.as_str(), address = %probe.address, "probe enabled");
+            let probe = source::probe::Probe::new(probe.clone(), shared.clone());
+            sources.spawn(source::probe::run_probe(probe, tx.clone()));
+        }
+    }
     drop(tx);
 
     let batcher = tokio::spawn(batcher::run(
@@ -86,13 +141,7 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
         config.base_labels(),
         stats.clone(),
     ));
-    let help = help::HelpBook::new(
-        source::host::HELP
-            .iter()
-            .map(|(m, h)| (m.to_string(), h.to_string()))
-            .chain(faultline_snmp::help::metric_help(&profiles)),
-    );
-    let transport = tokio::spawn(pusher.run(outbox, stats, Arc::new(help)));
+    let transport = tokio::spawn(push);
 
     faultline_daemon::shutdown_signal().await;
     tracing::info!("shutting down: flushing the batcher to the outbox");

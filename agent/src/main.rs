@@ -101,17 +101,29 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads the config and reads every file it names (token, CA, client certificate and key) the way
-/// `run` does, so a config that passes also starts.
+/// Loads the config and reads every file it names (token, CA, client certificate and key, MQTT
+/// passwords and TLS files) the way `run` does, so a config that passes also starts.
 fn check_config(file: &std::path::Path) -> anyhow::Result<Checked> {
     let loaded = faultline_agent::config::load(file)?;
     cli::install_crypto_provider();
     faultline_agent::transport::Pusher::new(&loaded.config.agent.id, &loaded.config.push)
         .with_context(|| format!("{}", file.display()))?;
+    let agent = &loaded.config.agent.id;
+    if let Some(broker) = &loaded.config.push.mqtt {
+        faultline_agent::mqtt_transport::MqttPusher::new(agent, &loaded.config.push, broker)
+            .with_context(|| format!("{}", file.display()))?;
+    }
+    for mqtt in &loaded.config.mqtt {
+        faultline_agent::source::mqtt::MqttSource::new(mqtt.clone(), agent)
+            .with_context(|| format!("{}: mqtt `{}`", file.display(), mqtt.id))?;
+    }
     Ok(Checked {
         summary: format!(
-            "{} SNMP devices, {} profiles",
+            "{} SNMP devices, {} MQTT sources, {} Modbus devices, {} probes, {} profiles",
             loaded.config.snmp.devices.len(),
+            loaded.config.mqtt.len(),
+            loaded.config.modbus.devices.len(),
+            loaded.config.probes.len(),
             loaded.profiles.iter().count()
         ),
         warnings: loaded.warnings.iter().map(ToString::to_string).collect(),

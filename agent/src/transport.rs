@@ -144,54 +144,15 @@ impl Pusher {
         let mut failures = 0u32;
         let mut process = ProcessProbe::default();
         loop {
-            let record = match outbox.oldest().await {
-                Ok(Some(record)) => record,
-                Ok(None) => {
-                    outbox.wait_for_more().await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the outbox; retrying");
-                    tokio::time::sleep(self.config.max_backoff).await;
-                    continue;
-                }
-            };
-            let samples: Vec<Sample> = match codec::decode(&record.payload, usize::MAX >> 1) {
-                Ok(samples) => samples,
-                Err(e) => {
-                    tracing::error!(seq = record.seq, error = %e, "outbox record undecodable; dropped");
-                    if let Err(e) = outbox.discard(record.seq).await {
-                        tracing::error!(error = %e, "cannot update the outbox");
-                    }
-                    continue;
-                }
-            };
-            let health = match outbox.status().await {
-                Ok((epoch, depth, counters)) => (
-                    epoch,
-                    AgentHealth {
-                        outbox_bytes: depth.bytes,
-                        outbox_batches: depth.records,
-                        dropped_samples: counters.dropped_samples + stats.dropped_samples(),
-                        torn_records: counters.torn_records,
-                        poll_errors: stats.poll_errors(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
-                        process: process.read(),
-                    },
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read outbox status");
-                    continue;
-                }
-            };
-            let batch = Batch {
-                agent: self.agent.clone(),
-                epoch: health.0,
-                seq: record.seq,
-                health: health.1,
-                help: help.for_samples(&samples),
-                samples,
-            };
+            let (record, batch) = next_batch(
+                &outbox,
+                &stats,
+                &self.agent,
+                &help,
+                &mut process,
+                self.config.max_backoff,
+            )
+            .await;
             let (outcome, retry_after, reason) = self.attempt(codec::encode(&batch)).await;
             let update = match outcome {
                 Outcome::Acknowledged => {
@@ -222,6 +183,72 @@ impl Pusher {
                 tracing::error!(error = %e, "cannot update the outbox");
             }
         }
+    }
+}
+
+/// The oldest outbox record, and it as a [`Batch`] for any transport: the help of its families
+/// from `help` and the agent's health (outbox, counters, version, `process`); waits while the
+/// outbox is empty. An undecodable record is dropped (logged); a failing outbox is retried every
+/// `retry`.
+pub async fn next_batch(
+    outbox: &OutboxHandle,
+    stats: &AgentStats,
+    agent: &str,
+    help: &HelpBook,
+    process: &mut ProcessProbe,
+    retry: Duration,
+) -> (crate::outbox::Record, Batch) {
+    loop {
+        let record = match outbox.oldest().await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                outbox.wait_for_more().await;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox; retrying");
+                tokio::time::sleep(retry).await;
+                continue;
+            }
+        };
+        let samples: Vec<Sample> = match codec::decode(&record.payload, usize::MAX >> 1) {
+            Ok(samples) => samples,
+            Err(e) => {
+                tracing::error!(seq = record.seq, error = %e, "outbox record undecodable; dropped");
+                if let Err(e) = outbox.discard(record.seq).await {
+                    tracing::error!(error = %e, "cannot update the outbox");
+                }
+                continue;
+            }
+        };
+        let (epoch, health) = match outbox.status().await {
+            Ok((epoch, depth, counters)) => (
+                epoch,
+                AgentHealth {
+                    outbox_bytes: depth.bytes,
+                    outbox_batches: depth.records,
+                    dropped_samples: counters.dropped_samples + stats.dropped_samples(),
+                    torn_records: counters.torn_records,
+                    poll_errors: stats.poll_errors(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    process: process.read(),
+                },
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read outbox status");
+                tokio::time::sleep(retry).await;
+                continue;
+            }
+        };
+        let batch = Batch {
+            agent: agent.to_string(),
+            epoch,
+            seq: record.seq,
+            health,
+            help: help.for_samples(&samples),
+            samples,
+        };
+        return (record, batch);
     }
 }
 
@@ -260,6 +287,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            mqtt: None,
         };
         let ms =
             |c: &PushConfig, failures, random| push_backoff(c).delay(failures, random).as_millis();

@@ -40,6 +40,10 @@ pub struct CollectorConfig {
     /// `[[notify.channels]]`); no channels (the default): nothing is sent. Needs `[incidents]`.
     #[serde(default)]
     pub notify: faultline_notify::NotifyConfig,
+    /// Also receive agents' batches from an MQTT broker (`[mqtt]`, see
+    /// `faultline_collector::mqtt::MqttIngestConfig`); absent: HTTP only.
+    #[serde(default)]
+    pub mqtt: Option<crate::mqtt::MqttIngestConfig>,
 }
 
 /// `[incidents]`: the rules → incidents stage. File paths are used as given (relative to the
@@ -380,6 +384,21 @@ impl CollectorConfig {
                 "listen.client_ca_file",
                 "mutual TLS needs cert_file and key_file",
             ));
+        }
+        if let Some(mqtt) = &self.mqtt {
+            if let Err(e) = mqtt.broker.validate() {
+                return Err(source.error(&e.field_in("mqtt.broker"), e.to_string()));
+            }
+            if mqtt
+                .shared_group
+                .as_deref()
+                .is_some_and(|g| g.is_empty() || g.contains(['/', '+', '#']))
+            {
+                return Err(source.error(
+                    "mqtt.shared_group",
+                    "a non-empty name without `/`, `+` or `#`",
+                ));
+            }
         }
         if self.listen.max_connections == 0 {
             return Err(source.error("listen.max_connections", "must be at least 1"));

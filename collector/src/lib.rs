@@ -1,7 +1,7 @@
 //! The Faultline collector: receives agents' pushes, keeps the latest value of every series and
 //! exports it with the collector's own health as Prometheus metrics.
 //!
-//! Flow (one way): [`http`] → [`ingest`] (authentication via [`agents`], exactly-once via
+//! Flow (one way): [`http`] (or [`mqtt`], batches through a broker) → [`ingest`] (authentication via [`agents`], exactly-once via
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
 //! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] serves and
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
@@ -14,6 +14,7 @@ pub mod cursors;
 pub mod http;
 pub mod incidents;
 pub mod ingest;
+pub mod mqtt;
 pub mod notifications;
 pub mod process;
 pub mod series;
@@ -109,6 +110,10 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
             }
         }
     });
+    let mqtt = config
+        .mqtt
+        .clone()
+        .map(|mqtt| tokio::spawn(mqtt::run(mqtt, app.clone())));
     let server = http::serve(listener, tls, app, config.listen.max_connections);
     let result = tokio::select! {
         result = server => result,
@@ -118,6 +123,9 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         }
     };
     sweeper.abort();
+    if let Some(mqtt) = mqtt {
+        mqtt.abort();
+    }
     if let Some(notifier) = notifier {
         notifier.stop().await;
     }

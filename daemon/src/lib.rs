@@ -5,11 +5,13 @@
 //! retry-delay formula of everything that retries over the network (agent push, notifications);
 //! [`with_causes`] spells out an error with its causes for logs and the command line;
 //! [`log_limit`] keeps log lines that outside input can repeat to one per interval; [`process`]
-//! reads the daemon's own resource use for the standard `process_*` metrics.
+//! reads the daemon's own resource use for the standard `process_*` metrics; [`mqtt`] turns a
+//! broker table of either daemon's config into client options.
 
 pub mod backoff;
 pub mod cli;
 pub mod log_limit;
+pub mod mqtt;
 pub mod process;
 
 use faultline_wire::config_file::Secret;

@@ -463,7 +463,8 @@ pub fn attribute(new: &NewIncident, ctx: &Context<'_>) -> Attribution {
 }
 
 /// Our side of the boundary for `id`: its non-carrier dependencies, or, for a carrier target, our
-/// edges that depend on it plus their non-carrier dependencies.
+/// edges that depend on it plus their non-carrier dependencies, and a circuit's near probes (its
+/// far probes are the carrier's side, though they depend on it).
 pub(crate) fn our_side(inv: &Inventory, id: &str, is_carrier: bool) -> Vec<String> {
     let non_carrier_deps = |t: &str| -> Vec<String> {
         inv.target(t)
@@ -478,7 +479,14 @@ pub(crate) fn our_side(inv: &Inventory, id: &str, is_carrier: bool) -> Vec<Strin
     };
     let mut side = BTreeSet::new();
     if is_carrier {
+        // A circuit's far probes depend on it but watch the carrier's side; its near probes
+        // watch ours.
+        let probes = inv.circuit(id).map(|c| &c.probes);
+        side.extend(probes.iter().flat_map(|p| p.near.iter().cloned()));
         for edge in inv.dependents(id) {
+            if probes.is_some_and(|p| p.far.contains(edge)) {
+                continue;
+            }
             if inv.target(edge).is_some_and(|e| e.owner != Owner::Carrier) {
                 side.insert(edge.clone());
                 side.extend(non_carrier_deps(edge));

@@ -6,6 +6,8 @@
 pub mod disk;
 pub mod incidents;
 pub mod ledger;
+pub mod modbus_peer;
+pub mod mosquitto;
 pub mod receivers;
 pub mod snmp_peers;
 

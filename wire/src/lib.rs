@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod config_file;
 pub mod model;
+pub mod mqtt;
 pub mod validate;
 
 pub use model::{
