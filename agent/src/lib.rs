@@ -51,6 +51,9 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     let help = Arc::new(help::HelpBook::new(
         source::host::HELP
             .iter()
+            .chain(&source::probe::outcome::HELP)
+            .chain(&source::modbus::HELP)
+            .chain(&source::mqtt::state::HELP)
             .map(|(m, h)| (m.to_string(), h.to_string()))
             .chain(faultline_snmp::help::metric_help(&profiles)),
     ));

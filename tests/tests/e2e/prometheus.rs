@@ -159,6 +159,12 @@ fn devices(sim: &Peer, switch: &Peer) -> String {
         "\n[[snmp.devices]]\nid = \"branch-fin\"\naddress = \"127.0.0.1:{}\"\ncommunity = \"public\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nretries = 0\ndetect_profiles = false\n",
         snmp_peers::free_udp_port()
     ));
+    // Path probes across the carrier boundary: our side answers, the far side (a closed port)
+    // does not.
+    text.push_str(&format!(
+        "\n[[probes]]\nid = \"ct-near\"\nkind = \"icmp\"\naddress = \"127.0.0.1\"\ncount = 2\ninterval = \"2s\"\nlabels = {{ carrier = \"China Telecom\" }}\n\n[[probes]]\nid = \"ct-far\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{}\"\ncount = 2\ninterval = \"2s\"\ntimeout = \"300ms\"\nlabels = {{ carrier = \"China Telecom\" }}\n",
+        free_port()
+    ));
     text
 }
 

@@ -32,6 +32,19 @@ pub const METRIC_POLL_DURATION: &str = "faultline_modbus_poll_duration_seconds";
 /// Counter of failed requests and undecodable values by `kind` (resolve, connect, timeout,
 /// transport, exception, decode).
 pub const METRIC_ERRORS: &str = "faultline_modbus_errors";
+/// The help line of each of the source's own families, sent with the samples ([`crate::help`]);
+/// register-map metrics are the map's.
+pub const HELP: [(&str, &str); 3] = [
+    (
+        METRIC_UP,
+        "1 when the Modbus device answered this poll, 0 when not.",
+    ),
+    (METRIC_POLL_DURATION, "Wall time of the Modbus poll."),
+    (
+        METRIC_ERRORS,
+        "Failed Modbus requests and undecodable values by kind (resolve, connect, timeout, transport, exception, decode).",
+    ),
+];
 
 const LOG_EVERY: Duration = Duration::from_secs(60);
 

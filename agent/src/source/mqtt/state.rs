@@ -19,6 +19,28 @@ pub const METRIC_PAYLOAD_ERRORS: &str = "faultline_mqtt_payload_errors";
 pub const METRIC_SENSOR_UP: &str = "faultline_mqtt_sensor_up";
 /// Unix time of a sensor's last message (target: the sensor).
 pub const METRIC_SENSOR_LAST: &str = "faultline_mqtt_sensor_last_message_timestamp_seconds";
+/// The help line of each of the source's own families, sent with the samples ([`crate::help`]);
+/// mapped sensor metrics are the mapping's.
+pub const HELP: [(&str, &str); 6] = [
+    (
+        METRIC_CONNECTED,
+        "1 while connected to the MQTT broker, 0 while not.",
+    ),
+    (METRIC_MESSAGES, "MQTT messages received."),
+    (METRIC_ERRORS, "MQTT broker connection failures by kind."),
+    (
+        METRIC_PAYLOAD_ERRORS,
+        "MQTT payloads the mapping could not read, by topic and kind.",
+    ),
+    (
+        METRIC_SENSOR_UP,
+        "1 while an MQTT sensor publishes, 0 once it was silent for stale_after.",
+    ),
+    (
+        METRIC_SENSOR_LAST,
+        "Unix time of an MQTT sensor's last message.",
+    ),
+];
 
 /// Most sensors whose freshness is tracked, and most topics whose payload errors are counted
 /// apart; further topics are counted under `topic="(other)"`.

@@ -19,6 +19,27 @@ pub const METRIC_HTTP_STATUS: &str = "faultline_probe_http_status";
 /// network).
 pub const METRIC_ERRORS: &str = "faultline_probe_errors";
 
+/// The help line of each probe family, sent with the samples ([`crate::help`]).
+pub const HELP: [(&str, &str); 5] = [
+    (
+        METRIC_UP,
+        "1 when at least one attempt of the probe's round succeeded, 0 when all failed.",
+    ),
+    (
+        METRIC_LOSS,
+        "Share of the probe round's attempts that failed (0 to 1).",
+    ),
+    (
+        METRIC_LATENCY,
+        "Round-trip (icmp), connect (tcp) or response (http) time of the round's successful attempts, by stat (min, avg, max).",
+    ),
+    (METRIC_HTTP_STATUS, "Last HTTP status the probe received."),
+    (
+        METRIC_ERRORS,
+        "Failed probe attempts by kind (resolve, timeout, refused, unreachable, status, tls, network).",
+    ),
+];
+
 /// One attempt's result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
@@ -211,6 +232,13 @@ mod tests {
             && s.labels.get("site").map(String::as_str) == Some("x")));
         let dead = Round::of(&[Attempt::Failed("timeout")]).samples("x", ProbeKind::Tcp, 5, &[]);
         assert_eq!(dead.len(), 2, "no latency without an answer");
+        // Every family a round produces has its help line.
+        assert!(
+            samples
+                .iter()
+                .all(|s| HELP.iter().any(|(m, _)| *m == s.metric)),
+            "{samples:?}"
+        );
     }
 
     #[test]
