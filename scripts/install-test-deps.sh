@@ -2,10 +2,11 @@
 # Installs what the test suite needs on a fresh Debian machine, only where missing:
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
 # mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
-# probe benchmark's peer), and pymodbus (the Modbus test server) in the venv of snmp-peers.sh.
+# probe benchmark's peer), socat (a serial line for Modbus RTU), and pymodbus with pyserial (the
+# Modbus test server, TCP and RTU) in the venv of snmp-peers.sh.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,4 +25,8 @@ VENV="${FAULTLINE_VENV:-$HOME/.cache/faultline/venv}"
 if ! "$VENV/bin/python" -c 'import importlib.metadata as m; assert m.version("pymodbus") == "3.16.1"' >/dev/null 2>&1; then
   echo "installing pymodbus into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check pymodbus==3.16.1
+fi
+if ! "$VENV/bin/python" -c 'import serial' >/dev/null 2>&1; then
+  echo "installing pyserial into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check pyserial==3.5
 fi

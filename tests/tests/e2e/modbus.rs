@@ -1,8 +1,9 @@
-//! Modbus TCP against pymodbus' server: values of every layout arrive decoded and scaled, an
-//! exception response is a counted error that leaves the other values alone, and a device that
-//! cannot be reached is reported down.
+//! Modbus against pymodbus' server: over TCP, values of every layout arrive decoded and scaled,
+//! an exception response is a counted error that leaves the other values alone, and a device that
+//! cannot be reached is reported down; over RTU on a serial line (a socat pty pair), the same
+//! registers arrive the same way.
 
-use faultline_tests::modbus_peer::ModbusServer;
+use faultline_tests::modbus_peer::{ModbusServer, SerialModbusServer};
 use faultline_tests::*;
 use std::time::Duration;
 
@@ -144,4 +145,51 @@ async fn registers_exceptions_and_unreachable_devices() {
         "{log}"
     );
     assert!(agent.running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtu_over_a_serial_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = SerialModbusServer::start(dir.path()).unwrap();
+    let maps = dir.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    std::fs::write(maps.join("test-map.toml"), MAP).unwrap();
+    let collector = CollectorProcess::start(dir.path(), free_port(), "")
+        .await
+        .unwrap();
+    let extra = format!(
+        "[modbus]\nmaps_dir = \"{}\"\n\n[[modbus.devices]]\nid = \"rs485-1\"\nserial = {{ path = \"{}\", baud_rate = 9600 }}\nunit = 1\nmap = \"test-map\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\n",
+        maps.display(),
+        line.path.display()
+    );
+    let config = agent_config(dir.path(), &collector.url, "60s", &extra).unwrap();
+    let agent = start_agent(dir.path(), &config).unwrap();
+    let last = std::sync::Mutex::new(String::new());
+    let arrived = wait_until(Duration::from_secs(20), || async {
+        let text = collector.scrape().await;
+        let ok = metric_value(&text, "t_f32_little", &[("target", "rs485-1")]).is_some();
+        *last.lock().unwrap() = text;
+        ok
+    })
+    .await;
+    let text = last.into_inner().unwrap();
+    assert!(
+        arrived,
+        "RTU values missing; metrics:\n{text}\nagent log:\n{}",
+        agent.log()
+    );
+    let device = [("target", "rs485-1")];
+    for (metric, want) in [
+        ("t_i16", 23.5),
+        ("t_f32_big", 41.25),
+        ("t_f32_little", 41.25),
+        ("t_neg", -5.0),
+        ("faultline_modbus_up", 1.0),
+    ] {
+        let got = metric_value(&text, metric, &device);
+        assert!(
+            got.is_some_and(|v| (v - want).abs() < 1e-9),
+            "{metric}: {got:?}, want {want}\n{text}"
+        );
+    }
 }
