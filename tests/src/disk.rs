@@ -57,3 +57,18 @@ pub fn fill(path: &Path, leave: u64) {
     file.set_len(written.saturating_sub(leave))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
+
+/// Bounds the outbox of the agent config at `config` (written by `crate::agent_config`) to
+/// `max_bytes`, so a small disk can hold it and fill up.
+pub fn bound_outbox(config: &Path, max_bytes: u64) {
+    let text =
+        std::fs::read_to_string(config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    std::fs::write(
+        config,
+        text.replace(
+            "fsync = true\n",
+            &format!("fsync = true\nmax_bytes = {max_bytes}\n"),
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+}

@@ -7,7 +7,7 @@
 //!
 //! Mounting needs root (CI runs as root); elsewhere the test says so and passes without running.
 
-use faultline_tests::disk::{Tmpfs, fill, is_root};
+use faultline_tests::disk::{Tmpfs, bound_outbox, fill, is_root};
 use faultline_tests::ledger::Ledger;
 use faultline_tests::*;
 use std::collections::BTreeSet;
@@ -57,12 +57,7 @@ async fn full_disk_during_an_outage_loses_nothing_silently() {
     let mut collector = CollectorProcess::start(dir.path(), port, "").await.unwrap();
     let config = agent_config(dir.path(), &collector.url, "200ms", "").unwrap();
     // 1 MiB bound → 128 KiB segments on a 1 MiB disk that others fill too.
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("fsync = true\n", "fsync = true\nmax_bytes = 1048576\n"),
-    )
-    .unwrap();
+    bound_outbox(&config, 1 << 20);
     let outbox = dir.path().join("outbox");
     let _disk = Tmpfs::mount(&outbox, "1m");
     let filler = outbox.join("filler");

@@ -5,6 +5,7 @@
 
 use faultline_tests::modbus_peer::{ModbusServer, SerialModbusServer};
 use faultline_tests::*;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const MAP: &str = r#"
@@ -51,16 +52,20 @@ address = 1000
 type = "u16"
 "#;
 
+/// The test map in `dir/maps` (the agent's `modbus.maps_dir`) and a collector.
+async fn maps_and_collector(dir: &Path) -> (PathBuf, CollectorProcess) {
+    let maps = dir.join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    std::fs::write(maps.join("test-map.toml"), MAP).unwrap();
+    let collector = CollectorProcess::start(dir, free_port(), "").await.unwrap();
+    (maps, collector)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_exceptions_and_unreachable_devices() {
     let dir = tempfile::tempdir().unwrap();
     let server = ModbusServer::start(dir.path()).unwrap();
-    let maps = dir.path().join("maps");
-    std::fs::create_dir_all(&maps).unwrap();
-    std::fs::write(maps.join("test-map.toml"), MAP).unwrap();
-    let collector = CollectorProcess::start(dir.path(), free_port(), "")
-        .await
-        .unwrap();
+    let (maps, collector) = maps_and_collector(dir.path()).await;
     let extra = format!(
         "[modbus]\nmaps_dir = \"{}\"\n\n[[modbus.devices]]\nid = \"plc-1\"\naddress = \"{}\"\nunit = 1\nmap = \"test-map\"\ninterval = \"300ms\"\ntimeout = \"250ms\"\nlabels = {{ rack = \"r7\" }}\n\n\
          [[modbus.devices]]\nid = \"dead-1\"\naddress = \"127.0.0.1:{}\"\nmap = \"xy-md02\"\ninterval = \"300ms\"\ntimeout = \"250ms\"\n",
@@ -151,12 +156,7 @@ async fn registers_exceptions_and_unreachable_devices() {
 async fn rtu_over_a_serial_line() {
     let dir = tempfile::tempdir().unwrap();
     let line = SerialModbusServer::start(dir.path()).unwrap();
-    let maps = dir.path().join("maps");
-    std::fs::create_dir_all(&maps).unwrap();
-    std::fs::write(maps.join("test-map.toml"), MAP).unwrap();
-    let collector = CollectorProcess::start(dir.path(), free_port(), "")
-        .await
-        .unwrap();
+    let (maps, collector) = maps_and_collector(dir.path()).await;
     let extra = format!(
         "[modbus]\nmaps_dir = \"{}\"\n\n[[modbus.devices]]\nid = \"rs485-1\"\nserial = {{ path = \"{}\", baud_rate = 9600 }}\nunit = 1\nmap = \"test-map\"\ninterval = \"500ms\"\ntimeout = \"400ms\"\n",
         maps.display(),

@@ -8,7 +8,7 @@
 //!
 //! Needs root (the tmpfs); the figures go into RELIABILITY.md.
 
-use faultline_tests::disk::{Tmpfs, fill, is_root};
+use faultline_tests::disk::{Tmpfs, bound_outbox, fill, is_root};
 use faultline_tests::ledger::Ledger;
 use faultline_tests::*;
 use std::path::Path;
@@ -65,12 +65,7 @@ async fn soak() {
     let port = free_port();
     let mut collector = CollectorProcess::start(dir.path(), port, "").await.unwrap();
     let config = agent_config(dir.path(), &collector.url, "200ms", "").unwrap();
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("fsync = true\n", "fsync = true\nmax_bytes = 1048576\n"),
-    )
-    .unwrap();
+    bound_outbox(&config, 1 << 20);
     let outbox = dir.path().join("outbox");
     let _disk = Tmpfs::mount(&outbox, "2m");
     let filler = outbox.join("filler");
