@@ -318,7 +318,10 @@ impl Api {
             .dispatch(requests, user, &method, &segments, &query, &body)
             .await;
         match outcome {
-            Ok((status, value)) => json(status, &value),
+            Ok((status, mut value)) => {
+                with_rfc3339(&mut value);
+                json(status, &value)
+            }
             Err(refusal) => {
                 let field = match &refusal {
                     Refusal::Invalid { field, .. } => Some(field.as_str()),
@@ -636,6 +639,32 @@ fn limit(value: &str) -> Result<usize, Refusal> {
         .ok_or_else(|| Refusal::invalid("limit", format!("must be 1 to {MAX_LIMIT}")))
 }
 
+/// Adds, next to every time field of an answer (`…at_ms`, `…due_ms`: epoch milliseconds), the
+/// same time in RFC 3339 under the name without `_ms` (`opened_at`, `at`, `next_due`), so
+/// integrators need not convert; the epoch fields stay.
+fn with_rfc3339(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let times: Vec<(String, String)> = map
+                .iter()
+                .filter(|(key, _)| key.ends_with("at_ms") || key.ends_with("due_ms"))
+                .filter_map(|(key, v)| {
+                    let text = faultline_incidents::rfc3339(v.as_i64()?)?;
+                    Some((key.trim_end_matches("_ms").to_string(), text))
+                })
+                .collect();
+            for child in map.values_mut() {
+                with_rfc3339(child);
+            }
+            for (key, text) in times {
+                map.entry(key).or_insert(serde_json::Value::String(text));
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(with_rfc3339),
+        _ => {}
+    }
+}
+
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
     *response.status_mut() = status;
@@ -657,6 +686,33 @@ fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response<Ful
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_get_rfc3339_next_to_epoch_milliseconds() {
+        let mut value = serde_json::json!({
+            "tickets": [{
+                "opened_at_ms": 1_795_850_538_500i64,
+                "acknowledged_at_ms": null,
+                "next_due_ms": 0,
+                "flap_window_ms": 3_600_000,
+                "timeline": [{ "at_ms": 1_000, "who": "rules" }],
+            }]
+        });
+        with_rfc3339(&mut value);
+        let ticket = &value["tickets"][0];
+        assert_eq!(ticket["opened_at"], "2026-11-28T07:22:18.5Z");
+        assert_eq!(
+            ticket["opened_at_ms"], 1_795_850_538_500i64,
+            "the epoch field stays"
+        );
+        assert_eq!(ticket["next_due"], "1970-01-01T00:00:00Z");
+        assert_eq!(ticket["timeline"][0]["at"], "1970-01-01T00:00:01Z");
+        assert!(ticket.get("acknowledged_at").is_none(), "no time, no text");
+        assert!(
+            ticket.get("flap_window").is_none(),
+            "a duration is not a time"
+        );
+    }
 
     #[test]
     fn bodies_and_queries_name_the_bad_field() {

@@ -60,8 +60,26 @@ pub fn format_time(ms: Millis) -> String {
     at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// RFC 3339 (UTC, millisecond precision when there is a fraction) of a time, for APIs that give
+/// it next to the epoch milliseconds; `None` outside jiff's range.
+pub fn rfc3339(ms: Millis) -> Option<String> {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|at| at.to_string())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_table() {
+        assert_eq!(super::rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(
+            super::rfc3339(1_795_850_538_500).as_deref(),
+            Some("2026-11-28T07:22:18.5Z")
+        );
+        assert_eq!(super::rfc3339(i64::MAX), None);
+    }
+
     #[test]
     fn format_time_table() {
         let cases = [

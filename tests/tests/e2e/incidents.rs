@@ -594,6 +594,10 @@ async fn api_flow_ack_progress_resolve_callback_close_with_roles() {
     assert_eq!(ticket["tag"], "customer", "the target's owner");
     assert_eq!(ticket["customers"][0]["department"], "finance");
     assert_eq!(ticket["timeline"][0]["who"], "alice");
+    // Times come in RFC 3339 next to the epoch milliseconds.
+    let opened_ms = ticket["opened_at_ms"].as_i64().unwrap();
+    let opened: jiff::Timestamp = ticket["opened_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(opened.as_millisecond(), opened_ms, "{ticket}");
     let one = format!("/{id}");
     let action = |name: &str| format!("/{id}/{name}");
 
