@@ -10,7 +10,9 @@
 //! 401, 403, 404, 409 carries the ticket state machine's message, 503 when the store fails.
 //!
 //! ```text
-//! GET  /api/v1/tickets?state=&tag=&severity=&customer=&site=&limit=   list, newest first
+//! GET  /api/v1/tickets?state=&tag=&severity=&customer=&site=&since=&until=&before=&limit=
+//!                          list, newest first; `next` in the answer is the `before` of the
+//!                          next (older) page; since/until: RFC 3339 or epoch ms (opened time)
 //! POST /api/v1/tickets                          {target, summary, severity, description?, tag?, reason?}
 //! GET  /api/v1/tickets/{id}                     one ticket with its timeline
 //! POST /api/v1/tickets/{id}/acknowledge         {}
@@ -32,7 +34,7 @@
 use crate::config::{ApiConfig, Role};
 use bytes::Bytes;
 use faultline_incidents::followup::{FollowUpTask, TaskState};
-use faultline_incidents::{Command, Millis, Owner, Severity, Ticket, TicketState};
+use faultline_incidents::{Command, ListWindow, Millis, Owner, Severity, Ticket, TicketState};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -59,7 +61,7 @@ pub enum Request {
         /// The filters.
         query: TicketQuery,
         /// Answer.
-        reply: oneshot::Sender<Result<Vec<Ticket>, Refusal>>,
+        reply: oneshot::Sender<Result<TicketPage, Refusal>>,
     },
     /// One ticket with its timeline.
     Get {
@@ -128,8 +130,19 @@ pub struct TicketQuery {
     pub customer: Option<String>,
     /// The site of the ticket's target (from the inventory).
     pub site: Option<String>,
+    /// Which stretch of the history: before a cursor, opened within a time range.
+    pub window: ListWindow,
     /// Most tickets returned.
     pub limit: usize,
+}
+
+/// One page of a ticket list, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketPage {
+    /// The tickets.
+    pub tickets: Vec<Ticket>,
+    /// The cursor of the next (older) page (`before=`), when there may be one.
+    pub next: Option<u64>,
 }
 
 /// A customer-reported fault entered by an engineer.
@@ -367,8 +380,11 @@ impl Api {
             }
             (&Method::GET, ["tickets"]) => {
                 let query = parse_query(query)?;
-                let tickets = ask(requests, |reply| Request::List { query, reply }).await?;
-                Ok((StatusCode::OK, serde_json::json!({ "tickets": tickets })))
+                let page = ask(requests, |reply| Request::List { query, reply }).await?;
+                Ok((
+                    StatusCode::OK,
+                    serde_json::json!({ "tickets": page.tickets, "next": page.next }),
+                ))
             }
             (&Method::POST, ["tickets"]) => {
                 let r: ReportBody = parse_body(body)?;
@@ -597,11 +613,28 @@ fn parse_query(query: &str) -> Result<TicketQuery, Refusal> {
         severity: None,
         customer: None,
         site: None,
+        window: ListWindow::default(),
         limit: DEFAULT_LIMIT,
+    };
+    let time = |field: &str, value: &str| {
+        faultline_incidents::parse_time(value).ok_or_else(|| {
+            Refusal::invalid(
+                field,
+                "must be RFC 3339 (2026-11-28T07:22:18Z) or epoch milliseconds",
+            )
+        })
     };
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "state" => q.state = Some(enum_value("state", &value)?),
+            "before" => {
+                let cursor = value.parse().map_err(|_| {
+                    Refusal::invalid("before", "must be a ticket id (the `next` of a page)")
+                })?;
+                q.window.before = Some(cursor);
+            }
+            "since" => q.window.since_ms = Some(time("since", &value)?),
+            "until" => q.window.until_ms = Some(time("until", &value)?),
             "tag" => q.tag = Some(enum_value("tag", &value)?),
             "severity" => q.severity = Some(enum_value("severity", &value)?),
             "customer" => q.customer = Some(value.into_owned()),
@@ -745,7 +778,24 @@ mod tests {
                 5
             )
         );
-        for (query, field) in [("state=gone", "state"), ("limit=0", "limit"), ("x=1", "x")] {
+        let q = parse_query("since=2026-11-28T07:22:18Z&until=1795850600000&before=42")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            q.window,
+            ListWindow {
+                before: Some(42),
+                since_ms: Some(1_795_850_538_000),
+                until_ms: Some(1_795_850_600_000),
+            }
+        );
+        for (query, field) in [
+            ("state=gone", "state"),
+            ("limit=0", "limit"),
+            ("x=1", "x"),
+            ("since=yesterday", "since"),
+            ("until=2026-13-01T00:00:00Z", "until"),
+            ("before=latest", "before"),
+        ] {
             match parse_query(query) {
                 Err(Refusal::Invalid { field: got, .. }) => assert_eq!(got, field),
                 other => panic!("{query}: {other:?}"),

@@ -35,7 +35,7 @@ pub use attribution::{Attribution, Evidence, KnownIncident, NewIncident, Role, a
 pub use eval::{Evaluator, Firing, Resolved, RuleEvent};
 pub use inventory::{Inventory, Owner};
 pub use rules::{Rule, RuleSet, Severity};
-pub use store::{Fed, FeedItem, FeedPosition, SqliteStore, StoreError, TicketStore};
+pub use store::{Fed, FeedItem, FeedPosition, ListWindow, SqliteStore, StoreError, TicketStore};
 pub use ticket::{
     Change, Command, NewTicket, Ticket, TicketError, TicketPolicy, TicketState, TimelineEntry,
     Timer,
@@ -68,8 +68,32 @@ pub fn rfc3339(ms: Millis) -> Option<String> {
         .map(|at| at.to_string())
 }
 
+/// A time given as RFC 3339 (`2026-11-28T07:22:18Z`) or as epoch milliseconds, as API filters
+/// take it; `None` when it is neither.
+pub fn parse_time(text: &str) -> Option<Millis> {
+    text.parse::<Millis>().ok().or_else(|| {
+        text.parse::<jiff::Timestamp>()
+            .ok()
+            .map(|at| at.as_millisecond())
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parse_time_table() {
+        assert_eq!(super::parse_time("1000"), Some(1000));
+        assert_eq!(
+            super::parse_time("2026-11-28T07:22:18.5Z"),
+            Some(1_795_850_538_500)
+        );
+        assert_eq!(
+            super::parse_time("2026-11-28T15:22:18+08:00"),
+            Some(1_795_850_538_000)
+        );
+        assert_eq!(super::parse_time("yesterday"), None);
+    }
+
     #[test]
     fn rfc3339_table() {
         assert_eq!(super::rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));

@@ -4,7 +4,7 @@
 
 use super::stage::Stage;
 use super::{LIST_SCAN, MANUAL_RULE, store_refusal, tag_label};
-use crate::api::{ManualReport, Refusal, Request, TicketQuery};
+use crate::api::{ManualReport, Refusal, Request, TicketPage, TicketQuery};
 use faultline_incidents::ticket::Customer;
 use faultline_incidents::{Millis, NewTicket, Ticket, TicketStore};
 
@@ -64,16 +64,23 @@ impl Stage {
         }
     }
 
-    fn list(&self, query: &TicketQuery) -> Result<Vec<Ticket>, Refusal> {
+    /// One page of the tickets matching `query`: reads up to [`LIST_SCAN`] stored tickets of
+    /// its window, newest first, and keeps those the other filters match, up to the limit. The
+    /// page's `next` cursor continues after the last ticket returned, or after the last one read
+    /// when the read stopped short of the limit, so paging reaches the whole history.
+    fn list(&self, query: &TicketQuery) -> Result<TicketPage, Refusal> {
         let site_of = |target: &str| {
             let room = self.setup.inventory.target(target)?.room.as_deref()?;
             Some(self.setup.inventory.room(room)?.site.as_str())
         };
-        Ok(self
+        let scanned = self
             .book
             .store
-            .list(query.state, LIST_SCAN)
-            .map_err(store_refusal)?
+            .list(query.state, &query.window, LIST_SCAN)
+            .map_err(store_refusal)?;
+        let read_all = scanned.len() < LIST_SCAN;
+        let last_read = scanned.last().map(|t| t.id);
+        let tickets: Vec<Ticket> = scanned
             .into_iter()
             .filter(|t| query.tag.is_none_or(|tag| t.tag == tag))
             .filter(|t| query.severity.is_none_or(|s| t.severity == s))
@@ -90,7 +97,15 @@ impl Stage {
                     .is_none_or(|s| site_of(&t.target) == Some(s))
             })
             .take(query.limit)
-            .collect())
+            .collect();
+        let next = if tickets.len() == query.limit {
+            tickets.last().map(|t| t.id)
+        } else if read_all {
+            None
+        } else {
+            last_read
+        };
+        Ok(TicketPage { tickets, next })
     }
 
     /// A customer-reported fault: the same queue as automatic tickets (no evidence, pages).

@@ -117,7 +117,12 @@ pub trait TicketStore {
     fn unclosed(&self) -> Result<Vec<Ticket>, StoreError>;
     /// Tickets in `state` (every state when `None`), newest first, at most `limit`: what the
     /// ticket API lists, closed tickets included.
-    fn list(&self, state: Option<TicketState>, limit: usize) -> Result<Vec<Ticket>, StoreError>;
+    fn list(
+        &self,
+        state: Option<TicketState>,
+        window: &ListWindow,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, StoreError>;
     /// Records that a target of `department` appeared at `at_ms`, unless one appeared before;
     /// returns the first time recorded (new-customer follow-ups count from it).
     fn record_first_seen(&mut self, department: &str, at_ms: Millis) -> Result<Millis, StoreError>;
@@ -141,6 +146,18 @@ pub trait TicketStore {
     fn feed_after(&self, after: FeedPosition, limit: usize) -> Result<Vec<FeedItem>, StoreError>;
     /// The position of the newest feed item (0 when the feed is empty).
     fn feed_end(&self) -> Result<FeedPosition, StoreError>;
+}
+
+/// Which stretch of the ticket history a list reads: tickets older than a cursor (paging
+/// backwards from the newest), opened within a time range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListWindow {
+    /// Only tickets with a smaller id (the `next` cursor of the previous page).
+    pub before: Option<u64>,
+    /// Only tickets opened at or after this time.
+    pub since_ms: Option<Millis>,
+    /// Only tickets opened before this time.
+    pub until_ms: Option<Millis>,
 }
 
 /// Schema migrations; entry `i` brings the schema to version `i + 1`.
@@ -472,11 +489,22 @@ impl TicketStore for SqliteStore {
         )
     }
 
-    fn list(&self, state: Option<TicketState>, limit: usize) -> Result<Vec<Ticket>, StoreError> {
+    fn list(
+        &self,
+        state: Option<TicketState>,
+        window: &ListWindow,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, StoreError> {
         self.query_tickets(
-            "SELECT id, body FROM tickets WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT id, body FROM tickets
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR id < ?2)
+               AND (?3 IS NULL OR opened_at_ms >= ?3) AND (?4 IS NULL OR opened_at_ms < ?4)
+             ORDER BY id DESC LIMIT ?5",
             params![
                 state.map(TicketState::as_str),
+                window.before.map(to_sql_id),
+                window.since_ms,
+                window.until_ms,
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
         )
@@ -696,7 +724,7 @@ mod tests {
         assert_eq!(store.create(new_ticket("edge2-wan")).unwrap().0.id, 2);
         let ids = |state| {
             store
-                .list(state, 10)
+                .list(state, &ListWindow::default(), 10)
                 .unwrap()
                 .iter()
                 .map(|t| t.id)
@@ -704,7 +732,54 @@ mod tests {
         };
         assert_eq!(ids(None), [2, 1], "newest first");
         assert_eq!(ids(Some(TicketState::Resolved)), Vec::<u64>::new());
-        assert_eq!(store.list(Some(TicketState::Open), 1).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .list(Some(TicketState::Open), &ListWindow::default(), 1)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Windows: before a cursor, and by opening time.
+        let ids_in = |window: ListWindow| {
+            store
+                .list(None, &window, 10)
+                .unwrap()
+                .iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+        };
+        let before = |cursor| ListWindow {
+            before: Some(cursor),
+            ..ListWindow::default()
+        };
+        assert_eq!(ids_in(before(2)), [1], "older than the cursor");
+        assert_eq!(ids_in(before(1)), Vec::<u64>::new());
+        let opened = |id| store.get(id).unwrap().unwrap().opened_at_ms;
+        let (first, second) = (opened(1), opened(2));
+        let range = |since_ms, until_ms| ListWindow {
+            since_ms: Some(since_ms),
+            until_ms: Some(until_ms),
+            ..ListWindow::default()
+        };
+        let expect = |since_ms: i64, until_ms: i64| {
+            [(2, second), (1, first)]
+                .into_iter()
+                .filter(|(_, at)| (since_ms..until_ms).contains(at))
+                .map(|(id, _)| id)
+                .collect::<Vec<u64>>()
+        };
+        for (since_ms, until_ms) in [
+            (first, first + 1),
+            (second, second + 1),
+            (first.min(second), first.max(second) + 1),
+            (first.max(second) + 1, i64::MAX),
+        ] {
+            assert_eq!(
+                ids_in(range(since_ms, until_ms)),
+                expect(since_ms, until_ms),
+                "{since_ms}..{until_ms}"
+            );
+        }
     }
 
     #[test]

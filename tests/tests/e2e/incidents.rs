@@ -500,6 +500,42 @@ async fn kill_9_before_notifications_are_persisted_loses_no_page_and_repeats_non
     let all = tickets(&collector, "?limit=1000").await;
     let ids: std::collections::BTreeSet<u64> =
         all.iter().filter_map(|t| t["id"].as_u64()).collect();
+    // Paging by cursor reaches every ticket, newest first, each once.
+    let mut paged = Vec::new();
+    let mut query = "?limit=97".to_string();
+    loop {
+        let (status, page) = api(
+            &collector,
+            Some(VIEWER),
+            "GET",
+            &format!("/tickets{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(
+            page["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|t| t["id"].as_u64()),
+        );
+        match page["next"].as_u64() {
+            Some(next) => query = format!("?limit=97&before={next}"),
+            None => break,
+        }
+    }
+    assert!(
+        paged.windows(2).all(|w| w[0] > w[1]),
+        "newest first, each once"
+    );
+    assert_eq!(
+        paged
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<u64>>(),
+        ids
+    );
     assert!(
         ids.len() > LOSS_AT && ids.len() <= MANY,
         "{} tickets stored",
