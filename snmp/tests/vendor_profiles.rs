@@ -333,7 +333,8 @@ fn guide_example_parses() {
 
 /// What no public recording shows, on hand-made varbinds: Hillstone's HA status and a Huawei
 /// USG's VRRP state remapped onto the common HA role, an unmapped state refused, the USG
-/// session scalar read through its walk, a Huawei power supply that stopped supplying,
+/// session scalar read through its walk, a Huawei power supply that stopped supplying, Ruijie
+/// fan and power-supply states in the common numbering,
 /// Liebert sensors named from their OIDs.
 #[test]
 fn vendor_states_remapped_and_named() {
@@ -440,6 +441,52 @@ fn vendor_states_remapped_and_named() {
         ),
         ("0", "2", 2.0)
     );
+
+    // Ruijie fans and power supplies (RUIJIE-SYSTEM-MIB) in the common numbering: normal(4) → 1,
+    // powerbutabnormal(5) / linefail(7) / existnopower(2) → 2 (failed), noexist(1) → 0.
+    let fan_oid = "1.3.6.1.4.1.4881.1.1.10.2.1.1.21.1.2.1";
+    let psu_oid = "1.3.6.1.4.1.4881.1.1.10.2.1.1.18.1.2.2";
+    for (device, want) in [(4, 1.0), (5, 2.0), (7, 2.0), (2, 2.0), (1, 0.0), (6, 4.0)] {
+        let (out, errors) = run(
+            "ruijie",
+            &[
+                // ruijieCPUUtilization1Min, the profile's one scalar.
+                (
+                    "1.3.6.1.4.1.4881.1.1.10.2.36.1.1.2.0",
+                    SnmpValue::Integer(10),
+                ),
+                (fan_oid, SnmpValue::Integer(device)),
+                (psu_oid, SnmpValue::Integer(device)),
+            ],
+            &[
+                (
+                    "1.3.6.1.4.1.4881.1.1.10.2.1.1.21.1.3.1",
+                    SnmpValue::OctetString(b"FAN1".to_vec()),
+                ),
+                (
+                    "1.3.6.1.4.1.4881.1.1.10.2.1.1.18.1.3.2",
+                    SnmpValue::OctetString(b"POWER2".to_vec()),
+                ),
+            ],
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let fan = find(
+            &out,
+            "faultline_snmp_device_fan_status",
+            &[("fan", "1"), ("fan_name", "FAN1"), ("slot", "chassis")],
+        );
+        assert_eq!(
+            (fan.value, fan.kind),
+            (want, SampleKind::State),
+            "fan {device}"
+        );
+        let psu = find(
+            &out,
+            "faultline_snmp_device_power_supply_status",
+            &[("psu", "2"), ("psu_name", "POWER2"), ("slot", "chassis")],
+        );
+        assert_eq!(psu.value, want, "power supply {device}");
+    }
 
     let (out, _) = run(
         "liebert-cooling",
