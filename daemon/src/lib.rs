@@ -39,18 +39,37 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the global `tracing` subscriber writing to stderr; the level comes from `RUST_LOG`
-/// (default `info`).
+/// Installs the global `tracing` subscriber writing to stderr; levels come from `RUST_LOG` as
+/// `level` or `target=level` directives separated by commas (default `info`). A `RUST_LOG` that
+/// does not parse is reported on stderr and `info` is used.
+///
+/// The filter is `tracing_subscriber`'s `Targets`, not `EnvFilter`: the daemons need no span or
+/// field filters, and `EnvFilter` links a regex engine into every binary (the agent's size and
+/// resident memory, BENCHMARKS.md).
 pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let default = || tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO);
+    let (filter, problem) = match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => match text.parse() {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                default(),
+                Some(format!("RUST_LOG `{text}`: {e}; logging at info")),
+            ),
+        },
+        _ => (default(), None),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
+        LogFormat::Text => registry.with(fmt).init(),
+    }
+    if let Some(problem) = problem {
+        tracing::warn!("{problem}");
     }
 }
 
