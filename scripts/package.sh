@@ -20,9 +20,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--profile release|dev]" >&2; exit 2 ;;
   esac
 done
+# A dev build is for testing the packages: compressed fast rather than small.
 case "$profile" in
-  release) dir=release ;;
-  dev) dir=debug ;;
+  release) dir=release deb_compress=() rpm_compress=zstd ;;
+  dev) dir=debug deb_compress=(--fast) rpm_compress=gzip ;;
   *) echo "--profile: release or dev" >&2; exit 2 ;;
 esac
 for tool in cargo-deb cargo-generate-rpm; do
@@ -46,8 +47,9 @@ done
 rm -rf "$out"/*.deb "$out"/*.rpm
 mkdir -p "$out"
 for package in faultline-agent faultline-collector; do
-  CARGO_TARGET_DIR="$stage" cargo deb --locked --no-build --no-strip -p "$package" -o "$out/"
+  CARGO_TARGET_DIR="$stage" cargo deb --locked --no-build --no-strip "${deb_compress[@]}" -p "$package" -o "$out/"
   # cargo-generate-rpm takes the crate's directory.
-  cargo generate-rpm -p "${package#faultline-}" --target-dir "$stage" -o "$out/"
+  cargo generate-rpm -p "${package#faultline-}" --target-dir "$stage" \
+    --payload-compress "$rpm_compress" -o "$out/"
 done
 ls -l "$out"/*.deb "$out"/*.rpm
