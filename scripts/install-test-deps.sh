@@ -3,10 +3,12 @@
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
 # mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
 # probe benchmark's peer), socat (a serial line for Modbus RTU), and pymodbus with pyserial (the
-# Modbus test server, TCP and RTU) in the venv of snmp-peers.sh.
+# Modbus test server, TCP and RTU) in the venv of snmp-peers.sh; for the packages
+# (scripts/package.sh and its test) cargo-deb and cargo-generate-rpm at pinned versions, and
+# Debian's rpm to inspect the .rpm files.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat rpm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -30,3 +32,12 @@ if ! "$VENV/bin/python" -c 'import serial' >/dev/null 2>&1; then
   echo "installing pyserial into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check pyserial==3.5
 fi
+# Packaging tools, built from crates.io once (a few minutes each) and kept in ~/.cargo/bin.
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+  name="${tool%@*}"
+  version="${tool#*@}"
+  if ! "$name" --version 2>/dev/null | grep -q "$version"; then
+    echo "installing $tool"
+    cargo install --locked --quiet "$name" --version "$version"
+  fi
+done

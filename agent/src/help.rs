@@ -1,5 +1,6 @@
 //! The help text of the series this agent's sources produce (the host source's descriptions, the
-//! SNMP profiles' `help` fields and the SNMP health lines), built once at start. The transport
+//! SNMP profiles' `help` fields and the SNMP health lines), built at start and again when a reload
+//! brings new profiles. The transport
 //! attaches the entries of the families each batch carries, so the collector's exposition shows
 //! every family's own help line.
 
@@ -9,6 +10,20 @@ use std::collections::{BTreeMap, HashMap};
 /// Metric name → help line.
 #[derive(Debug, Default)]
 pub struct HelpBook(HashMap<String, String>);
+
+/// The help of every source's series: the host, probe, Modbus and MQTT sources' descriptions and
+/// the `help` fields of the SNMP `profiles`.
+pub fn book(profiles: &faultline_snmp::ProfileCatalog) -> HelpBook {
+    HelpBook::new(
+        crate::source::host::HELP
+            .iter()
+            .chain(&crate::source::probe::outcome::HELP)
+            .chain(&crate::source::modbus::HELP)
+            .chain(&crate::source::mqtt::state::HELP)
+            .map(|(m, h)| (m.to_string(), h.to_string()))
+            .chain(faultline_snmp::help::metric_help(profiles)),
+    )
+}
 
 impl HelpBook {
     /// A book of `entries`; a metric listed twice keeps its first line.

@@ -5,27 +5,30 @@
 //! [`transport`] (HTTP) or [`mqtt_transport`] → collector. [`config`] is the file format,
 //! [`stats`] the agent's own counters, [`help`] the help text of the series the sources produce,
 //! sent along with them; [`try_device`] is `faultline-agent poll` (one device, one poll, no
-//! collector).
+//! collector); [`reload`] swaps in the SNMP devices and profiles on SIGHUP.
 
 pub mod batcher;
 pub mod config;
 pub mod help;
 pub mod mqtt_transport;
 pub mod outbox;
+pub mod reload;
 pub mod source;
 pub mod stats;
 pub mod transport;
 pub mod try_device;
 
 use anyhow::Context;
+use faultline_daemon::reload::Live;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Collections that may wait between the sources and the batcher before sources block.
 const SOURCE_CHANNEL_DEPTH: usize = 64;
 
-/// Runs the agent until SIGINT/SIGTERM; on shutdown the batcher writes what it holds to the outbox.
-pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
+/// Runs the agent on `loaded` (from `file`) until SIGINT/SIGTERM; on shutdown the batcher writes
+/// what it holds to the outbox. On SIGHUP it reloads `file` ([`reload`]).
+pub async fn run(loaded: config::Loaded, file: std::path::PathBuf) -> anyhow::Result<()> {
     let config::Loaded {
         config,
         profiles,
@@ -48,28 +51,20 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     );
     let outbox = outbox::OutboxHandle::new(outbox);
     let stats = Arc::new(stats::AgentStats::default());
-    let help = Arc::new(help::HelpBook::new(
-        source::host::HELP
-            .iter()
-            .chain(&source::probe::outcome::HELP)
-            .chain(&source::modbus::HELP)
-            .chain(&source::mqtt::state::HELP)
-            .map(|(m, h)| (m.to_string(), h.to_string()))
-            .chain(faultline_snmp::help::metric_help(&profiles)),
-    ));
+    let help = Live::new(Arc::new(help::book(&profiles)));
     let push: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
         match &config.push.mqtt {
             Some(broker) => Box::pin(
                 mqtt_transport::MqttPusher::new(&config.agent.id, &config.push, broker)?.run(
                     outbox.clone(),
                     stats.clone(),
-                    help,
+                    help.clone(),
                 ),
             ),
             None => Box::pin(transport::Pusher::new(&config.agent.id, &config.push)?.run(
                 outbox.clone(),
                 stats.clone(),
-                help,
+                help.clone(),
             )),
         };
 
@@ -83,16 +78,12 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
         tracing::info!(target = host.target(), interval = ?config.host.interval, "host source enabled");
         sources.spawn(host.run(tx.clone()));
     }
-    let poll_limit = faultline_snmp::PollLimit::new(config.snmp.max_concurrent_polls);
-    for device in &config.snmp.devices {
-        tracing::info!(device = %device.id, address = %device.address, "SNMP device enabled");
-        sources.spawn(faultline_snmp::run_device(
-            device.clone(),
-            profiles.clone(),
-            poll_limit.clone(),
-            tx.clone(),
-        ));
-    }
+    let mut devices = reload::SnmpDevices::new(
+        profiles.clone(),
+        faultline_snmp::PollLimit::new(config.snmp.max_concurrent_polls),
+        tx.clone(),
+    );
+    devices.apply(&reload::device_plan(&[], &config.snmp.devices, false));
     if let Some(traps) = &config.snmp.traps {
         let socket = tokio::net::UdpSocket::bind(&traps.listen)
             .await
@@ -146,10 +137,15 @@ pub async fn run(loaded: config::Loaded) -> anyhow::Result<()> {
     ));
     let transport = tokio::spawn(push);
 
-    faultline_daemon::shutdown_signal().await;
+    let reloader = reload::Reloader::new(config, devices, help);
+    tokio::select! {
+        _ = faultline_daemon::shutdown_signal() => {}
+        _ = reload::on_sighup(file, reloader.clone(), stats.reload.clone()) => {}
+    }
     tracing::info!("shutting down: flushing the batcher to the outbox");
     sources.abort_all();
     while sources.join_next().await.is_some() {}
+    reloader.stop().await;
     if let Err(e) = batcher.await {
         tracing::error!(error = %e, "batcher ended abnormally");
     }

@@ -88,35 +88,23 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run(ConfigArg { config }) => {
-            let config = faultline_agent::config::load(&config).map_err(anyhow::Error::new)?;
+        Command::Run(ConfigArg { config: file }) => {
+            let config = faultline_agent::config::load(&file).map_err(anyhow::Error::new)?;
             for warning in &config.warnings {
                 tracing::warn!(%warning, "weak setting");
             }
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             runtime.worker_threads(1).max_blocking_threads(4);
-            cli::run_daemon(runtime, faultline_agent::run(config))?;
+            cli::run_daemon(runtime, faultline_agent::run(config, file))?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// Loads the config and reads every file it names (token, CA, client certificate and key, MQTT
-/// passwords and TLS files) the way `run` does, so a config that passes also starts.
+/// Loads the config and reads every file it names the way `run` (and a reload) does, so a config
+/// that passes also starts ([`faultline_agent::reload::validate`]).
 fn check_config(file: &std::path::Path) -> anyhow::Result<Checked> {
-    let loaded = faultline_agent::config::load(file)?;
-    cli::install_crypto_provider();
-    faultline_agent::transport::Pusher::new(&loaded.config.agent.id, &loaded.config.push)
-        .with_context(|| format!("{}", file.display()))?;
-    let agent = &loaded.config.agent.id;
-    if let Some(broker) = &loaded.config.push.mqtt {
-        faultline_agent::mqtt_transport::MqttPusher::new(agent, &loaded.config.push, broker)
-            .with_context(|| format!("{}", file.display()))?;
-    }
-    for mqtt in &loaded.config.mqtt {
-        faultline_agent::source::mqtt::MqttSource::new(mqtt.clone(), agent)
-            .with_context(|| format!("{}: mqtt `{}`", file.display(), mqtt.id))?;
-    }
+    let loaded = faultline_agent::reload::validate(file)?;
     Ok(Checked {
         summary: format!(
             "{} SNMP devices, {} MQTT sources, {} Modbus devices, {} probes, {} profiles",

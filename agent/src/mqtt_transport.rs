@@ -18,6 +18,7 @@ use anyhow::Context;
 use faultline_daemon::log_limit::LogLimiter;
 use faultline_daemon::mqtt::{BrokerConfig, failure_kind};
 use faultline_daemon::process::ProcessProbe;
+use faultline_daemon::reload::Live;
 use faultline_wire::codec;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use std::sync::Arc;
@@ -65,7 +66,7 @@ impl MqttPusher {
 
     /// Runs forever: drains the outbox to the broker, each batch with the help of its families
     /// from `help` and the agent's health.
-    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>, help: Arc<HelpBook>) {
+    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>, help: Live<HelpBook>) {
         let mut process = ProcessProbe::default();
         let topic = faultline_wire::mqtt::batch_topic(&self.agent);
         let (client, mut events) = AsyncClient::new(self.options.clone(), 10);
@@ -76,6 +77,7 @@ impl MqttPusher {
         let mut in_flight: Option<InFlight> = None;
         let mut logs: LogLimiter<&'static str> = LogLimiter::new(Duration::from_secs(60), 16);
         loop {
+            let book = help.get();
             tokio::select! {
                 () = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
                     retry_at = None;
@@ -115,7 +117,7 @@ impl MqttPusher {
                         retry_at = Some(Instant::now() + delay);
                     }
                 },
-                (record, batch) = next_batch(&outbox, &stats, &self.agent, &help, &mut process, self.retry), if connected && in_flight.is_none() => {
+                (record, batch) = next_batch(&outbox, &stats, &self.agent, &book, &mut process, self.retry), if connected && in_flight.is_none() => {
                     let payload = faultline_wire::mqtt::encode_message(&self.token, &codec::encode(&batch));
                     match client.try_publish(&topic, QoS::AtLeastOnce, false, payload) {
                         Ok(()) => in_flight = Some(InFlight { seq: record.seq, pkid: None }),

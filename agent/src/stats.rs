@@ -1,7 +1,8 @@
 //! The agent's own counters, shared by every stage and reported to the collector as agent health
 //! in each batch. Each `count_*` call logs and counts an event together, so the two never diverge.
 
-use faultline_wire::{InvalidBatch, Sample};
+use faultline_daemon::reload::ReloadStats;
+use faultline_wire::{ConfigReloads, InvalidBatch, Sample};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of events that are not visible in the outbox itself.
@@ -9,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct AgentStats {
     poll_errors: AtomicU64,
     dropped_samples: AtomicU64,
+    /// Config reloads on SIGHUP ([`crate::reload`]).
+    pub reload: ReloadStats,
 }
 
 impl AgentStats {
@@ -33,6 +36,15 @@ impl AgentStats {
     /// Source polls that failed so far.
     pub fn poll_errors(&self) -> u64 {
         self.poll_errors.load(Ordering::Relaxed)
+    }
+
+    /// The config reloads so far, as reported in the agent's health.
+    pub fn reloads(&self) -> ConfigReloads {
+        ConfigReloads {
+            ok: self.reload.ok(),
+            failed: self.reload.failed(),
+            last_success_ms: (self.reload.last_success_seconds() * 1000.0) as i64,
+        }
     }
 
     /// Samples dropped outside the outbox so far.

@@ -13,6 +13,7 @@ use crate::stats::AgentStats;
 use anyhow::Context;
 use faultline_daemon::backoff::Backoff;
 use faultline_daemon::process::ProcessProbe;
+use faultline_daemon::reload::Live;
 use faultline_wire::{AgentHealth, Batch, PUSH_PATH, Sample, codec};
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,7 +141,7 @@ impl Pusher {
 
     /// Runs forever: drains the outbox to the collector, each batch with the help of its
     /// families from `help` and the agent's health (outbox, counters, version, process).
-    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>, help: Arc<HelpBook>) {
+    pub async fn run(self, outbox: OutboxHandle, stats: Arc<AgentStats>, help: Live<HelpBook>) {
         let mut failures = 0u32;
         let mut process = ProcessProbe::default();
         loop {
@@ -148,7 +149,7 @@ impl Pusher {
                 &outbox,
                 &stats,
                 &self.agent,
-                &help,
+                &help.get(),
                 &mut process,
                 self.config.max_backoff,
             )
@@ -232,6 +233,7 @@ pub async fn next_batch(
                     poll_errors: stats.poll_errors(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     process: process.read(),
+                    config: Some(stats.reloads()),
                 },
             ),
             Err(e) => {

@@ -220,7 +220,37 @@ impl Collector for AgentHealthCollector {
                 }
             }
         }
-        // The agent serves no HTTP: its build and process figures travel in its health.
+        // The agent serves no HTTP: its config reloads, build and process figures travel in its
+        // health.
+        let mut reloads = encoder.encode_descriptor(
+            "faultline_agent_config_reload",
+            "The agent's config reloads on SIGHUP, by result (failed: it kept its running config)",
+            None,
+            MetricType::Counter,
+        )?;
+        let reported_reloads = || {
+            snapshot
+                .iter()
+                .filter_map(|(id, r)| Some((*id, r.health.config?)))
+        };
+        for (id, config) in reported_reloads() {
+            for (result, count) in [("ok", config.ok), ("failed", config.failed)] {
+                reloads
+                    .encode_family(&[("agent", id), ("result", result)])?
+                    .encode_counter::<NoLabelSet, u64, f64>(&count, None)?;
+            }
+        }
+        let mut last_reload = encoder.encode_descriptor(
+            "faultline_agent_config_last_reload_success_timestamp_seconds",
+            "When the agent's running config was loaded (at start or by its last successful reload)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (id, config) in reported_reloads() {
+            last_reload
+                .encode_family(&[("agent", id)])?
+                .encode_gauge(&(config.last_success_ms as f64 / 1000.0))?;
+        }
         let mut build = encoder.encode_descriptor(
             "faultline_agent_build_info",
             "Always 1; the agent's version in the label (as reported in its last push)",

@@ -20,6 +20,7 @@ use crate::config::IngestConfig;
 use crate::cursors::{Cursor, CursorStore};
 use crate::series::SharedSeries;
 use crate::telemetry::{Rejection, Telemetry};
+use faultline_daemon::reload::Live;
 use faultline_incidents::Inventory;
 use faultline_wire::codec::{self, DecodeError};
 use faultline_wire::{Batch, MAX_LISTED_REJECTIONS, PushAck, RejectedSample, Sample, TimeWindow};
@@ -54,7 +55,7 @@ pub struct Ingest {
     downstream: Option<mpsc::Sender<Accepted>>,
     /// Re-targets a device's port samples to their interface targets (and adds target labels)
     /// before the series store, as the rules see them.
-    inventory: Option<Arc<Inventory>>,
+    inventory: Option<Live<Inventory>>,
 }
 
 impl Ingest {
@@ -67,7 +68,7 @@ impl Ingest {
         config: IngestConfig,
         telemetry: Arc<Telemetry>,
         downstream: Option<mpsc::Sender<Accepted>>,
-        inventory: Option<Arc<Inventory>>,
+        inventory: Option<Live<Inventory>>,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(config.max_concurrent_pushes));
         Self {
@@ -171,7 +172,7 @@ impl Ingest {
             &mut rejected,
         );
         let mut samples = batch.samples;
-        if let Some(inventory) = &self.inventory {
+        if let Some(inventory) = self.inventory.as_ref().map(Live::get) {
             for sample in &mut samples {
                 if let Cow::Owned(resolved) = inventory.resolve(sample) {
                     *sample = resolved;

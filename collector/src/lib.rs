@@ -5,7 +5,8 @@
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
 //! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] serves and
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
-//! [`config`] is the file format; [`process`] the daemons' own build and process metrics.
+//! [`config`] is the file format; [`process`] the daemons' own build and process metrics;
+//! [`reload`] swaps in the rules, inventory, on-call and maintenance on SIGHUP.
 
 pub mod agents;
 pub mod api;
@@ -17,6 +18,7 @@ pub mod ingest;
 pub mod mqtt;
 pub mod notifications;
 pub mod process;
+pub mod reload;
 pub mod series;
 pub mod telemetry;
 
@@ -27,8 +29,9 @@ use std::time::Duration;
 /// How often stale series are swept from memory.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Runs the collector until SIGINT/SIGTERM.
-pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
+/// Runs the collector on `config` (loaded from `file`) until SIGINT/SIGTERM; on SIGHUP it
+/// reloads `file` ([`reload`]).
+pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> anyhow::Result<()> {
     let stale_after_ms = i64::try_from(config.series.stale_after.as_millis()).unwrap_or(i64::MAX);
     let (cursors, restored) = cursors::open(&config.storage.path)?;
     let agents = Arc::new(agents::AgentRegistry::build(
@@ -47,7 +50,10 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         },
     )));
     let (telemetry, mut registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
+    let reload_stats = faultline_daemon::reload::ReloadStats::default();
+    reload_stats.register(&mut registry);
     let mut notifier = None;
+    let mut reload_targets = None;
     let stage = match &config.incidents {
         Some(incidents) => {
             let stage = incidents::start(
@@ -56,9 +62,9 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
                 config.ingest.max_behind,
                 &mut registry,
             )?;
+            reload_targets = Some(reload::targets(&stage));
             notifier = Some(notifications::start(
                 &config.notify,
-                incidents,
                 &incidents.database_path(&config.storage),
                 stage.downstream,
                 &mut registry,
@@ -74,9 +80,7 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         config.ingest.clone(),
         telemetry.clone(),
         stage.as_ref().map(|(accepted, _, _)| accepted.clone()),
-        stage
-            .as_ref()
-            .map(|(_, _, inventory)| Arc::clone(inventory)),
+        stage.as_ref().map(|(_, _, inventory)| inventory.clone()),
     );
     let api = api::Api::new(&config.api, stage.map(|(_, requests, _)| requests))?;
     let app = Arc::new(http::App {
@@ -114,6 +118,8 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         .mqtt
         .clone()
         .map(|mqtt| tokio::spawn(mqtt::run(mqtt, app.clone())));
+    let reloader = reload::Reloader::new(config.clone(), reload_targets);
+    let reloads = tokio::spawn(reload::on_sighup(file, reloader, reload_stats));
     let server = http::serve(listener, tls, app, config.listen.max_connections);
     let result = tokio::select! {
         result = server => result,
@@ -123,6 +129,7 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         }
     };
     sweeper.abort();
+    reloads.abort();
     if let Some(mqtt) = mqtt {
         mqtt.abort();
     }

@@ -1,10 +1,8 @@
 //! `faultline-collector`: the command-line edge of the collector (run, check-config, test-rules,
 //! version).
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faultline_daemon::cli::{self, Checked, ConfigArg, GlobalArgs};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -51,29 +49,19 @@ fn main() -> anyhow::Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         }),
-        Command::Run(ConfigArg { config }) => {
-            let config = faultline_collector::config::load(&config).map_err(anyhow::Error::new)?;
+        Command::Run(ConfigArg { config: file }) => {
+            let config = faultline_collector::config::load(&file).map_err(anyhow::Error::new)?;
             let runtime = tokio::runtime::Builder::new_multi_thread();
-            cli::run_daemon(runtime, faultline_collector::run(config))?;
+            cli::run_daemon(runtime, faultline_collector::run(config, file))?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// Loads the config and reads every file it names (agent and API token files, TLS certificate,
-/// key and client CA, rule, inventory, on-call and maintenance files) the way `run` does, so a
-/// config that passes also starts.
+/// Loads the config and reads every file it names the way `run` (and a reload) does, so a
+/// config that passes also starts ([`faultline_collector::reload::validate`]).
 fn check_config(file: &Path) -> anyhow::Result<Checked> {
-    let config = faultline_collector::config::load(file)?;
-    cli::install_crypto_provider();
-    let named = || format!("{}", file.display());
-    faultline_collector::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0)
-        .with_context(named)?;
-    faultline_collector::api::Api::new(&config.api, None).with_context(named)?;
-    faultline_collector::http::tls_acceptor(&config.listen).with_context(named)?;
-    if let Some(incidents) = &config.incidents {
-        faultline_collector::incidents::Setup::load(incidents)?;
-    }
+    faultline_collector::reload::validate(file)?;
     Ok(Checked::default())
 }
 

@@ -25,9 +25,10 @@
 //! the position recorded, also without `[[notify.channels]]`: channels added later start from
 //! then, not from the history.
 
-use crate::config::{EscalationConfig, IncidentsConfig};
+use crate::config::EscalationConfig;
 use crate::incidents::{Downstream, IncidentMetrics, StageEvent, TicketEvent, account};
 use anyhow::Context;
+use faultline_daemon::reload::Live;
 use faultline_incidents::followup::FollowUpTask;
 use faultline_incidents::inventory::Contact;
 use faultline_incidents::oncall::{EscalationClock, OnCall, Person};
@@ -130,7 +131,7 @@ impl Paging {
 struct Stage {
     /// Without channels it only records the positions handled.
     notifier: Notifier,
-    paging: Option<Paging>,
+    paging: Live<Option<Paging>>,
     metrics: Arc<IncidentMetrics>,
 }
 
@@ -142,11 +143,12 @@ impl Stage {
             return Vec::new();
         }
         let occurrence = u64::try_from(event.index).unwrap_or(u64::MAX);
+        let paging = self.paging.get();
         from_ticket::notifications(&event.ticket, event.index, &[])
             .into_iter()
             .take_while(|n| n.occurrence == occurrence)
             .map(|mut n| {
-                if let Some(paging) = &self.paging {
+                if let Some(paging) = paging.as_ref() {
                     n.paged = paging.paged(&event.ticket, &event.entry.change, n.kind, n.at_ms);
                 }
                 n
@@ -184,14 +186,13 @@ pub struct Notifications {
 /// configured, the delivery loop and the delivery metrics.
 pub fn start(
     config: &NotifyConfig,
-    incidents: &IncidentsConfig,
     database: &Path,
     downstream: Downstream,
     registry: &mut Registry,
 ) -> anyhow::Result<Notifications> {
     let Downstream {
         events,
-        oncall,
+        paging,
         metrics,
         feed_end,
         resume,
@@ -212,7 +213,6 @@ pub fn start(
             "no [[notify.channels]]: ticket events are only logged"
         );
     }
-    let paging = oncall.map(|oncall| Paging::new(oncall, incidents.escalation.clone()));
     let delivery = channels.then(|| {
         let notifier = notifier.clone();
         let (stop, mut stopped) = watch::channel(false);
@@ -457,7 +457,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             );
             let stage = Stage {
                 notifier: notifier.clone(),
-                paging: Some(paging()),
+                paging: Live::new(Arc::new(Some(paging()))),
                 metrics: IncidentMetrics::register(&mut Registry::default()),
             };
             let opened = ticket(Owner::Platform);

@@ -6,13 +6,15 @@
 //! [`with_causes`] spells out an error with its causes for logs and the command line;
 //! [`log_limit`] keeps log lines that outside input can repeat to one per interval; [`process`]
 //! reads the daemon's own resource use for the standard `process_*` metrics; [`mqtt`] turns a
-//! broker table of either daemon's config into client options.
+//! broker table of either daemon's config into client options; [`reload`] takes a daemon from
+//! SIGHUP to a validated config swapped in, keeping the old one when the new one fails.
 
 pub mod backoff;
 pub mod cli;
 pub mod log_limit;
 pub mod mqtt;
 pub mod process;
+pub mod reload;
 
 use faultline_wire::config_file::Secret;
 use std::path::{Path, PathBuf};

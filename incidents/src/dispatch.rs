@@ -122,6 +122,12 @@ impl Dispatch {
         self.eval.take_memory()
     }
 
+    /// Judges with `rules` from now on, keeping the state of the series of every rule still
+    /// there ([`Evaluator::replace_rules`]); returns the names of the rules dropped.
+    pub fn replace_rules(&mut self, rules: crate::rules::RuleSet) -> Vec<String> {
+        self.eval.replace_rules(rules)
+    }
+
     /// Samples the evaluator ignored as not newer than their series' last one.
     pub fn out_of_order(&self) -> u64 {
         self.eval.out_of_order()

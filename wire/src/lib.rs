@@ -13,8 +13,8 @@ pub mod mqtt;
 pub mod validate;
 
 pub use model::{
-    AgentHealth, Batch, MAX_LISTED_REJECTIONS, ProcessStats, PushAck, RejectReason, RejectedSample,
-    Sample, SampleKind,
+    AgentHealth, Batch, ConfigReloads, MAX_LISTED_REJECTIONS, ProcessStats, PushAck, RejectReason,
+    RejectedSample, Sample, SampleKind,
 };
 pub use validate::{InvalidBatch, Limits, TimeWindow, judge_samples};
 

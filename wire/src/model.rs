@@ -55,6 +55,22 @@ pub struct AgentHealth {
     /// The agent process's own resource use, where the platform tells it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessStats>,
+    /// The agent's config reloads (SIGHUP); absent from agents older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigReloads>,
+}
+
+/// How a daemon's config reloads went since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigReloads {
+    /// Reloads applied.
+    pub ok: u64,
+    /// Reloads refused (the running config was kept).
+    pub failed: u64,
+    /// When the running config was loaded (at start or by the last successful reload), ms since
+    /// the Unix epoch.
+    pub last_success_ms: i64,
 }
 
 /// A daemon's own resource use, the figures of Prometheus' standard `process_*` metrics.

@@ -52,9 +52,10 @@ pub use setup::Setup;
 use crate::api::{Refusal, Request};
 use crate::config::{IncidentsConfig, StorageConfig};
 use crate::ingest::Accepted;
+use crate::notifications::Paging;
 use anyhow::Context;
+use faultline_daemon::reload::Live;
 use faultline_incidents::followup::FollowUpTask;
-use faultline_incidents::oncall::OnCall;
 use faultline_incidents::{
     Change, FeedPosition, Inventory, SqliteStore, StoreError, Ticket, TicketStore, TimelineEntry,
 };
@@ -166,25 +167,39 @@ fn change_kind(change: &Change) -> &'static str {
     }
 }
 
+/// A validated incident setup for the stage to run on from its next message (config reload →
+/// **incidents**, [`crate::reload`]); `done` is answered once it is in effect.
+#[derive(Debug)]
+pub struct Reload {
+    /// The rule, inventory, on-call and maintenance files and the ticket policy, loaded.
+    pub setup: Setup,
+    /// Answered when the stage runs on `setup`.
+    pub done: oneshot::Sender<()>,
+}
+
 /// The channel ends the rest of the collector uses.
 pub struct Handles {
     /// Where ingest sends applied batches.
     pub accepted: mpsc::Sender<Accepted>,
     /// Where the API sends its requests.
     pub requests: mpsc::Sender<Request>,
+    /// Where a config reload sends the new setup.
+    pub reload: mpsc::Sender<Reload>,
     /// What the notifier stage consumes.
     pub downstream: Downstream,
     /// The inventory: ingest re-targets samples with it before the series store, so /metrics
-    /// shows a port's samples under its interface target and role, as the rules see them.
-    pub inventory: Arc<Inventory>,
+    /// shows a port's samples under its interface target and role, as the rules see them. A
+    /// reload replaces it.
+    pub inventory: Live<Inventory>,
 }
 
 /// The stage's output, for the notifier stage ([`crate::notifications::start`]).
 pub struct Downstream {
     /// Every timeline entry and follow-up task, in order.
     pub events: mpsc::Receiver<StageEvent>,
-    /// The on-call file, if `incidents.oncall_file` is set.
-    pub oncall: Option<OnCall>,
+    /// Who is paged: the on-call file with `[incidents.escalation]`, if `incidents.oncall_file`
+    /// is set. A reload replaces it.
+    pub paging: Live<Option<Paging>>,
     /// Where events and pages are counted ([`account`]).
     pub metrics: Arc<IncidentMetrics>,
     /// The end of the store's feed at start: where a notifier that never recorded a position
@@ -205,8 +220,12 @@ pub fn start(
     registry: &mut Registry,
 ) -> anyhow::Result<Handles> {
     let mut setup = Setup::load(config).map_err(anyhow::Error::new)?;
-    let inventory = setup.inventory();
-    let oncall = setup.oncall.take();
+    let inventory = Live::new(setup.inventory());
+    let paging = Live::new(Arc::new(
+        setup
+            .take_oncall()
+            .map(|oncall| Paging::new(oncall, config.escalation.clone())),
+    ));
     let database = config.database_path(storage);
     if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -215,7 +234,7 @@ pub fn start(
     let store = SqliteStore::open(&database)
         .with_context(|| format!("incidents.database {}", database.display()))?;
     let metrics = IncidentMetrics::register(registry);
-    metrics.know_departments(inventory.departments().keys());
+    metrics.know_departments(inventory.get().departments().keys());
     let stage = Stage::open(setup, config, store, metrics.clone(), horizon)
         .with_context(|| format!("incidents.database {}", database.display()))?;
     let feed_end = stage
@@ -236,6 +255,7 @@ pub fn start(
     );
     let (accepted, accepted_rx) = mpsc::channel(ACCEPTED_DEPTH);
     let (requests, requests_rx) = mpsc::channel(REQUEST_DEPTH);
+    let (reload, reload_rx) = mpsc::channel(1);
     let (events, events_rx) = mpsc::channel(EVENT_DEPTH);
     let (resume, resumed) = oneshot::channel();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -244,15 +264,18 @@ pub fn start(
         .context("starting the incident stage's runtime")?;
     std::thread::Builder::new()
         .name("incidents".into())
-        .spawn(move || runtime.block_on(stage.run(resumed, accepted_rx, requests_rx, events)))
+        .spawn(move || {
+            runtime.block_on(stage.run(resumed, accepted_rx, requests_rx, reload_rx, events))
+        })
         .context("starting the incident stage")?;
     Ok(Handles {
         accepted,
         requests,
+        reload,
         inventory,
         downstream: Downstream {
             events: events_rx,
-            oncall,
+            paging,
             metrics,
             feed_end,
             resume,

@@ -124,6 +124,11 @@ impl Setup {
         Arc::clone(&self.inventory)
     }
 
+    /// Takes the on-call file out (the notifier's paging owns it).
+    pub fn take_oncall(&mut self) -> Option<OnCall> {
+        self.oncall.take()
+    }
+
     /// Number of rules loaded.
     pub fn rule_count(&self) -> usize {
         self.rules.rules().len()

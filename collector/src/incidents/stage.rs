@@ -8,7 +8,7 @@
 
 use super::book::StoreBook;
 use super::followups::FollowUps;
-use super::{IncidentMetrics, REPLAY_BATCH, Setup, StageEvent, TICK};
+use super::{IncidentMetrics, REPLAY_BATCH, Reload, Setup, StageEvent, TICK};
 use crate::api::Request;
 use crate::config::IncidentsConfig;
 use crate::ingest::Accepted;
@@ -97,6 +97,7 @@ impl Stage {
         resume: oneshot::Receiver<FeedPosition>,
         mut accepted: mpsc::Receiver<Accepted>,
         mut requests: mpsc::Receiver<Request>,
+        mut reloads: mpsc::Receiver<Reload>,
         events: mpsc::Sender<StageEvent>,
     ) {
         match resume.await {
@@ -116,6 +117,10 @@ impl Stage {
                     self.on_request(request);
                     let _ = self.remember();
                 }
+                Some(reload) = reloads.recv() => {
+                    self.on_reload(reload.setup);
+                    let _ = reload.done.send(());
+                }
                 _ = tick.tick() => {
                     self.on_tick(faultline_wire::now_ms());
                     let _ = self.remember();
@@ -128,6 +133,26 @@ impl Stage {
             );
             self.flush(&events).await;
         }
+    }
+
+    /// Runs on `setup` from the next message on (a config reload): the rules keep the state of
+    /// every series of a rule still there; tickets of a rule that is gone stay as they are (an
+    /// engineer resolves them).
+    fn on_reload(&mut self, setup: Setup) {
+        let dropped = self.dispatch.replace_rules(setup.rules.clone());
+        self.metrics
+            .know_departments(setup.inventory.departments().keys());
+        tracing::info!(
+            rules = setup.rule_count(),
+            targets = setup.inventory.targets().len(),
+            maintenance_windows = setup.maintenance.windows().len(),
+            "incident rules, inventory and maintenance reloaded"
+        );
+        if !dropped.is_empty() {
+            tracing::warn!(rules = ?dropped, "rules removed by the reload: their open tickets are resolved by hand");
+        }
+        self.setup = Arc::new(setup);
+        self.book.setup = Arc::clone(&self.setup);
     }
 
     /// Stores what the rules must recall after a restart and changed while handling the last

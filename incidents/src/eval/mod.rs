@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 mod memory;
+mod replace;
 pub use memory::{MemoryChange, SeriesMemory};
 
 /// A rule started firing for a target.

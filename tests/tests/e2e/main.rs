@@ -20,6 +20,7 @@ mod pipeline;
 mod poll;
 mod probes;
 mod prometheus;
+mod reload;
 mod scenarios;
 mod snmp;
 mod soak;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the .deb (cargo-deb) and .rpm (cargo-generate-rpm) of faultline-agent and
+# faultline-collector into target/packages/. The files each package holds are listed in
+# [package.metadata.deb] and [package.metadata.generate-rpm] of agent/Cargo.toml and
+# collector/Cargo.toml; the maintainer scripts are packaging/scripts/. Binaries are stripped.
+#
+#   bash scripts/package.sh                 # release build: what you install (the README)
+#   bash scripts/package.sh --profile dev   # the debug binaries `cargo build` makes:
+#                                           # same files and scripts, no release build (the
+#                                           # packaging test and CI use this to save its time)
+#
+# Needs cargo-deb and cargo-generate-rpm (scripts/install-test-deps.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile="$2"; shift 2 ;;
+    *) echo "usage: $0 [--profile release|dev]" >&2; exit 2 ;;
+  esac
+done
+# A dev build is for testing the packages: compressed fast rather than small.
+case "$profile" in
+  release) dir=release deb_compress=() rpm_compress=zstd ;;
+  dev) dir=debug deb_compress=(--fast) rpm_compress=gzip ;;
+  *) echo "--profile: release or dev" >&2; exit 2 ;;
+esac
+for tool in cargo-deb cargo-generate-rpm; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/install-test-deps.sh" >&2; exit 1; }
+done
+
+target="${CARGO_TARGET_DIR:-target}"
+out="$target/packages"
+# The whole workspace, as scripts/test-all.sh builds it: the same features, so after it this is
+# a no-op.
+cargo build --locked --profile "$profile" --workspace --bins
+
+# The packages' metadata names target/release/<binary>: stripped copies of the binaries built are
+# staged there under target/packages/stage, so a dev build never stands in for target/release.
+stage="$out/stage"
+mkdir -p "$stage/release"
+for bin in faultline-agent faultline-collector; do
+  strip -o "$stage/release/$bin" "$target/$dir/$bin"
+done
+
+rm -rf "$out"/*.deb "$out"/*.rpm
+mkdir -p "$out"
+for package in faultline-agent faultline-collector; do
+  CARGO_TARGET_DIR="$stage" cargo deb --locked --no-build --no-strip "${deb_compress[@]}" -p "$package" -o "$out/"
+  # cargo-generate-rpm takes the crate's directory.
+  cargo generate-rpm -p "${package#faultline-}" --target-dir "$stage" \
+    --payload-compress "$rpm_compress" -o "$out/"
+done
+ls -l "$out"/*.deb "$out"/*.rpm
