@@ -21,9 +21,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 # A dev build is for testing the packages: compressed fast rather than small.
+# The release agent is built with the size-optimised `agent` profile (Cargo.toml): it runs on
+# every host and gateway, and its resident memory is mostly its own code (BENCHMARKS.md).
 case "$profile" in
-  release) dir=release deb_compress=() rpm_compress=zstd ;;
-  dev) dir=debug deb_compress=(--fast) rpm_compress=gzip ;;
+  release) agent_dir=agent collector_dir=release deb_compress=() rpm_compress=zstd ;;
+  dev) agent_dir=debug collector_dir=debug deb_compress=(--fast) rpm_compress=gzip ;;
   *) echo "--profile: release or dev" >&2; exit 2 ;;
 esac
 for tool in cargo-deb cargo-generate-rpm; do
@@ -32,17 +34,21 @@ done
 
 target="${CARGO_TARGET_DIR:-target}"
 out="$target/packages"
-# The whole workspace, as scripts/test-all.sh builds it: the same features, so after it this is
-# a no-op.
-cargo build --locked --profile "$profile" --workspace --bins
+if [ "$profile" = dev ]; then
+  # The whole workspace, as scripts/test-all.sh builds it: the same features, so after it this
+  # is a no-op.
+  cargo build --locked --profile dev --workspace --bins
+else
+  cargo build --locked --profile agent -p faultline-agent --bins
+  cargo build --locked --release -p faultline-collector --bins
+fi
 
 # The packages' metadata names target/release/<binary>: stripped copies of the binaries built are
 # staged there under target/packages/stage, so a dev build never stands in for target/release.
 stage="$out/stage"
 mkdir -p "$stage/release"
-for bin in faultline-agent faultline-collector; do
-  strip -o "$stage/release/$bin" "$target/$dir/$bin"
-done
+strip -o "$stage/release/faultline-agent" "$target/$agent_dir/faultline-agent"
+strip -o "$stage/release/faultline-collector" "$target/$collector_dir/faultline-collector"
 
 rm -rf "$out"/*.deb "$out"/*.rpm
 mkdir -p "$out"
