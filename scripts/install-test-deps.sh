@@ -2,11 +2,12 @@
 # Installs what the test suite needs on a fresh Debian machine, only where missing:
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
 # mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
-# probe benchmark's peer), socat (a serial line for Modbus RTU), and pymodbus with pyserial (the
+# probe benchmark's peer), socat (a serial line for Modbus RTU), chromium with
+# chromium-driver (the console's browser test), and pymodbus with pyserial (the
 # Modbus test server, TCP and RTU) in the venv of snmp-peers.sh.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

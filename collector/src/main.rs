@@ -7,6 +7,7 @@ use faultline_daemon::cli::{self, Checked, ConfigArg, GlobalArgs};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// mimalloc instead of the system allocator: decoding a push allocates and frees many small strings
 /// and label maps per sample (see BENCHMARKS.md, "Collector ingest throughput").
@@ -69,8 +70,10 @@ fn check_config(file: &Path) -> anyhow::Result<Checked> {
     let named = || format!("{}", file.display());
     faultline_collector::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0)
         .with_context(named)?;
-    faultline_collector::api::Api::new(&config.api, None).with_context(named)?;
-    faultline_collector::http::tls_acceptor(&config.listen).with_context(named)?;
+    let api = faultline_collector::api::Api::new(&config.api, None).with_context(named)?;
+    let tls = faultline_collector::http::tls_acceptor(&config.listen).with_context(named)?;
+    faultline_collector::console::Console::new(Arc::new(api), &config.api, tls.is_some())
+        .with_context(named)?;
     if let Some(incidents) = &config.incidents {
         faultline_collector::incidents::Setup::load(incidents)?;
     }
