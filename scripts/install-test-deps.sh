@@ -3,11 +3,11 @@
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
 # mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
 # probe benchmark's peer), socat (a serial line for Modbus RTU), chromium with
-# chromium-driver (the console's browser test), and pymodbus with pyserial (the
+# chromium-driver and a CJK font, fonts-wqy-zenhei (the console's browser test), and pymodbus with pyserial (the
 # Modbus test server, TCP and RTU) in the venv of snmp-peers.sh.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat chromium chromium-driver)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat chromium chromium-driver fonts-wqy-zenhei)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

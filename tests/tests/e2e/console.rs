@@ -70,9 +70,10 @@ fn chromedriver(dir: &Path) -> (Daemon, u16) {
         "chromedriver missing: run scripts/install-test-deps.sh (Debian chromium, chromium-driver)"
     );
     let port = free_port();
+    let port_arg = format!("--port={port}");
     let daemon = Daemon::spawn(
         driver,
-        &[&format!("--port={port}"), "--allowed-ips=127.0.0.1"],
+        &[port_arg.as_str()],
         &dir.join("chromedriver.log"),
         &[],
     )
@@ -82,6 +83,7 @@ fn chromedriver(dir: &Path) -> (Daemon, u16) {
 
 async fn browser(port: u16, profile: &Path) -> Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let profile_arg = format!("--user-data-dir={}", profile.display());
     let args = [
         "--headless",
         "--no-sandbox",
@@ -94,7 +96,7 @@ async fn browser(port: u16, profile: &Path) -> Client {
         "--disable-dev-shm-usage",
         "--window-size=1280,900",
         "--lang=en-US",
-        &format!("--user-data-dir={}", profile.display()),
+        profile_arg.as_str(),
     ];
     let mut caps = serde_json::Map::new();
     caps.insert(
