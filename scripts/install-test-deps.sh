@@ -2,9 +2,9 @@
 # Installs what the test suite needs on a fresh Debian machine, only where missing:
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
 # mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
-# probe benchmark's peer), socat (a serial line for Modbus RTU), chromium with
-# chromium-driver and a CJK font, fonts-wqy-zenhei (the console's browser test), and pymodbus with pyserial (the
-# Modbus test server, TCP and RTU) in the venv of snmp-peers.sh.
+# probe benchmark's peer), socat (a serial line for Modbus RTU), chromium, chromium-driver and a
+# CJK font, fonts-wqy-zenhei (the console's browser test), and pymodbus with pyserial (the Modbus
+# test server, TCP and RTU) in the venv of snmp-peers.sh.
 set -euo pipefail
 
 packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat chromium chromium-driver fonts-wqy-zenhei)

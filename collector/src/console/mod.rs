@@ -132,7 +132,7 @@ impl Console {
     }
 
     /// The visitor of a live session, or the way to the login page.
-    fn visitor(&self, jar: &CookieJar, headers: &HeaderMap) -> Result<Visitor, Response> {
+    fn visitor(&self, jar: &CookieJar, headers: &HeaderMap) -> Result<Visitor, Redirect> {
         let lang = Self::lang(jar, headers);
         let id = jar.get(SESSION_COOKIE).map(|c| c.value().to_string());
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -148,9 +148,9 @@ impl Console {
             Some((id, _)) => {
                 let id = id.to_string();
                 sessions.remove(&id);
-                Err(Redirect::to("/console/login").into_response())
+                Err(Redirect::to("/console/login"))
             }
-            None => Err(Redirect::to("/console/login").into_response()),
+            None => Err(Redirect::to("/console/login")),
         }
     }
 
@@ -291,7 +291,7 @@ async fn logout(
 ) -> Response {
     let visitor = match console.visitor(&jar, &headers) {
         Ok(visitor) => visitor,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     if !csrf_matches(&visitor, &form.csrf) {
         return console.error(StatusCode::FORBIDDEN, &visitor, "CSRF token mismatch");

@@ -34,7 +34,7 @@ pub(super) async fn queue(
 ) -> Response {
     let visitor = match console.visitor(&jar, &headers) {
         Ok(visitor) => visitor,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let given: BTreeMap<String, String> =
         form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
@@ -134,7 +134,7 @@ pub(super) async fn ticket(
 ) -> Response {
     let visitor = match console.visitor(&jar, &headers) {
         Ok(visitor) => visitor,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let ticket = match visible(&console, &visitor, &id).await {
         Ok(ticket) => ticket,
@@ -171,17 +171,16 @@ fn authorize<'a>(
     console: &Console,
     visitor: &'a Visitor,
     form: &BTreeMap<String, String>,
-) -> Result<&'a crate::api::User, Response> {
-    let user = visitor.principal.permit(Role::Engineer).map_err(|denied| {
-        let message = match denied {
-            Denied::Forbidden(message) => message,
-            Denied::Unauthenticated => denied.to_string(),
-        };
-        console.error(StatusCode::FORBIDDEN, visitor, &message)
-    })?;
+) -> Result<&'a crate::api::User, Box<Response>> {
+    let forbidden =
+        |message: &str| Box::new(console.error(StatusCode::FORBIDDEN, visitor, message));
+    let user = visitor
+        .principal
+        .permit(Role::Engineer)
+        .map_err(|denied| forbidden(&denied.to_string()))?;
     let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
     if !csrf_matches(visitor, sent) {
-        return Err(console.error(StatusCode::FORBIDDEN, visitor, "CSRF token mismatch"));
+        return Err(forbidden("CSRF token mismatch"));
     }
     Ok(user)
 }
@@ -197,11 +196,11 @@ pub(super) async fn act(
 ) -> Response {
     let visitor = match console.visitor(&jar, &headers) {
         Ok(visitor) => visitor,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let user = match authorize(&console, &visitor, &form) {
         Ok(user) => user,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let action = match (action.as_str(), form.get("audience").map(String::as_str)) {
         ("note", Some("customer")) => "progress",
@@ -228,7 +227,7 @@ pub(super) async fn new_form(
 ) -> Response {
     let visitor = match console.visitor(&jar, &headers) {
         Ok(visitor) => visitor,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     if let Err(Denied::Forbidden(message)) = visitor.principal.permit(Role::Engineer) {
         return console.error(StatusCode::FORBIDDEN, &visitor, &message);
@@ -251,11 +250,11 @@ pub(super) async fn create(
 ) -> Response {
     let visitor = match console.visitor(&jar, &headers) {
         Ok(visitor) => visitor,
-        Err(to_login) => return to_login,
+        Err(to_login) => return to_login.into_response(),
     };
     let user = match authorize(&console, &visitor, &form) {
         Ok(user) => user,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let created = async {
         let report = manual_report(&form_body(&form), user.name.clone())?;
