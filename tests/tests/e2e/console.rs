@@ -137,6 +137,36 @@ async fn text(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// The text of `css` once `check` accepts it (a click's navigation may still be under way);
+/// at most 15 s.
+async fn wait_text(client: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if check(&found) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never matched; last: {found:?}\npage:\n{}",
+            client.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (at most 15 s) until the browser is on a URL containing `part`.
+async fn wait_url(client: &Client, part: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !client.current_url().await.unwrap().as_str().contains(part) {
+        assert!(Instant::now() < deadline, "never reached a URL with {part}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn login(client: &Client, base: &str, token: &str) {
     client.goto(&format!("{base}/console/login")).await.unwrap();
     let field = client.find(Locator::Css("#token")).await.unwrap();
@@ -148,6 +178,8 @@ async fn login(client: &Client, base: &str, token: &str) {
         .click()
         .await
         .unwrap();
+    wait_url(client, "/console/tickets").await;
+    wait_text(client, "h1", |t| !t.is_empty()).await;
 }
 
 async fn open(collector: &CollectorProcess, target: &str, summary: &str) -> u64 {
@@ -191,6 +223,7 @@ async fn console_in_headless_chromium() {
             .click()
             .await
             .unwrap();
+        wait_url(&client, "tag=customer").await;
         let ids: Vec<String> = {
             let mut ids = Vec::new();
             for row in client.find_all(Locator::Css(".ticket-row")).await.unwrap() {
@@ -212,6 +245,10 @@ async fn console_in_headless_chromium() {
             .click()
             .await
             .unwrap();
+        wait_text(&client, "#ticket-title", |t| {
+            t.contains("finance VM disk full")
+        })
+        .await;
         assert!(
             text(&client, "#ticket-title")
                 .await
@@ -232,6 +269,7 @@ async fn console_in_headless_chromium() {
             .click()
             .await
             .unwrap();
+        wait_text(&client, "#ticket-state", |t| t == "acknowledged").await;
         assert_eq!(text(&client, "#ticket-state").await, "acknowledged");
         let note = "Disk replaced, restoring data now";
         client
@@ -250,6 +288,7 @@ async fn console_in_headless_chromium() {
             .click()
             .await
             .unwrap();
+        wait_text(&client, "#timeline", |t| t.contains(note)).await;
         let timeline = text(&client, "#timeline").await;
         assert!(timeline.contains(note), "{timeline}");
         assert!(
@@ -278,6 +317,7 @@ async fn console_in_headless_chromium() {
             .click()
             .await
             .unwrap();
+        wait_url(&client, "/console/login").await;
         login(&client, &base, FINANCE).await;
         let rows = client.find_all(Locator::Css(".ticket-row")).await.unwrap();
         assert_eq!(rows.len(), 1);
@@ -323,6 +363,7 @@ async fn console_in_headless_chromium() {
             .click()
             .await
             .unwrap();
+        wait_text(&client, "#ticket-title", |t| t.starts_with("工单")).await;
         assert!(text(&client, "#ticket-title").await.starts_with("工单"));
         assert!(text(&client, "#timeline").await.contains("向客户通报进展"));
         shot(&client, &shots, "06-ticket-department-zh.png").await;
