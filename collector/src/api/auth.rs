@@ -114,3 +114,63 @@ fn describe(principal: &Principal) -> String {
         Principal::Department(department) => format!("department {department}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApiToken, DepartmentLogin};
+    use faultline_wire::config_file::Secret;
+
+    fn config(user_token: &str, department: &str, department_token: &str) -> ApiConfig {
+        ApiConfig {
+            tokens: vec![ApiToken {
+                name: "alice".into(),
+                role: Role::Engineer,
+                token: Some(Secret::new(user_token)),
+                token_file: None,
+            }],
+            departments: vec![DepartmentLogin {
+                department: department.into(),
+                token: Some(Secret::new(department_token)),
+                token_file: None,
+            }],
+            time_zone: None,
+        }
+    }
+
+    #[test]
+    fn logins_need_a_department_and_their_own_token() {
+        let logins =
+            Logins::new(&config("a-token", "finance", "f-token")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            logins.find(b"f-token"),
+            Some(&Principal::Department("finance".into()))
+        );
+        assert!(logins.find(b"f-toke").is_none());
+        let shared = Logins::new(&config("same", "finance", "same")).err();
+        assert!(
+            shared.is_some_and(|e| e.to_string().contains("shares its token")),
+            "a shared token is refused"
+        );
+        let nameless = Logins::new(&config("a-token", " ", "f-token")).err();
+        assert!(nameless.is_some_and(|e| e.to_string().contains("api.departments[0].department")));
+    }
+
+    #[test]
+    fn departments_and_viewers_may_not_change_tickets() {
+        let department = Principal::Department("finance".into());
+        assert!(matches!(
+            department.permit(Role::Viewer),
+            Err(Denied::Forbidden(_))
+        ));
+        let viewer = Principal::User(User {
+            name: "victor".into(),
+            role: Role::Viewer,
+        });
+        assert!(viewer.permit(Role::Viewer).is_ok());
+        assert!(matches!(
+            viewer.permit(Role::Engineer),
+            Err(Denied::Forbidden(_))
+        ));
+    }
+}
