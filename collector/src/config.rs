@@ -173,8 +173,28 @@ impl IncidentsConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Bearer tokens of the people and systems allowed to use the ticket API.
+    /// Bearer tokens of the people and systems allowed to use the ticket API (and to log in to the
+    /// console with the same role).
     pub tokens: Vec<ApiToken>,
+    /// `[[api.departments]]`: console logins of customer departments, each seeing only its own
+    /// tickets, their customer-facing updates and call-backs, read-only. Not accepted by the API.
+    pub departments: Vec<DepartmentLogin>,
+    /// The IANA time zone the console shows times in (`Asia/Shanghai`); default: UTC.
+    pub time_zone: Option<String>,
+}
+
+/// `[[api.departments]]`: the console login of one customer department.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentLogin {
+    /// The department id, as in the inventory's `[[departments]]`.
+    pub department: String,
+    /// The login token (prefer `token_file`).
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// File whose first line is the login token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// What an API token may do; each role includes the ones before it.

@@ -3,14 +3,17 @@
 //!
 //! Flow (one way): [`http`] (or [`mqtt`], batches through a broker) → [`ingest`] (authentication via [`agents`], exactly-once via
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
-//! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] serves and
+//! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] and the [`console`] serve and
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
-//! [`config`] is the file format; [`process`] the daemons' own build and process metrics;
-//! [`reload`] swaps in the rules, inventory, on-call and maintenance on SIGHUP.
+//! [`body`] reads request bodies under a limit for both. [`config`] is the file format; [`process`]
+//! the daemons' own build and process metrics; [`reload`] swaps in the rules, inventory, on-call
+//! and maintenance on SIGHUP.
 
 pub mod agents;
 pub mod api;
+pub mod body;
 pub mod config;
+pub mod console;
 pub mod cursors;
 pub mod http;
 pub mod incidents;
@@ -82,14 +85,19 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         stage.as_ref().map(|(accepted, _, _)| accepted.clone()),
         stage.as_ref().map(|(_, _, inventory)| inventory.clone()),
     );
-    let api = api::Api::new(&config.api, stage.map(|(_, requests, _)| requests))?;
+    let api = Arc::new(api::Api::new(
+        &config.api,
+        stage.map(|(_, requests, _)| requests),
+    )?);
+    let tls = http::tls_acceptor(&config.listen)?;
+    let console = console::Console::new(api.clone(), &config.api, tls.is_some())?;
     let app = Arc::new(http::App {
         ingest,
         registry,
         api,
     });
+    let router = http::router(app.clone(), console);
 
-    let tls = http::tls_acceptor(&config.listen)?;
     let listener = tokio::net::TcpListener::bind(&config.listen.address)
         .await
         .with_context(|| format!("listen.address {}", config.listen.address))?;
@@ -120,7 +128,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         .map(|mqtt| tokio::spawn(mqtt::run(mqtt, app.clone())));
     let reloader = reload::Reloader::new(config.clone(), reload_targets);
     let reloads = tokio::spawn(reload::on_sighup(file, reloader, reload_stats));
-    let server = http::serve(listener, tls, app, config.listen.max_connections);
+    let server = http::serve(listener, tls, router, config.listen.max_connections);
     let result = tokio::select! {
         result = server => result,
         _ = faultline_daemon::shutdown_signal() => {

@@ -41,8 +41,10 @@ pub fn validate(file: &Path) -> anyhow::Result<Validated> {
     faultline_daemon::cli::install_crypto_provider();
     let named = || format!("{}", file.display());
     crate::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0).with_context(named)?;
-    crate::api::Api::new(&config.api, None).with_context(named)?;
-    crate::http::tls_acceptor(&config.listen).with_context(named)?;
+    let api = crate::api::Api::new(&config.api, None).with_context(named)?;
+    let tls = crate::http::tls_acceptor(&config.listen).with_context(named)?;
+    crate::console::Console::new(std::sync::Arc::new(api), &config.api, tls.is_some())
+        .with_context(named)?;
     let setup = config.incidents.as_ref().map(Setup::load).transpose()?;
     Ok(Validated { config, setup })
 }

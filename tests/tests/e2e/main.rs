@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cli;
+mod console;
 mod followups;
 mod full_disk;
 mod incidents;
