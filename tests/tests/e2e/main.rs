@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cli;
+mod demo;
 mod followups;
 mod full_disk;
 mod incidents;
