@@ -38,6 +38,8 @@ pub struct App {
     pub registry: Registry,
     /// The ticket and follow-up API under `/api/v1`.
     pub api: crate::api::Api,
+    /// Acknowledge links from pages (`/api/v1/ack/<token>`), when `[api]` has a key.
+    pub ack: Option<crate::ack_link::AckEndpoint>,
 }
 
 /// Builds the TLS acceptor from config, or `None` for plain HTTP.
@@ -150,6 +152,12 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
         (&Method::POST, faultline_wire::PUSH_PATH) => push(app, req, peer).await,
         (&Method::GET, "/metrics") => metrics(app, wants_openmetrics(&req)),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".into()),
+        (&Method::GET | &Method::POST, path) if path.starts_with(crate::ack_link::PREFIX) => {
+            match &app.ack {
+                Some(ack) => ack.serve(path, faultline_wire::now_ms()).await,
+                None => text(StatusCode::NOT_FOUND, "acknowledge links are off\n".into()),
+            }
+        }
         (_, path) if path.starts_with(crate::api::PREFIX) => app.api.handle(req).await,
         (_, faultline_wire::PUSH_PATH | "/metrics" | "/healthz") => text(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -7,6 +7,7 @@
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
 //! [`config`] is the file format; [`process`] the daemons' own build and process metrics.
 
+pub mod ack_link;
 pub mod agents;
 pub mod api;
 pub mod config;
@@ -47,6 +48,7 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
         },
     )));
     let (telemetry, mut registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
+    let ack_links = ack_link::AckLinks::load(&config.api)?;
     let mut notifier = None;
     let stage = match &config.incidents {
         Some(incidents) => {
@@ -61,6 +63,7 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
                 incidents,
                 &incidents.database_path(&config.storage),
                 stage.downstream,
+                ack_links.clone(),
                 &mut registry,
             )?);
             Some((stage.accepted, stage.requests, stage.inventory))
@@ -78,11 +81,16 @@ pub async fn run(config: config::CollectorConfig) -> anyhow::Result<()> {
             .as_ref()
             .map(|(_, _, inventory)| Arc::clone(inventory)),
     );
-    let api = api::Api::new(&config.api, stage.map(|(_, requests, _)| requests))?;
+    let requests = stage.map(|(_, requests, _)| requests);
+    let ack = ack_links
+        .zip(requests.clone())
+        .map(|(links, requests)| ack_link::AckEndpoint::new(links, requests));
+    let api = api::Api::new(&config.api, requests)?;
     let app = Arc::new(http::App {
         ingest,
         registry,
         api,
+        ack,
     });
 
     let tls = http::tls_acceptor(&config.listen)?;

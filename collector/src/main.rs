@@ -60,9 +60,9 @@ fn main() -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads the config and reads every file it names (agent and API token files, TLS certificate,
-/// key and client CA, rule, inventory, on-call and maintenance files) the way `run` does, so a
-/// config that passes also starts.
+/// Loads the config and reads every file it names (agent and API token files, the acknowledge-link
+/// key, TLS certificate, key and client CA, rule, inventory, on-call and maintenance files) the way
+/// `run` does, so a config that passes also starts.
 fn check_config(file: &Path) -> anyhow::Result<Checked> {
     let config = faultline_collector::config::load(file)?;
     cli::install_crypto_provider();
@@ -70,6 +70,7 @@ fn check_config(file: &Path) -> anyhow::Result<Checked> {
     faultline_collector::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0)
         .with_context(named)?;
     faultline_collector::api::Api::new(&config.api, None).with_context(named)?;
+    faultline_collector::ack_link::AckLinks::load(&config.api).with_context(named)?;
     faultline_collector::http::tls_acceptor(&config.listen).with_context(named)?;
     if let Some(incidents) = &config.incidents {
         faultline_collector::incidents::Setup::load(incidents)?;

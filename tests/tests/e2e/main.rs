@@ -3,6 +3,7 @@
 // A failed unwrap is a failed test here, which is exactly what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ack_link;
 mod bad_input;
 mod cli;
 mod demo;
