@@ -50,6 +50,8 @@ token_file="$state/token"
 [ -s "$token_file" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file"
 api_token_file="$state/api-token"
 [ -s "$api_token_file" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$api_token_file"
+ack_key_file="$state/ack-link.key"
+[ -s "$ack_key_file" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$ack_key_file"
 host=$(hostname)
 api="http://127.0.0.1:$port/api/v1"
 
@@ -197,6 +199,27 @@ summary = "{{ target }} {{ labels.storage_descr }} is {{ value_pct }} % full"
 description = "A filesystem above 95 % used; clears below 90 %."
 TOML
 
+# Who is on call: Ana, around the clock.
+cat > "$state/oncall.toml" <<'TOML'
+[[people]]
+id = "ana"
+name = "Ana Berg"
+email = "ana@faultline.example"
+phone = "+8613800000000"
+
+[[schedules]]
+id = "primary"
+time_zone = "UTC"
+rotation = "daily"
+handoff = "09:00"
+start = "2020-01-06"
+participants = ["ana"]
+
+[[escalations]]
+id = "ops"
+levels = [{ schedule = "primary", after = "0s" }]
+TOML
+
 cat > "$state/collector.toml" <<TOML
 [listen]
 address = "127.0.0.1:$port"
@@ -211,12 +234,22 @@ token_file = "$token_file"
 [incidents]
 inventory_file = "$state/inventory.toml"
 rule_files = ["$state/rules.toml"]
+oncall_file = "$state/oncall.toml"
+
+# Every page goes to whoever is on call in the "ops" escalation policy.
+[incidents.escalation]
+default = "ops"
 
 # Demo timings: a customer progress update every minute, call-back an hour after resolution.
 [incidents.tickets]
 ack_timeout = "10m"
 progress_interval = "60s"
 callback_after = "1h"
+
+# Pages carry a signed link that acknowledges the ticket as the paged engineer.
+[api]
+ack_link_key_file = "$ack_key_file"
+public_url = "http://127.0.0.1:$port"
 
 [[api.tokens]]
 name = "demo-admin"
@@ -371,6 +404,7 @@ inject() {
   MIBS="" SNMP_PERSISTENT_DIR="$state/snmp-client" \
     snmpset -v2c -c "$1" -t 2 -r 1 "127.0.0.1:$SNMPSIM_PORT" "$2" "$3" "$4" >/dev/null
 }
+mkdir -p "$state/snmp-client/cert_indexes"
 # A breath between the acts, to look at the console (FAULTLINE_DEMO_PAUSE seconds, default 15).
 pause() { sleep "${FAULTLINE_DEMO_PAUSE:-15}"; }
 # Waits up to $2 seconds until `$3...` succeeds; fails the demo with what it waited for.
@@ -418,6 +452,13 @@ say "1/3 injecting a carrier circuit loss: edge-r1 port1 (China Telecom GZ-MSTP-
 inject edge-r1 "$WAN_OPER_STATUS" i 2
 wait_for "the carrier ticket" 60 ticket_open CarrierLinkLoss
 show_ticket CarrierLinkLoss
+carrier=$(ticket_of CarrierLinkLoss | cut -d' ' -f1)
+ack_url=$(jq -r --argjson id "$carrier" 'select(.event_action == "trigger" and .payload.custom_details.ticket == $id)
+  | .links[]? | select(.text == "Acknowledge in Faultline") | .href' "$state/room/pager.jsonl" | head -1)
+if [ -n "$ack_url" ]; then
+  say "the on-call engineer taps the acknowledge link in the page"
+  curl -fsS "$ack_url" | jq -r '"      " + .message'
+fi
 pause
 
 say "2/3 injecting a room temperature rise: env-a1 (hall-a) climbs from 22 °C to 33 °C → expect a platform ticket"

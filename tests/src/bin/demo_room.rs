@@ -95,7 +95,10 @@ const WRITABLE: [Writable; 6] = [
 /// How long snmpsim may take to index the recordings and answer.
 const STARTUP: Duration = Duration::from_secs(90);
 
-/// One readable line for a PagerDuty event; `triggers` remembers each incident's ticket and tag
+/// The text of the acknowledge link the collector adds to a page's PagerDuty links.
+const ACK_LINK_TEXT: &str = "Acknowledge in Faultline";
+
+/// One readable line for a PagerDuty event (and the page's acknowledge link); `triggers` remembers each incident's ticket and tag
 /// by dedup key, as an acknowledge or resolve event carries only the key.
 fn page_line(event: &Value, triggers: &mut BTreeMap<String, String>) -> String {
     let action = event["event_action"].as_str().unwrap_or("?");
@@ -109,8 +112,16 @@ fn page_line(event: &Value, triggers: &mut BTreeMap<String, String>) -> String {
             payload["component"].as_str().unwrap_or("?"),
         );
         triggers.insert(key, what.clone());
+        let ack = event["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["text"] == ACK_LINK_TEXT)
+            .and_then(|l| l["href"].as_str())
+            .map(|href| format!("\n              acknowledge: {href}"))
+            .unwrap_or_default();
         format!(
-            "PAGE     {what} {}: {}",
+            "PAGE     {what} {}: {}{ack}",
             payload["custom_details"]["faultline_severity"]
                 .as_str()
                 .unwrap_or("?"),

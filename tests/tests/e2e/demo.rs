@@ -2,7 +2,8 @@
 //! (`FAULTLINE_DEMO_ONCE=1`): the simulated room starts, the three injected faults (carrier
 //! circuit loss, room temperature rise, customer disk filling) each open one ticket with its own
 //! responsibility tag and page once, the finance department hears a progress update, and all three
-//! resolve once the faults are undone. Checked from what the demo leaves in its state dir: the
+//! resolve once the faults are undone; the carrier ticket is acknowledged with the signed link its
+//! page carries. Checked from what the demo leaves in its state dir: the
 //! ticket list it saved (`story.json`) and what its pager and mailbox received.
 
 use faultline_tests::*;
@@ -102,6 +103,12 @@ fn the_demo_tells_the_story_once() {
             ticket["state"] == "resolved" || ticket["state"] == "closed",
             "{rule} not resolved: {ticket:#}"
         );
+        if rule == "CarrierLinkLoss" {
+            assert!(
+                ticket["acknowledged_at_ms"].is_number(),
+                "acknowledged from the page's link: {ticket:#}\n{said}"
+            );
+        }
         let triggers: Vec<&Value> = pages
             .iter()
             .filter(|p| {
