@@ -181,6 +181,15 @@ pub struct ApiConfig {
     pub departments: Vec<DepartmentLogin>,
     /// The IANA time zone the console shows times in (`Asia/Shanghai`); default: UTC.
     pub time_zone: Option<String>,
+    /// File holding the key that signs acknowledge links in pages (at least 32 bytes, e.g.
+    /// `head -c 32 /dev/urandom | base64`); unset, pages carry no link.
+    pub ack_link_key_file: Option<PathBuf>,
+    /// The collector's URL as the on-call's phone reaches it (`https://faultline.example.com`);
+    /// acknowledge links start with it. Required with `ack_link_key_file`.
+    pub public_url: Option<String>,
+    /// How long an acknowledge link is valid (default 24h).
+    #[serde(default, with = "humantime_serde")]
+    pub ack_link_ttl: Option<Duration>,
 }
 
 /// `[[api.departments]]`: the console login of one customer department.
@@ -420,6 +429,23 @@ impl CollectorConfig {
                 ));
             }
         }
+        if self.api.ack_link_key_file.is_some() {
+            let url = self.api.public_url.as_deref().unwrap_or_default();
+            let http = url.starts_with("http://") || url.starts_with("https://");
+            if !http || url.len() <= "https://".len() {
+                return Err(source.error(
+                    "api.public_url",
+                    "acknowledge links need the collector's http(s) URL as the on-call reaches it",
+                ));
+            }
+        }
+        if self
+            .api
+            .ack_link_ttl
+            .is_some_and(|t| t < Duration::from_secs(60))
+        {
+            return Err(source.error("api.ack_link_ttl", "must be at least 1m"));
+        }
         if self.listen.max_connections == 0 {
             return Err(source.error("listen.max_connections", "must be at least 1"));
         }
@@ -598,6 +624,29 @@ token = "0123456789abcdef"
         let source = ConfigSource::from_text(Path::new("collector.toml"), text);
         let config: CollectorConfig = source.parse().unwrap();
         assert!(config.check_named_files(&source).is_ok());
+    }
+
+    #[test]
+    fn ack_links_need_a_public_url_and_a_sane_lifetime() {
+        // ([api] section, the field refused; None = accepted)
+        let cases = [
+            (
+                "ack_link_key_file = \"/k\"\npublic_url = \"https://f.example\"\n",
+                None,
+            ),
+            ("ack_link_key_file = \"/k\"\n", Some("api.public_url")),
+            (
+                "ack_link_key_file = \"/k\"\npublic_url = \"f.example\"\n",
+                Some("api.public_url"),
+            ),
+            ("ack_link_ttl = \"10s\"\n", Some("api.ack_link_ttl")),
+            ("ack_link_ttl = \"2h\"\n", None),
+        ];
+        for (section, refused) in cases {
+            let text = format!("{GOOD}\n[api]\n{section}");
+            let got = parse(&text).err().map(|e| e.field);
+            assert_eq!(got.as_deref(), refused, "{text}");
+        }
     }
 
     #[test]

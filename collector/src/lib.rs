@@ -9,6 +9,7 @@
 //! the daemons' own build and process metrics; [`reload`] swaps in the rules, inventory, on-call
 //! and maintenance on SIGHUP.
 
+pub mod ack_link;
 pub mod agents;
 pub mod api;
 pub mod body;
@@ -55,6 +56,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     let (telemetry, mut registry) = telemetry::Telemetry::new(series.clone(), agents.clone());
     let reload_stats = faultline_daemon::reload::ReloadStats::default();
     reload_stats.register(&mut registry);
+    let ack_links = ack_link::AckLinks::load(&config.api)?;
     let mut notifier = None;
     let mut reload_targets = None;
     let stage = match &config.incidents {
@@ -70,6 +72,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
                 &config.notify,
                 &incidents.database_path(&config.storage),
                 stage.downstream,
+                ack_links.clone(),
                 &mut registry,
             )?);
             Some((stage.accepted, stage.requests, stage.inventory))
@@ -85,10 +88,11 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         stage.as_ref().map(|(accepted, _, _)| accepted.clone()),
         stage.as_ref().map(|(_, _, inventory)| inventory.clone()),
     );
-    let api = Arc::new(api::Api::new(
-        &config.api,
-        stage.map(|(_, requests, _)| requests),
-    )?);
+    let requests = stage.map(|(_, requests, _)| requests);
+    let ack = ack_links
+        .zip(requests.clone())
+        .map(|(links, requests)| Arc::new(ack_link::AckEndpoint::new(links, requests)));
+    let api = Arc::new(api::Api::new(&config.api, requests)?);
     let tls = http::tls_acceptor(&config.listen)?;
     let console = console::Console::new(api.clone(), &config.api, tls.is_some())?;
     let app = Arc::new(http::App {
@@ -96,7 +100,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         registry,
         api,
     });
-    let router = http::router(app.clone(), console);
+    let router = http::router(app.clone(), console, ack);
 
     let listener = tokio::net::TcpListener::bind(&config.listen.address)
         .await

@@ -25,6 +25,7 @@
 //! the position recorded, also without `[[notify.channels]]`: channels added later start from
 //! then, not from the history.
 
+use crate::ack_link::AckLinks;
 use crate::config::EscalationConfig;
 use crate::incidents::{Downstream, IncidentMetrics, StageEvent, TicketEvent, account};
 use anyhow::Context;
@@ -132,6 +133,8 @@ struct Stage {
     /// Without channels it only records the positions handled.
     notifier: Notifier,
     paging: Live<Option<Paging>>,
+    /// Signs the acknowledge link put into pages, when `[api]` has a key.
+    ack_links: Option<AckLinks>,
     metrics: Arc<IncidentMetrics>,
 }
 
@@ -150,6 +153,11 @@ impl Stage {
             .map(|mut n| {
                 if let Some(paging) = paging.as_ref() {
                     n.paged = paging.paged(&event.ticket, &event.entry.change, n.kind, n.at_ms);
+                }
+                let page = matches!(n.kind, Kind::Trigger | Kind::Reopen | Kind::Escalation);
+                if let (true, Some(links), Some(person)) = (page, &self.ack_links, n.paged.first())
+                {
+                    n.ack_url = Some(links.url(n.ticket_id, &person.name, n.at_ms));
                 }
                 n
             })
@@ -188,6 +196,7 @@ pub fn start(
     config: &NotifyConfig,
     database: &Path,
     downstream: Downstream,
+    ack_links: Option<AckLinks>,
     registry: &mut Registry,
 ) -> anyhow::Result<Notifications> {
     let Downstream {
@@ -229,6 +238,7 @@ pub fn start(
     let stage = Stage {
         notifier,
         paging,
+        ack_links,
         metrics,
     };
     std::thread::Builder::new()
@@ -458,6 +468,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             let stage = Stage {
                 notifier: notifier.clone(),
                 paging: Live::new(Arc::new(Some(paging()))),
+                ack_links: None,
                 metrics: IncidentMetrics::register(&mut Registry::default()),
             };
             let opened = ticket(Owner::Platform);

@@ -42,6 +42,7 @@ pub fn validate(file: &Path) -> anyhow::Result<Validated> {
     let named = || format!("{}", file.display());
     crate::agents::AgentRegistry::build(&config.agents, HashMap::new(), 0).with_context(named)?;
     let api = crate::api::Api::new(&config.api, None).with_context(named)?;
+    crate::ack_link::AckLinks::load(&config.api).with_context(named)?;
     let tls = crate::http::tls_acceptor(&config.listen).with_context(named)?;
     crate::console::Console::new(std::sync::Arc::new(api), &config.api, tls.is_some())
         .with_context(named)?;

@@ -196,6 +196,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 contacts: contacts.unwrap_or_else(|| all_contacts.clone()),
                 paged: Vec::new(),
                 links: links.to_vec(),
+                ack_url: None,
                 followup: None,
                 customer: CustomerView {
                     departments: ticket.customers.clone(),
@@ -239,6 +240,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         contacts: task.contacts.clone(),
         paged: Vec::new(),
         links: Vec::new(),
+        ack_url: None,
         followup: Some(f.clone()),
         customer: CustomerView::default(),
     }
@@ -430,8 +432,8 @@ mod tests {
 
     #[test]
     fn a_follow_up_renders_on_every_channel_that_takes_it() {
+        use crate::channel::ChannelConfig;
         use crate::channel::{Prepared, prepare};
-        use crate::config::ChannelConfig;
         use faultline_incidents::followup::{FollowUp, FollowUpKind};
         let followup = FollowUp {
             department: "finance".into(),

@@ -62,10 +62,12 @@ pub mod from_ticket;
 pub mod model;
 pub mod notifier;
 pub mod outbox;
+mod path;
 pub mod retry;
 pub mod template;
 
-pub use config::{ChannelConfig, NotifyConfig};
+pub use channel::ChannelConfig;
+pub use config::NotifyConfig;
 pub use model::{Kind, Link, Notification};
 pub use notifier::{ChannelCounters, Notifier, NotifyError, Round, now_ms};
 pub use outbox::{Backlog, DeliveryRecord, DeliveryState, Outbox, OutboxError};

@@ -165,6 +165,11 @@ pub struct Notification {
     pub paged: Vec<Contact>,
     /// Links to show.
     pub links: Vec<Link>,
+    /// A signed link that acknowledges the ticket as the paged engineer: set by the collector on
+    /// pages (trigger, re-open, escalation) when it has an acknowledge-link key; the robots,
+    /// PagerDuty and SMS show it.
+    #[serde(default)]
+    pub ack_url: Option<String>,
     /// For [`Kind::FollowUp`]: the department, which follow-up (`kind` `new_customer` with its
     /// `after`, or `vip` with its `period`) and when it came due (`due_at_ms`); `null` otherwise.
     #[serde(default)]

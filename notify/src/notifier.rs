@@ -10,8 +10,10 @@
 //! deduplicate (PagerDuty's `dedup_key`, `Idempotency-Key`, `Message-ID`) also drop the one
 //! duplicate that a crash between their acknowledgement and our record could cause.
 
-use crate::channel::{Expect, HttpRequest, Prepared, Rejection, email, interpret, prepare};
-use crate::config::{ChannelConfig, ChannelType, NotifyConfig};
+use crate::channel::{
+    ChannelConfig, ChannelType, Expect, HttpRequest, Prepared, Rejection, email, interpret, prepare,
+};
+use crate::config::NotifyConfig;
 use crate::model::Notification;
 use crate::outbox::{Backlog, Outbox, OutboxError, PendingDelivery};
 use crate::retry::next_attempt;

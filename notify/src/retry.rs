@@ -5,7 +5,7 @@
 //! permanent (the receiver rejected the request: retrying cannot help). [`next_attempt`] turns an attempt count and a random number into the
 //! time of the next attempt, so every schedule is a table test.
 
-use crate::config::field;
+use crate::path::field;
 use faultline_daemon::backoff::Backoff;
 use faultline_incidents::Millis;
 use faultline_wire::config_file::{ConfigError, ConfigSource};

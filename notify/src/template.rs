@@ -2,7 +2,7 @@
 //!
 //! Payload, body, subject and markdown templates are minijinja templates rendered against one
 //! [`Notification`]: its fields at the top level (`summary`, `severity`, `tag`, `reason`,
-//! `ticket_id`, `role`, `contacts`, `paged`, `links` …) plus `kind_title`, `started_at` and `at` (RFC 3339),
+//! `ticket_id`, `role`, `contacts`, `paged`, `links`, `ack_url` …) plus `kind_title`, `started_at` and `at` (RFC 3339),
 //! `channel` and — for the ticket sink — `remote_id`. Undefined variables are errors, and every
 //! template is rendered once against a sample notification when the config is validated, so a
 //! typo is reported at load time with the field it is in.
@@ -27,7 +27,9 @@ pub const DEFAULT_MARKDOWN: &str = "\
 {{ details }}
 {% for link in links %}
 [{{ link.title }}]({{ link.url }})
-{% endfor %}";
+{% endfor %}{% if ack_url %}
+[Acknowledge]({{ ack_url }})
+{% endif %}";
 
 /// Default one-line title (robot card titles, e-mail subjects).
 pub const DEFAULT_TITLE: &str =
@@ -118,6 +120,7 @@ pub fn sample() -> Notification {
             title: "ticket".into(),
             url: "https://faultline.example/tickets/1".into(),
         }],
+        ack_url: Some("https://faultline.example/api/v1/ack/v1.1.0.YW5h.c2ln".into()),
         followup: None,
         customer: crate::model::CustomerView::default(),
     }

@@ -521,3 +521,85 @@ async fn the_loop_retries_by_itself_and_stops_on_shutdown() {
     .await
     .expect("test took longer than 30 s");
 }
+
+/// An SMS gateway and a voice gateway, each a templated POST to the provider: the page reaches
+/// the paged engineer's phone with its acknowledge link; the exact request is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_and_voice_gateways_post_the_exact_request() {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let receiver = Receiver::start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"[notify.retry]
+initial = "50ms"
+max = "200ms"
+poll_interval = "20ms"
+
+[[notify.channels]]
+name = "sms"
+[notify.channels.sms]
+url = "{sms}"
+headers = {{ Authorization = "Bearer SMS-KEY" }}
+to = ["+8613900000000"]
+
+[[notify.channels]]
+name = "call"
+[notify.channels.voice]
+url = "{voice}"
+content_type = "application/x-www-form-urlencoded"
+body = "to={{{{ phones | join(',') | urlencode }}}}&tts={{{{ message | urlencode }}}}"
+"#,
+            sms = receiver.url("/sms/send"),
+            voice = receiver.url("/voice/call"),
+        );
+        let notifier =
+            Notifier::new(config(&text), Outbox::open(&dir.path().join("db")).unwrap()).unwrap();
+        let mut page = ticket_notifications().remove(0);
+        assert_eq!(page.kind, Kind::Trigger);
+        page.paged = vec![Contact {
+            name: "Ana".into(),
+            email: None,
+            phone: Some("+8613800000000".into()),
+        }];
+        page.ack_url = Some("https://faultline.example/api/v1/ack/TOKEN".into());
+        notifier.enqueue(&page).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn({
+            let notifier = notifier.clone();
+            async move { notifier.run(async { let _ = stopped.await; }).await }
+        });
+        while receiver.accepted("/").len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(()).unwrap();
+        running.await.unwrap();
+
+        let sms = receiver.accepted("/sms/send");
+        assert_eq!(sms.len(), 1, "{:#?}", receiver.seen());
+        assert_eq!(sms[0].method, "POST");
+        assert_eq!(sms[0].header("content-type"), "application/json");
+        assert_eq!(sms[0].header("authorization"), "Bearer SMS-KEY");
+        assert_eq!(sms[0].header("idempotency-key"), format!("sms:{}:trigger:0", page.dedup_key));
+        assert_eq!(
+            sms[0].json(),
+            serde_json::json!({
+                "to": ["+8613800000000", "+8613900000000"],
+                "message": "[Faultline #42 P1 carrier] Opened: China Telecom uplink 1 down \
+                            Ack: https://faultline.example/api/v1/ack/TOKEN",
+            })
+        );
+        let call = receiver.accepted("/voice/call");
+        assert_eq!(call.len(), 1);
+        assert_eq!(
+            call[0].header("content-type"),
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&call[0].body),
+            "to=%2B8613800000000&tts=Faultline%20page.%20Opened.%20Ticket%2042%2C%20severity%20P1%2C%20\
+             responsibility%20carrier.%20China%20Telecom%20uplink%201%20down."
+        );
+    })
+    .await
+    .expect("test took longer than 30 s");
+}

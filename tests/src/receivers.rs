@@ -12,7 +12,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -240,11 +240,14 @@ impl Receiver {
 }
 
 /// Python's stdlib SMTP server (`smtpd`, Python ≤ 3.11) on 127.0.0.1, printing every received
-/// envelope and message as one JSON line. Killed when dropped.
+/// envelope and message as one JSON line, which a reader thread collects as they arrive. Killed
+/// when dropped.
 pub struct SmtpSink {
     /// Where it listens.
     pub port: u16,
     child: Child,
+    messages: Arc<Mutex<Vec<serde_json::Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 const SMTP_SERVER: &str = r#"
@@ -262,7 +265,7 @@ asyncore.loop()
 impl SmtpSink {
     /// Starts the server on `port` and waits (at most 10 s) until it accepts connections.
     pub fn start(port: u16) -> anyhow::Result<SmtpSink> {
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .args(["-W", "ignore", "-c", SMTP_SERVER, &port.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -272,7 +275,26 @@ impl SmtpSink {
                     "python3 is needed for the SMTP test server (Python 3.11 with smtpd): {e}"
                 )
             })?;
-        let mut sink = SmtpSink { port, child };
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let reader = child.stdout.take().map(|stdout| {
+            let messages = messages.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Ok(message) = serde_json::from_str(&line) {
+                        messages
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(message);
+                    }
+                }
+            })
+        });
+        let mut sink = SmtpSink {
+            port,
+            child,
+            messages,
+            reader,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = sink.child.try_wait() {
@@ -295,17 +317,22 @@ impl SmtpSink {
         }
     }
 
+    /// The messages received so far (`from`, `to`, `data`), in arrival order.
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Stops the server and returns the messages it received (`from`, `to`, `data`).
     pub fn stop(mut self) -> Vec<serde_json::Value> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            let _ = stdout.read_to_string(&mut out);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
-        out.lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.received()
     }
 }
 

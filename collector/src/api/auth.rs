@@ -135,6 +135,7 @@ mod tests {
                 token_file: None,
             }],
             time_zone: None,
+            ..ApiConfig::default()
         }
     }
 

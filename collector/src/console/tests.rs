@@ -102,6 +102,7 @@ fn console() -> Router {
             token_file: None,
         }],
         time_zone: Some("Asia/Shanghai".into()),
+        ..ApiConfig::default()
     };
     let requests = stage(vec![
         ticket(1, Some("finance")),

@@ -44,8 +44,13 @@ pub struct App {
     pub api: Arc<crate::api::Api>,
 }
 
-/// The collector's one router: push, `/metrics`, `/healthz`, `/api/v1` and `/console`.
-pub fn router(app: Arc<App>, console: crate::console::Console) -> Router {
+/// The collector's one router: push, `/metrics`, `/healthz`, `/api/v1` (with the acknowledge
+/// links of pages, [`crate::ack_link`]) and `/console`.
+pub fn router(
+    app: Arc<App>,
+    console: crate::console::Console,
+    ack: Option<Arc<crate::ack_link::AckEndpoint>>,
+) -> Router {
     let api = app.api.clone();
     Router::new()
         .route(
@@ -61,6 +66,7 @@ pub fn router(app: Arc<App>, console: crate::console::Console) -> Router {
             get(|| async { text(StatusCode::OK, "ok\n".into()) }).fallback(method_not_allowed),
         )
         .with_state(app)
+        .merge(crate::ack_link::router(ack))
         .nest(crate::api::PREFIX, crate::api::router(api))
         .merge(crate::console::router(console))
         .fallback(|| async { text(StatusCode::NOT_FOUND, "not found\n".into()) })

@@ -7,8 +7,8 @@
 //! from the dedup key, stable for the ticket's life.
 
 use super::{Expect, Prepared, check_headers, check_url, json_post};
-use crate::config::field;
 use crate::model::{Kind, Notification};
+use crate::path::field;
 use crate::template::rfc3339;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use serde::Deserialize;

@@ -12,9 +12,9 @@
 //! with the aws-lc-rs provider, like the rest of Faultline.
 
 use super::{Prepared, Rejection, check_template, render};
-use crate::config::field;
 use crate::customer;
 use crate::model::{Kind, Notification};
+use crate::path::field;
 use crate::retry::Failure;
 use crate::template::{DEFAULT_TEXT, DEFAULT_TITLE};
 use faultline_incidents::ticket::Customer;

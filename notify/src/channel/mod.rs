@@ -4,24 +4,240 @@
 //! the way to judge its response ([`Expect`]), or an [`email::EmailMessage`] — without any I/O, so
 //! every payload shape is a table test. [`interpret`] judges an HTTP response. The
 //! [`crate::Notifier`] does the sending and records the outcome.
+//!
+//! [`ChannelConfig`] (`[[notify.channels]]`) lives here with the channels: each channel module
+//! owns its type table (`webhook::WebhookConfig`, `gateway::GatewayConfig` …), and
+//! [`crate::config`] only collects the channels; neither imports the other back.
 
 pub mod alertmanager;
 pub mod email;
+pub mod gateway;
 pub mod pagerduty;
 pub mod robot;
 pub mod ticket_sink;
 pub mod webhook;
 
-use crate::config::{ChannelConfig, ChannelType, field};
-use crate::model::Notification;
+use crate::model::{Kind, Notification};
+use crate::path::field;
 use crate::retry::{Failure, classify_status};
 use crate::template;
+use alertmanager::AlertmanagerConfig;
+use email::EmailConfig;
 use faultline_incidents::Millis;
+use faultline_incidents::Severity;
+use faultline_incidents::inventory::Owner;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
+use gateway::{GatewayConfig, GatewayKind};
+use pagerduty::PagerDutyConfig;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
+use robot::{RobotConfig, RobotKind};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use ticket_sink::TicketSinkConfig;
+use webhook::WebhookConfig;
+
+/// One destination of notifications and which notifications it wants.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Unique name: in logs, counters and the outbox. Letters, digits, `-`, `_` and `.`.
+    pub name: String,
+    /// Kinds of notification to send: `trigger`, `reopen`, `flapping`, `acknowledge`, `resolve`,
+    /// `progress`,
+    /// `reminder`, `breach`, `escalation`, `callback_due`, `follow_up` (a customer follow-up task
+    /// came due: tagged `customer`, severity P4). Empty (the default) means what the type
+    /// supports: all kinds, except PagerDuty (trigger, acknowledge, resolve) and Alertmanager
+    /// (trigger, resolve); a ticket sink skips follow-ups.
+    #[serde(default)]
+    pub kinds: Vec<Kind>,
+    /// Responsibility tags to send (`platform`, `carrier`, `customer`); empty means all.
+    #[serde(default)]
+    pub tags: Vec<Owner>,
+    /// Least urgent severity to send: `"P2"` sends P1 and P2. Unset sends all.
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    /// A generic JSON webhook.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+    /// An Alertmanager-compatible webhook receiver (payload version 4).
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerConfig>,
+    /// PagerDuty Events API v2.
+    #[serde(default)]
+    pub pagerduty: Option<PagerDutyConfig>,
+    /// A WeCom (企业微信) group robot.
+    #[serde(default)]
+    pub wecom: Option<RobotConfig>,
+    /// A DingTalk (钉钉) group robot.
+    #[serde(default)]
+    pub dingtalk: Option<RobotConfig>,
+    /// A Feishu / Lark (飞书) group robot.
+    #[serde(default)]
+    pub feishu: Option<RobotConfig>,
+    /// E-mail over SMTP to the ticket mailbox and the customer contacts.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+    /// A ticket system (Jira / ServiceNow-like) driven by HTTP templates.
+    #[serde(default)]
+    pub ticket_sink: Option<TicketSinkConfig>,
+    /// An SMS gateway driven by an HTTP template.
+    #[serde(default)]
+    pub sms: Option<GatewayConfig>,
+    /// A voice-call gateway driven by an HTTP template.
+    #[serde(default)]
+    pub voice: Option<GatewayConfig>,
+}
+
+/// The type of a channel, borrowed from its config.
+#[derive(Debug, Clone, Copy)]
+pub enum ChannelType<'a> {
+    /// Generic JSON webhook.
+    Webhook(&'a WebhookConfig),
+    /// Alertmanager-compatible webhook.
+    Alertmanager(&'a AlertmanagerConfig),
+    /// PagerDuty Events API v2.
+    PagerDuty(&'a PagerDutyConfig),
+    /// A group robot.
+    Robot(RobotKind, &'a RobotConfig),
+    /// SMTP.
+    Email(&'a EmailConfig),
+    /// Templated ticket system.
+    TicketSink(&'a TicketSinkConfig),
+    /// An SMS or voice gateway.
+    Gateway(GatewayKind, &'a GatewayConfig),
+}
+
+impl ChannelType<'_> {
+    /// The table name in the config file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelType::Webhook(_) => "webhook",
+            ChannelType::Alertmanager(_) => "alertmanager",
+            ChannelType::PagerDuty(_) => "pagerduty",
+            ChannelType::Robot(kind, _) => kind.as_str(),
+            ChannelType::Email(_) => "email",
+            ChannelType::TicketSink(_) => "ticket_sink",
+            ChannelType::Gateway(kind, _) => kind.as_str(),
+        }
+    }
+
+    /// The kinds this type can deliver, which are also its default.
+    pub fn supported_kinds(&self) -> &'static [Kind] {
+        match self {
+            ChannelType::PagerDuty(_) => &[
+                Kind::Trigger,
+                Kind::Reopen,
+                Kind::Acknowledge,
+                Kind::Resolve,
+            ],
+            ChannelType::Alertmanager(_) => &[Kind::Trigger, Kind::Reopen, Kind::Resolve],
+            ChannelType::Gateway(kind, _) => kind.supported_kinds(),
+            _ => &Kind::ALL,
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The channel's type; `None` only for a config that did not pass [`ChannelConfig::validate`].
+    pub fn channel_type(&self) -> Option<ChannelType<'_>> {
+        self.types().into_iter().flatten().next()
+    }
+
+    fn types(&self) -> [Option<ChannelType<'_>>; 10] {
+        [
+            self.webhook.as_ref().map(ChannelType::Webhook),
+            self.alertmanager.as_ref().map(ChannelType::Alertmanager),
+            self.pagerduty.as_ref().map(ChannelType::PagerDuty),
+            self.wecom
+                .as_ref()
+                .map(|c| ChannelType::Robot(RobotKind::WeCom, c)),
+            self.dingtalk
+                .as_ref()
+                .map(|c| ChannelType::Robot(RobotKind::DingTalk, c)),
+            self.feishu
+                .as_ref()
+                .map(|c| ChannelType::Robot(RobotKind::Feishu, c)),
+            self.email.as_ref().map(ChannelType::Email),
+            self.ticket_sink.as_ref().map(ChannelType::TicketSink),
+            self.sms
+                .as_ref()
+                .map(|c| ChannelType::Gateway(GatewayKind::Sms, c)),
+            self.voice
+                .as_ref()
+                .map(|c| ChannelType::Gateway(GatewayKind::Voice, c)),
+        ]
+    }
+
+    /// Whether this channel wants `notification` (kind, tag and severity filters).
+    pub fn accepts(&self, notification: &Notification) -> bool {
+        let kinds: &[Kind] = if self.kinds.is_empty() {
+            self.channel_type().map_or(&[], |t| t.supported_kinds())
+        } else {
+            &self.kinds
+        };
+        kinds.contains(&notification.kind)
+            && (self.tags.is_empty() || self.tags.contains(&notification.tag))
+            && self
+                .min_severity
+                .is_none_or(|min| notification.severity <= min)
+    }
+
+    /// Checks one channel; `prefix` is where it sits (`notify.channels[2]`).
+    pub fn validate(&self, source: &ConfigSource, prefix: &str) -> Result<(), ConfigError> {
+        let valid_name = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid_name {
+            return Err(source.error(
+                &field(prefix, "name"),
+                "must be non-empty and use only letters, digits, `-`, `_` and `.`",
+            ));
+        }
+        let types: Vec<ChannelType<'_>> = self.types().into_iter().flatten().collect();
+        let channel_type = match types.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(source.error(
+                    prefix,
+                    "needs one type table: webhook, alertmanager, pagerduty, wecom, dingtalk, \
+                     feishu, email, ticket_sink, sms or voice",
+                ));
+            }
+            [first, second, ..] => {
+                return Err(source.error(
+                    &field(prefix, second.name()),
+                    format!(
+                        "a channel has exactly one type, this one has `{}` and `{}`: define \
+                         another channel",
+                        first.name(),
+                        second.name()
+                    ),
+                ));
+            }
+        };
+        let supported = channel_type.supported_kinds();
+        if let Some(kind) = self.kinds.iter().find(|k| !supported.contains(k)) {
+            return Err(source.error(
+                &field(prefix, "kinds"),
+                format!("{} cannot deliver `{kind}`", channel_type.name()),
+            ));
+        }
+        let at = field(prefix, channel_type.name());
+        match channel_type {
+            ChannelType::Webhook(c) => c.validate(source, &at),
+            ChannelType::Alertmanager(c) => c.validate(source, &at),
+            ChannelType::PagerDuty(c) => c.validate(source, &at),
+            ChannelType::Robot(kind, c) => c.validate(kind, source, &at),
+            ChannelType::Email(c) => c.validate(source, &at),
+            ChannelType::TicketSink(c) => c.validate(source, &at),
+            ChannelType::Gateway(_, c) => c.validate(source, &at),
+        }
+    }
+}
 
 /// An HTTP request ready to send.
 #[derive(Clone, PartialEq)]
@@ -175,6 +391,7 @@ pub fn prepare(
         ChannelType::Robot(kind, c) => c.request(kind, notification, &context, &key, now_ms),
         ChannelType::Email(c) => c.message(&channel.name, notification, &context),
         ChannelType::TicketSink(c) => c.request(notification, &context, &key, remote_id, attempts),
+        ChannelType::Gateway(kind, c) => c.request(kind, notification, &context, &key),
     }
 }
 

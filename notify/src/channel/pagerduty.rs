@@ -5,8 +5,8 @@
 //! acknowledge / resolve reach the incident the trigger opened.
 
 use super::{Expect, Prepared, Rejection, check_url, json_post, truncate};
-use crate::config::field;
 use crate::model::{Kind, Notification};
+use crate::path::field;
 use crate::template::rfc3339;
 use faultline_incidents::Severity;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
@@ -91,10 +91,16 @@ impl PagerDutyConfig {
             if let Some(link) = n.links.first() {
                 event["client_url"] = json!(link.url);
             }
+            let ack = n
+                .ack_url
+                .iter()
+                .map(|url| (url.as_str(), "Acknowledge in Faultline"));
             event["links"] = n
                 .links
                 .iter()
-                .map(|l| json!({ "href": l.url, "text": l.title }))
+                .map(|l| (l.url.as_str(), l.title.as_str()))
+                .chain(ack)
+                .map(|(href, text)| json!({ "href": href, "text": text }))
                 .collect();
         }
         Ok(event)

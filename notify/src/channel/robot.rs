@@ -10,8 +10,8 @@ use super::{
     Expect, HttpRequest, Prepared, Rejection, check_template, check_url, json_post, render,
     truncate,
 };
-use crate::config::field;
 use crate::model::Notification;
+use crate::path::field;
 use crate::template::{DEFAULT_MARKDOWN, DEFAULT_TITLE};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

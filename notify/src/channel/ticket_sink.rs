@@ -14,8 +14,8 @@ use super::{
     Expect, HttpRequest, Prepared, Rejection, check_body, check_headers, check_url,
     default_content_type, http_request, render, render_body,
 };
-use crate::config::field;
 use crate::model::{Kind, Notification};
+use crate::path::field;
 use crate::template;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use reqwest::Method;

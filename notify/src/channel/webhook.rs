@@ -5,8 +5,8 @@
 //! <channel>:<dedup key>:<kind>:<occurrence>` so a receiver can drop a retried duplicate.
 
 use super::{Prepared, Rejection, check_body, check_headers, check_url, default_content_type};
-use crate::config::field;
 use crate::model::Notification;
+use crate::path::field;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use reqwest::Method;
 use serde::Deserialize;
@@ -80,8 +80,8 @@ impl WebhookConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::ChannelConfig;
     use crate::channel::prepare;
-    use crate::config::ChannelConfig;
     use crate::template::sample;
 
     fn channel(body: Option<&str>) -> ChannelConfig {

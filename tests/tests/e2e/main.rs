@@ -3,9 +3,11 @@
 // A failed unwrap is a failed test here, which is exactly what it should be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ack_link;
 mod bad_input;
 mod cli;
 mod console;
+mod demo;
 mod followups;
 mod full_disk;
 mod incidents;
