@@ -394,6 +394,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             customers: Vec::new(),
             started_at_ms: 0,
             opened_by: SYSTEM.into(),
+            channel: faultline_incidents::Channel::Monitoring,
         };
         Ticket::open(3, new, &TicketPolicy::default(), 1_700_000_000 * S).0
     }

@@ -256,6 +256,7 @@ impl Desk<'_> {
                                 .collect(),
                             started_at_ms: f.started_at_ms,
                             opened_by: SYSTEM.to_string(),
+                            channel: crate::ticket::Channel::Monitoring,
                         }),
                         attribution: Box::new(attribution),
                     },

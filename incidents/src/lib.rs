@@ -37,8 +37,8 @@ pub use inventory::{Inventory, Owner};
 pub use rules::{Rule, RuleSet, Severity};
 pub use store::{Fed, FeedItem, FeedPosition, ListWindow, SqliteStore, StoreError, TicketStore};
 pub use ticket::{
-    Change, Command, NewTicket, Ticket, TicketError, TicketPolicy, TicketState, TimelineEntry,
-    Timer,
+    Change, Channel, Command, NewTicket, Ticket, TicketError, TicketPolicy, TicketState,
+    TimelineEntry, Timer,
 };
 
 /// Milliseconds since the Unix epoch: the only notion of time in this crate.

@@ -756,6 +756,7 @@ mod tests {
             customers: Vec::new(),
             started_at_ms: t,
             opened_by: SYSTEM.into(),
+            channel: crate::ticket::Channel::Monitoring,
         };
         Ticket::open(1, new, &TicketPolicy::default(), t).0
     }

@@ -1195,6 +1195,7 @@ mod tests {
             customers: Vec::new(),
             started_at_ms: 0,
             opened_by: "faultline".into(),
+            channel: crate::ticket::Channel::Monitoring,
         };
         let (t, _) = Ticket::open(1, new, &policy, 100 * S);
         assert_eq!(

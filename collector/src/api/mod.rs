@@ -130,6 +130,10 @@ pub struct TicketQuery {
     pub customer: Option<String>,
     /// The site of the ticket's target (from the inventory).
     pub site: Option<String>,
+    /// The role of the ticket's target (from the inventory: `firewall`, `ups`, `vm` …).
+    pub role: Option<faultline_incidents::inventory::TargetRole>,
+    /// How the fault reached the queue.
+    pub channel: Option<faultline_incidents::Channel>,
     /// Which stretch of the history: before a cursor, opened within a time range.
     pub window: ListWindow,
     /// Most tickets returned.
@@ -164,6 +168,8 @@ pub struct ManualReport {
     pub started_at_ms: Option<Millis>,
     /// The engineer entering it.
     pub by: String,
+    /// How the report came in (`phone`, `walk_in`, `console`, `api`); never `monitoring`.
+    pub channel: faultline_incidents::Channel,
 }
 
 /// Why the stage (or the API) refused a request.

@@ -3,7 +3,7 @@
 //! ([`crate::console`]) goes through the same functions, so both doors share one set of rules.
 
 use super::{DEFAULT_LIMIT, FollowUpQuery, MAX_LIMIT, ManualReport, Refusal, TicketQuery};
-use faultline_incidents::{Command, ListWindow, Millis, Owner, Severity};
+use faultline_incidents::{Channel, Command, ListWindow, Millis, Owner, Severity};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -35,6 +35,8 @@ struct ReportBody {
     reason: Option<String>,
     #[serde(default)]
     started_at_ms: Option<Millis>,
+    #[serde(default)]
+    channel: Option<Channel>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +74,17 @@ struct RetagBody {
 /// The manual report of `POST /api/v1/tickets`, entered by `by`.
 pub(crate) fn manual_report(body: &[u8], by: String) -> Result<ManualReport, Refusal> {
     let r: ReportBody = parse_body(body)?;
+    let channel = match r.channel {
+        None => Channel::Api,
+        Some(Channel::Monitoring) => {
+            return Err(Refusal::invalid(
+                "channel",
+                "`monitoring` is for tickets the rules open; a report comes by phone, walk_in, \
+                 console, mailbox or api",
+            ));
+        }
+        Some(channel) => channel,
+    };
     Ok(ManualReport {
         target: required("target", r.target)?,
         summary: required("summary", r.summary)?,
@@ -81,6 +94,7 @@ pub(crate) fn manual_report(body: &[u8], by: String) -> Result<ManualReport, Ref
         reason: r.reason,
         started_at_ms: r.started_at_ms,
         by,
+        channel,
     })
 }
 
@@ -188,6 +202,8 @@ pub(crate) fn parse_query(query: &str) -> Result<TicketQuery, Refusal> {
         severity: None,
         customer: None,
         site: None,
+        role: None,
+        channel: None,
         window: ListWindow::default(),
         limit: DEFAULT_LIMIT,
     };
@@ -214,6 +230,8 @@ pub(crate) fn parse_query(query: &str) -> Result<TicketQuery, Refusal> {
             "severity" => q.severity = Some(enum_value("severity", &value)?),
             "customer" => q.customer = Some(value.into_owned()),
             "site" => q.site = Some(value.into_owned()),
+            "role" => q.role = Some(enum_value("role", &value)?),
+            "channel" => q.channel = Some(enum_value("channel", &value)?),
             "limit" => q.limit = limit(&value)?,
             other => return Err(Refusal::invalid(other, "unknown filter")),
         }
@@ -285,6 +303,14 @@ mod tests {
                 5
             )
         );
+        let q = parse_query("role=firewall&channel=walk_in").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (q.role, q.channel),
+            (
+                Some(faultline_incidents::inventory::TargetRole::Firewall),
+                Some(Channel::WalkIn)
+            )
+        );
         let q = parse_query("since=2026-11-28T07:22:18Z&until=1795850600000&before=42")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -297,6 +323,8 @@ mod tests {
         );
         for (query, field) in [
             ("state=gone", "state"),
+            ("role=toaster", "role"),
+            ("channel=pigeon", "channel"),
             ("limit=0", "limit"),
             ("x=1", "x"),
             ("since=yesterday", "since"),

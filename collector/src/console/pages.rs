@@ -17,12 +17,14 @@ use std::sync::Arc;
 /// Tickets on one page of the queue.
 const PAGE_SIZE: usize = 25;
 /// The queue's filters and the API's name for each.
-const FILTERS: [(&str, &str); 5] = [
+const FILTERS: [(&str, &str); 7] = [
     ("state", "state"),
     ("tag", "tag"),
     ("severity", "severity"),
+    ("role", "role"),
     ("department", "customer"),
     ("site", "site"),
+    ("channel", "channel"),
 ];
 
 /// `GET /console/tickets`: the queue, newest first, filtered and paged by the store's cursor.
@@ -68,6 +70,8 @@ pub(super) async fn queue(
         minijinja::context! {
             rows => rows,
             filters => filters,
+            roles => faultline_incidents::inventory::TargetRole::ALL.map(|r| r.as_str()),
+            channels => faultline_incidents::Channel::ALL.map(|c| c.as_str()),
             next => next,
             paged => given.contains_key("before"),
             first => first,

@@ -156,6 +156,7 @@ impl Renderer {
             target: ticket.target.clone(),
             state: ticket.state.as_str(),
             tag: ticket.tag.to_string(),
+            channel: ticket.channel.as_str(),
             severity: format!("{:?}", ticket.severity),
             departments: ticket
                 .customers
@@ -292,6 +293,7 @@ pub struct Row {
     target: String,
     state: &'static str,
     tag: String,
+    channel: &'static str,
     severity: String,
     departments: String,
     assignee: String,

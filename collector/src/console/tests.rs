@@ -37,6 +37,7 @@ fn ticket(id: u64, department: Option<&str>) -> Ticket {
             .collect(),
         started_at_ms: NOW,
         opened_by: "rules".into(),
+        channel: faultline_incidents::Channel::Monitoring,
     };
     Ticket::open(id, new, &TicketPolicy::default(), NOW).0
 }
@@ -56,6 +57,7 @@ fn stage(mut tickets: Vec<Ticket>) -> mpsc::Sender<Request> {
                                 .as_ref()
                                 .is_none_or(|d| t.customers.iter().any(|c| &c.department == d))
                         })
+                        .filter(|t| query.channel.is_none_or(|c| t.channel == c))
                         .cloned()
                         .collect();
                     let _ = reply.send(Ok(TicketPage {
@@ -325,4 +327,33 @@ async fn chinese_by_accept_language_or_the_switch() {
     )
     .await;
     assert!(page.contains("工单队列"));
+}
+
+#[tokio::test]
+async fn the_queue_passes_role_and_channel_filters_and_shows_them() {
+    let router = console();
+    let (cookie, _) = login(&router, "alice-token").await;
+    let (status, _, page) = send(
+        &router,
+        get("/console/tickets?channel=phone&role=vm", &cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<option value="phone" selected>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<option value="vm" selected>"#), "{page}");
+    assert!(
+        page.contains("id=\"no-tickets\""),
+        "no ticket came by phone: {page}"
+    );
+    let (_, _, page) = send(&router, get("/console/tickets?channel=monitoring", &cookie)).await;
+    assert!(page.contains("ticket-row"), "{page}");
+    let (status, _, _) = send(&router, get("/console/tickets?role=toaster", &cookie)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an unknown role is refused"
+    );
 }

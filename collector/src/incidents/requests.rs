@@ -73,6 +73,7 @@ impl Stage {
             let room = self.setup.inventory.target(target)?.room.as_deref()?;
             Some(self.setup.inventory.room(room)?.site.as_str())
         };
+        let role_of = |target: &str| Some(self.setup.inventory.target(target)?.role());
         let scanned = self
             .book
             .store
@@ -96,6 +97,8 @@ impl Stage {
                     .as_deref()
                     .is_none_or(|s| site_of(&t.target) == Some(s))
             })
+            .filter(|t| query.role.is_none_or(|r| role_of(&t.target) == Some(r)))
+            .filter(|t| query.channel.is_none_or(|c| t.channel == c))
             .take(query.limit)
             .collect();
         let next = if tickets.len() == query.limit {
@@ -147,6 +150,7 @@ impl Stage {
             customers,
             started_at_ms: report.started_at_ms.unwrap_or(now),
             opened_by: report.by,
+            channel: report.channel,
         };
         self.book.create_ticket(new, now)
     }

@@ -389,6 +389,7 @@ mod tests {
             customers: Vec::new(),
             started_at_ms: now,
             opened_by: faultline_incidents::ticket::SYSTEM.into(),
+            channel: faultline_incidents::Channel::Monitoring,
         };
         stage.book.create_ticket(new("edge1"), now).unwrap();
         let host = stage.book.create_ticket(new("host-2"), now).unwrap();

@@ -663,6 +663,7 @@ mod tests {
             customers: Vec::new(),
             started_at_ms: 1_000,
             opened_by: SYSTEM.into(),
+            channel: crate::ticket::Channel::Monitoring,
         };
         Ticket::open(0, new, &TicketPolicy::default(), 2_000).0
     }

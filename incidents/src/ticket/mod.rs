@@ -38,8 +38,8 @@ mod tests;
 
 pub use command::{Command, TicketError};
 pub use model::{
-    Change, Customer, NewTicket, SlaKind, Symptom, SymptomLink, Ticket, TicketState, TimelineEntry,
-    Timer,
+    Change, Channel, Customer, NewTicket, SlaKind, Symptom, SymptomLink, Ticket, TicketState,
+    TimelineEntry, Timer,
 };
 pub use policy::{FlapPolicy, Sla, TicketPolicy};
 
@@ -66,6 +66,7 @@ impl Ticket {
             description: new.description,
             severity: new.severity,
             state: TicketState::Open,
+            channel: new.channel,
             tag: new.tag,
             reason: new.reason.clone(),
             evidence: new.evidence,

@@ -38,6 +38,49 @@ impl TicketState {
     }
 }
 
+/// How a fault reached the queue: one queue, whatever the channel (the service entry).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Opened by a rule (Faultline's own monitoring).
+    #[default]
+    Monitoring,
+    /// Entered through the ticket API by another system.
+    Api,
+    /// Entered at the console by an engineer.
+    Console,
+    /// A customer phoned the hotline.
+    Phone,
+    /// A customer came to the desk.
+    WalkIn,
+    /// A mail to the repair mailbox.
+    Mailbox,
+}
+
+impl Channel {
+    /// Every channel, in the order the console lists them.
+    pub const ALL: [Channel; 6] = [
+        Channel::Monitoring,
+        Channel::Api,
+        Channel::Console,
+        Channel::Phone,
+        Channel::WalkIn,
+        Channel::Mailbox,
+    ];
+
+    /// Name as sent and shown (`walk_in`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Monitoring => "monitoring",
+            Channel::Api => "api",
+            Channel::Console => "console",
+            Channel::Phone => "phone",
+            Channel::WalkIn => "walk_in",
+            Channel::Mailbox => "mailbox",
+        }
+    }
+}
+
 /// A customer department affected by a ticket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
@@ -351,6 +394,8 @@ pub struct NewTicket {
     pub started_at_ms: Millis,
     /// Who opens it ([`SYSTEM`](super::SYSTEM) or the engineer entering a customer-reported fault).
     pub opened_by: String,
+    /// How the fault reached the queue.
+    pub channel: Channel,
 }
 
 /// One fault's ticket.
@@ -370,6 +415,9 @@ pub struct Ticket {
     pub severity: Severity,
     /// Lifecycle state.
     pub state: TicketState,
+    /// How the fault reached the queue (tickets stored before channels were kept: monitoring).
+    #[serde(default)]
+    pub channel: Channel,
     /// Responsibility tag.
     pub tag: Owner,
     /// Reason for the tag.

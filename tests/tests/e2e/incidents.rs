@@ -192,7 +192,7 @@ async fn carrier_uplink_down_pages_once_with_customer_vms_as_symptoms() {
     assert_eq!(
         tickets(
             &collector,
-            "?customer=finance&site=dc1&tag=carrier&severity=P1"
+            "?customer=finance&site=dc1&tag=carrier&severity=P1&role=interface&channel=monitoring"
         )
         .await
         .len(),
@@ -604,7 +604,8 @@ async fn api_flow_ack_progress_resolve_callback_close_with_roles() {
     let report = json!({
         "target": "vm-1",
         "summary": "finance portal slow, reported by phone",
-        "severity": "P2"
+        "severity": "P2",
+        "channel": "phone"
     });
     // Authentication and roles.
     let (status, _) = call(&collector, None, "GET", "", None).await;
@@ -622,6 +623,15 @@ async fn api_flow_ack_progress_resolve_callback_close_with_roles() {
     )
     .await;
     assert_eq!((status, &body["field"]), (400, &json!("summary")), "{body}");
+    let (status, body) = call(
+        &collector,
+        Some(ENGINEER),
+        "POST",
+        "",
+        Some(json!({"target": "vm-1", "summary": "s", "severity": "P2", "channel": "monitoring"})),
+    )
+    .await;
+    assert_eq!((status, &body["field"]), (400, &json!("channel")), "{body}");
 
     // A customer-reported fault enters the queue.
     let (status, ticket) = call(&collector, Some(ENGINEER), "POST", "", Some(report)).await;
@@ -630,6 +640,15 @@ async fn api_flow_ack_progress_resolve_callback_close_with_roles() {
     assert_eq!(ticket["tag"], "customer", "the target's owner");
     assert_eq!(ticket["customers"][0]["department"], "finance");
     assert_eq!(ticket["timeline"][0]["who"], "alice");
+    assert_eq!(ticket["channel"], "phone");
+    // The queue filters by channel and by the target's role.
+    let ids = |t: Vec<serde_json::Value>| t.iter().map(|t| t["id"].as_u64()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(tickets(&collector, "?channel=phone&role=vm").await),
+        [Some(id)]
+    );
+    assert!(tickets(&collector, "?channel=walk_in").await.is_empty());
+    assert!(tickets(&collector, "?role=firewall").await.is_empty());
     // Times come in RFC 3339 next to the epoch milliseconds.
     let opened_ms = ticket["opened_at_ms"].as_i64().unwrap();
     let opened: jiff::Timestamp = ticket["opened_at"].as_str().unwrap().parse().unwrap();
