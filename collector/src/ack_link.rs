@@ -245,27 +245,50 @@ impl AckEndpoint {
 /// The route of acknowledge links, `GET`/`POST /api/v1/ack/{token}`; without an endpoint
 /// (`[api]` has no key) every link is answered 404.
 pub fn router(endpoint: Option<Arc<AckEndpoint>>) -> Router {
-    async fn ack(
-        State(endpoint): State<Option<Arc<AckEndpoint>>>,
-        Path(token): Path<String>,
-    ) -> Response {
-        match endpoint {
-            Some(endpoint) => endpoint.serve(&token, faultline_wire::now_ms()).await,
-            None => answer(StatusCode::NOT_FOUND, "acknowledge links are off", None),
-        }
-    }
     Router::new()
         .route(&format!("{PREFIX}{{token}}"), get(ack).post(ack))
         .with_state(endpoint)
 }
 
+/// `GET`/`POST /api/v1/ack/{token}`: acknowledges the ticket a page's link names, as the paged
+/// engineer; the signature is the credential.
+#[utoipa::path(get, path = "/api/v1/ack/{token}", tag = "pages",
+    params(("token" = String, Path, description = "The signed link token from the page's `ack_url`")),
+    responses(
+        (status = 200, description = "Acknowledged", body = AckAnswer),
+        (status = 403, description = "Tampered, expired or signed with another key", body = AckAnswer),
+        (status = 404, description = "No such ticket, or acknowledge links are off", body = AckAnswer),
+        (status = 409, description = "Resolved or acknowledged already", body = AckAnswer),
+    ))]
+pub(crate) async fn ack(
+    State(endpoint): State<Option<Arc<AckEndpoint>>>,
+    Path(token): Path<String>,
+) -> Response {
+    match endpoint {
+        Some(endpoint) => endpoint.serve(&token, faultline_wire::now_ms()).await,
+        None => answer(StatusCode::NOT_FOUND, "acknowledge links are off", None),
+    }
+}
+
+/// The answer to an acknowledge link.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AckAnswer {
+    /// What happened, for the person who opened the link.
+    message: String,
+    /// The ticket the link names, when it could be read.
+    ticket: Option<u64>,
+}
+
 /// A small JSON answer: `{"message": …, "ticket": …}`.
 fn answer(status: StatusCode, message: &str, ticket: Option<u64>) -> Response {
-    let body = serde_json::json!({ "message": message, "ticket": ticket });
+    let body = AckAnswer {
+        message: message.to_string(),
+        ticket,
+    };
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        serde_json::to_string(&body).unwrap_or_default(),
     )
         .into_response()
 }

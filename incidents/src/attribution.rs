@@ -96,7 +96,7 @@ pub struct Context<'a> {
 }
 
 /// Root, same fault or symptom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "role", content = "root")]
 pub enum Role {
     /// Its own fault: opens a ticket and pages.
@@ -110,7 +110,7 @@ pub enum Role {
 }
 
 /// Our-side evidence looked at for a carrier boundary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BoundaryCheck {
     /// Our target on the boundary side.
     pub target: String,
@@ -121,7 +121,7 @@ pub struct BoundaryCheck {
 }
 
 /// Another incident the decision relied on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RelatedIncident {
     /// Its id.
     pub id: u64,
@@ -134,7 +134,7 @@ pub struct RelatedIncident {
 }
 
 /// Why the decision was made, kept on the ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     /// Rule that fired.
     pub rule: String,

@@ -86,13 +86,16 @@ impl FollowUpPolicy {
 }
 
 /// Which follow-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum FollowUpKind {
     /// New-customer follow-up this long after the department's first target appeared.
     NewCustomer {
-        /// The configured time after the first target.
+        /// The configured time after the first target (`3days`).
         #[serde(with = "humantime_serde")]
+        #[schema(value_type = String, example = "3days")]
         after: Duration,
     },
     /// The n-th periodic VIP follow-up (1-based).
@@ -122,7 +125,7 @@ fn compact(d: Duration) -> String {
 }
 
 /// A follow-up that is due.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FollowUp {
     /// Department id.
     pub department: String,
@@ -218,7 +221,7 @@ pub fn plan(
 }
 
 /// Where a follow-up task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Created, not done yet.
@@ -238,7 +241,7 @@ impl TaskState {
 }
 
 /// Who completed a task, when, and what the customer said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Completion {
     /// Who.
     pub by: String,
@@ -249,7 +252,7 @@ pub struct Completion {
 }
 
 /// A follow-up task: created once when its follow-up comes due, done when someone records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FollowUpTask {
     /// [`FollowUp::key`]: unique, stable across restarts.
     pub key: String,

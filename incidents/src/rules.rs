@@ -32,7 +32,19 @@ use std::fmt;
 use std::time::Duration;
 
 /// Ticket severity, P1 (most urgent) to P4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Severity {
     /// Service down for many, or for a VIP.
     P1,

@@ -32,10 +32,12 @@
 //! where it holds characters a path cannot (a department id with a space or a slash).
 
 mod auth;
+mod openapi;
 mod parse;
 mod routes;
 
 pub use auth::{Denied, Logins, Principal, User};
+pub use openapi::document as openapi_document;
 pub(crate) use parse::{command, manual_report, parse_query, ticket_id};
 pub use routes::router;
 

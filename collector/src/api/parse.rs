@@ -21,9 +21,10 @@ pub(crate) fn required(field: &str, value: String) -> Result<String, Refusal> {
     Ok(value)
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/tickets`: a fault reported by phone, at the desk or by a system.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReportBody {
+pub(crate) struct ReportBody {
     target: String,
     summary: String,
     #[serde(default)]
@@ -43,30 +44,34 @@ struct ReportBody {
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-#[derive(Deserialize)]
+/// A note: `resolve` and `close` (optional), `callback` and follow-up completion (required).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NoteBody {
+pub(crate) struct NoteBody {
     #[serde(default)]
     note: String,
 }
 
-#[derive(Deserialize)]
+/// `assign` and `handover`: the engineer who takes the ticket, with an optional note.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ToBody {
+pub(crate) struct ToBody {
     to: String,
     #[serde(default)]
     note: String,
 }
 
-#[derive(Deserialize)]
+/// `comment` (internal) and `progress` (sent to the customer): the text.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TextBody {
+pub(crate) struct TextBody {
     text: String,
 }
 
-#[derive(Deserialize)]
+/// `retag`: the new responsibility tag and why.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RetagBody {
+pub(crate) struct RetagBody {
     tag: Owner,
     reason: String,
 }

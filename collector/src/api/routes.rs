@@ -31,6 +31,11 @@ pub fn router(api: Arc<Api>) -> Router {
         )
         .route("/followups", get(followups).fallback(method_not_allowed))
         .route(
+            "/openapi.json",
+            get(|| async { json(StatusCode::OK, &super::openapi::document_json()) })
+                .fallback(method_not_allowed),
+        )
+        .route(
             "/followups/{key}/done",
             post(complete).fallback(method_not_allowed),
         )
@@ -122,23 +127,61 @@ fn respond(answer: Answer) -> Response {
     }
 }
 
-async fn list(State(api): State<Arc<Api>>, headers: HeaderMap, query: RawQuery) -> Response {
+/// `GET /api/v1/tickets`: one page of tickets, newest first.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets",
+    params(
+        ("state" = Option<faultline_incidents::TicketState>, Query, description = "Lifecycle state"),
+        ("tag" = Option<faultline_incidents::Owner>, Query, description = "Responsibility tag"),
+        ("severity" = Option<faultline_incidents::Severity>, Query, description = "Severity"),
+        ("role" = Option<faultline_incidents::inventory::TargetRole>, Query, description = "Role of the ticket's target"),
+        ("channel" = Option<faultline_incidents::Channel>, Query, description = "How the fault reached the queue"),
+        ("customer" = Option<String>, Query, description = "An affected department id"),
+        ("site" = Option<String>, Query, description = "Site of the ticket's target"),
+        ("since" = Option<String>, Query, description = "Opened at or after (RFC 3339 or epoch ms)"),
+        ("until" = Option<String>, Query, description = "Opened before (RFC 3339 or epoch ms)"),
+        ("before" = Option<u64>, Query, description = "Cursor: the `next` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "Most tickets on the page"),
+    ),
+    responses(
+        (status = 200, description = "A page of tickets", body = TicketList),
+        (status = 400, description = "A filter that does not parse", body = ApiError),
+        (status = 401, description = "No or unknown token", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn list(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
     respond(
         async {
             authorize(&api, &headers, Role::Viewer)?;
             let page = api
                 .list(parse_query(query.0.as_deref().unwrap_or_default())?)
                 .await?;
+            let list = TicketList {
+                tickets: page.tickets,
+                next: page.next,
+            };
             Ok((
                 StatusCode::OK,
-                serde_json::json!({ "tickets": page.tickets, "next": page.next }),
+                serde_json::to_value(&list).unwrap_or_default(),
             ))
         }
         .await,
     )
 }
 
-async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Body) -> Response {
+/// `POST /api/v1/tickets`: a fault reported by phone, at the desk or by another system.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets",
+    request_body = super::parse::ReportBody,
+    responses(
+        (status = 201, description = "The new ticket", body = faultline_incidents::Ticket),
+        (status = 400, description = "A field is missing or wrong", body = ApiError),
+        (status = 403, description = "Needs the engineer role", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Body) -> Response {
     respond(
         async {
             let user = authorize(&api, &headers, Role::Engineer)?;
@@ -150,7 +193,15 @@ async fn create(State(api): State<Arc<Api>>, headers: HeaderMap, raw: Body) -> R
     )
 }
 
-async fn show(
+/// `GET /api/v1/tickets/{id}`: one ticket with its timeline and evidence.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets",
+    params(("id" = u64, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "The ticket", body = faultline_incidents::Ticket),
+        (status = 404, description = "No such ticket", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn show(
     State(api): State<Arc<Api>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -165,7 +216,26 @@ async fn show(
     )
 }
 
-async fn change(
+/// `POST /api/v1/tickets/{id}/{action}`: work a ticket. Bodies by action: `acknowledge` `{}`;
+/// `assign`, `handover` [`ToBody`](super::parse::ToBody); `comment` (internal), `progress` (for
+/// the customer) [`TextBody`](super::parse::TextBody); `retag`
+/// [`RetagBody`](super::parse::RetagBody); `resolve`, `callback`, `close`
+/// [`NoteBody`](super::parse::NoteBody).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/{action}", tag = "tickets",
+    params(
+        ("id" = u64, Path, description = "Ticket id"),
+        ("action" = String, Path, description = "acknowledge | assign | handover | comment | progress | retag | resolve | callback | close"),
+    ),
+    request_body(content = serde_json::Value, description = "acknowledge: {}; assign, handover: ToBody; comment, progress: TextBody; retag: RetagBody; resolve, callback, close: NoteBody"),
+    responses(
+        (status = 200, description = "The changed ticket", body = faultline_incidents::Ticket),
+        (status = 400, description = "Unknown action or a wrong body", body = ApiError),
+        (status = 403, description = "Needs the engineer role", body = ApiError),
+        (status = 404, description = "No such ticket", body = ApiError),
+        (status = 409, description = "The ticket's state does not allow it", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn change(
     State(api): State<Arc<Api>>,
     params: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
@@ -186,19 +256,48 @@ async fn change(
     )
 }
 
-async fn followups(State(api): State<Arc<Api>>, headers: HeaderMap, query: RawQuery) -> Response {
+/// `GET /api/v1/followups`: customer follow-up tasks, oldest due first.
+#[utoipa::path(get, path = "/api/v1/followups", tag = "followups",
+    params(
+        ("state" = Option<faultline_incidents::followup::TaskState>, Query, description = "pending or done"),
+        ("department" = Option<String>, Query, description = "Department id"),
+        ("limit" = Option<usize>, Query, description = "Most tasks returned"),
+    ),
+    responses(
+        (status = 200, description = "The tasks", body = FollowUpList),
+        (status = 400, description = "A filter that does not parse", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn followups(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
     respond(
         async {
             authorize(&api, &headers, Role::Viewer)?;
             let query = parse_followup_query(query.0.as_deref().unwrap_or_default())?;
             let tasks = api.followups(query).await?;
-            Ok((StatusCode::OK, serde_json::json!({ "followups": tasks })))
+            let list = FollowUpList { followups: tasks };
+            Ok((
+                StatusCode::OK,
+                serde_json::to_value(&list).unwrap_or_default(),
+            ))
         }
         .await,
     )
 }
 
-async fn complete(
+/// `POST /api/v1/followups/{key}/done`: records a follow-up visit or call as done.
+#[utoipa::path(post, path = "/api/v1/followups/{key}/done", tag = "followups",
+    params(("key" = String, Path, description = "The task's key")),
+    request_body = super::parse::NoteBody,
+    responses(
+        (status = 200, description = "The completed task", body = faultline_incidents::followup::FollowUpTask),
+        (status = 404, description = "No such task", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn complete(
     State(api): State<Arc<Api>>,
     key: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -229,13 +328,14 @@ fn to_json(ticket: &faultline_incidents::Ticket) -> serde_json::Value {
 
 /// Adds, next to every time field of an answer (`…at_ms`, `…due_ms`: epoch milliseconds), the
 /// same time in RFC 3339 under the name without `_ms` (`opened_at`, `at`, `next_due`), so
-/// integrators need not convert; the epoch fields stay.
+/// integrators need not convert; the epoch fields stay. The OpenAPI document describes the same
+/// twins ([`super::openapi::is_time_field`]).
 fn with_rfc3339(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             let times: Vec<(String, String)> = map
                 .iter()
-                .filter(|(key, _)| key.ends_with("at_ms") || key.ends_with("due_ms"))
+                .filter(|(key, _)| super::openapi::is_time_field(key))
                 .filter_map(|(key, v)| {
                     let text = faultline_incidents::rfc3339(v.as_i64()?)?;
                     Some((key.trim_end_matches("_ms").to_string(), text))
@@ -265,12 +365,38 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response {
         .into_response()
 }
 
+/// A page of `GET /api/v1/tickets`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct TicketList {
+    /// The tickets, newest first.
+    tickets: Vec<faultline_incidents::Ticket>,
+    /// The cursor of the next (older) page (`before=`), when there may be one.
+    next: Option<u64>,
+}
+
+/// The answer of `GET /api/v1/followups`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct FollowUpList {
+    /// The tasks, oldest due first.
+    followups: Vec<faultline_incidents::followup::FollowUpTask>,
+}
+
+/// Every refusal's body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ApiError {
+    /// What is wrong.
+    error: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
 fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
-    let mut value = serde_json::json!({ "error": message });
-    if let Some(field) = field {
-        value["field"] = field.into();
-    }
-    json(status, &value)
+    let body = ApiError {
+        error: message.to_string(),
+        field: field.map(str::to_string),
+    };
+    json(status, &serde_json::to_value(&body).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::rules::Severity;
 use serde::{Deserialize, Serialize};
 
 /// Where a ticket is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketState {
     /// Not yet acknowledged.
@@ -39,7 +39,9 @@ impl TicketState {
 }
 
 /// How a fault reached the queue: one queue, whatever the channel (the service entry).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// Opened by a rule (Faultline's own monitoring).
@@ -82,7 +84,7 @@ impl Channel {
 }
 
 /// A customer department affected by a ticket.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Customer {
     /// Department id.
     pub department: String,
@@ -112,7 +114,7 @@ impl Customer {
 }
 
 /// Another incident that joined this ticket as a symptom.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Symptom {
     /// Its rule.
     pub rule: String,
@@ -152,7 +154,7 @@ pub struct SymptomLink {
 }
 
 /// Which SLA deadline was breached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaKind {
     /// Not acknowledged by respond-by.
@@ -162,7 +164,7 @@ pub enum SlaKind {
 }
 
 /// A timer that can come due on a ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Timer {
     /// Respond-by passed while still open.
@@ -180,7 +182,7 @@ pub enum Timer {
 }
 
 /// What happened; one per timeline entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     /// Ticket opened (pages the on-call level 0).
@@ -359,7 +361,7 @@ impl Change {
 }
 
 /// One line of a ticket's history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// When.
     pub at_ms: Millis,
@@ -399,7 +401,7 @@ pub struct NewTicket {
 }
 
 /// One fault's ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ticket {
     /// Id.
     pub id: u64,

@@ -1107,3 +1107,104 @@ async fn a_replayed_backlog_is_catching_up_not_silence() {
         "host-1 and the port page; the devices polled throughout do not"
     );
 }
+
+/// The OpenAPI document the collector serves describes what it answers: a rule ticket with its
+/// evidence and symptoms, a phone report worked through several actions, the ticket list, the
+/// follow-ups and an error, each checked against the document's schema (JSON Schema 2020-12),
+/// RFC 3339 twins included. The document itself needs no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_match_the_served_openapi_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = start(dir.path(), free_port(), "1h").await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", collector.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    let check = |schema: &str, instance: &Value| {
+        let mut root = doc.clone();
+        root["$ref"] = json!(format!("#/components/schemas/{schema}"));
+        let validator = jsonschema::validator_for(&root).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{schema}: {errors:#?}\n{instance:#}");
+    };
+
+    // A rule ticket: the carrier drops edge1's line, the VMs behind it go dark.
+    let t0 = now_ms() - 150 * S;
+    let mut healthy = vec![up("edge1", 1.0, t0), wan(1.0, t0)];
+    let t1 = t0 + 30 * S;
+    let mut down = vec![up("edge1", 1.0, t1), wan(2.0, t1)];
+    for vm in ["vm-1", "vm-2"] {
+        healthy.push(up(vm, 1.0, t0));
+        for i in 0..4 {
+            down.push(up(vm, 0.0, t1 + i * 30 * S));
+        }
+    }
+    push(&collector, 1, healthy).await;
+    push(&collector, 2, down).await;
+    let open = wait_tickets(&collector, "?state=open", |t| {
+        t.len() == 1 && t[0]["symptoms"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    assert!(open[0]["evidence"].is_object(), "{}", open[0]);
+    check("Ticket", &open[0]);
+
+    // A phone report, worked through the actions.
+    let report =
+        json!({"target": "vm-1", "summary": "portal slow", "severity": "P3", "channel": "phone"});
+    let (status, ticket) = call(&collector, Some(ENGINEER), "POST", "", Some(report)).await;
+    assert_eq!(status, 201, "{ticket}");
+    check("Ticket", &ticket);
+    let id = ticket["id"].as_u64().unwrap();
+    for (action, body) in [
+        ("acknowledge", None),
+        ("progress", Some(json!({"text": "we are on it"}))),
+        ("comment", Some(json!({"text": "internal note"}))),
+        (
+            "retag",
+            Some(json!({"tag": "platform", "reason": "the host, not the VM"})),
+        ),
+        ("resolve", Some(json!({"note": "fixed"}))),
+    ] {
+        let (status, t) = call(
+            &collector,
+            Some(ENGINEER),
+            "POST",
+            &format!("/{id}/{action}"),
+            body,
+        )
+        .await;
+        assert_eq!(status, 200, "{action}: {t}");
+        check("Ticket", &t);
+    }
+    let (status, list) = call(&collector, Some(VIEWER), "GET", "?limit=1", None).await;
+    assert_eq!(status, 200);
+    assert!(list["next"].is_u64(), "{list}");
+    check("TicketList", &list);
+    let (status, list) = call(&collector, Some(VIEWER), "GET", "", None).await;
+    assert_eq!(
+        (status, list["tickets"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    check("TicketList", &list);
+    let (status, followups) = api(&collector, Some(VIEWER), "GET", "/followups", None).await;
+    assert_eq!(status, 200, "{followups}");
+    check("FollowUpList", &followups);
+    let (status, error) = call(&collector, Some(VIEWER), "GET", "/999999", None).await;
+    assert_eq!(status, 404);
+    check("ApiError", &error);
+    let (status, error) = call(&collector, Some(VIEWER), "GET", "?role=toaster", None).await;
+    assert_eq!((status, &error["field"]), (400, &json!("role")));
+    check("ApiError", &error);
+    // The schema is strict enough to fail: a ticket without its id does not pass.
+    let mut broken = ticket.clone();
+    broken.as_object_mut().unwrap().remove("id");
+    let mut root = doc.clone();
+    root["$ref"] = json!("#/components/schemas/Ticket");
+    assert!(!jsonschema::validator_for(&root).unwrap().is_valid(&broken));
+}
