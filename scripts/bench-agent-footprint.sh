@@ -7,7 +7,8 @@
 # read from /proc, for RUNS runs; a summary line gives min / median / max. Needs release builds:
 #   cargo build --release -p faultline-agent -p faultline-collector
 # Usage: scripts/bench-agent-footprint.sh [DURATION_SECONDS] [RUNS]
-#   AGENT_BIN=path   the agent binary to measure (default target/release/faultline-agent)
+#   AGENT_BIN=path      the agent binary to measure (default target/release/faultline-agent)
+#   COLLECTOR_BIN=path  the collector it pushes to (default target/release/faultline-collector)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-60}
@@ -51,7 +52,7 @@ path = "$work/state.db"
 id = "bench"
 token = "$token"
 TOML
-RUST_LOG=warn target/release/faultline-collector run --config "$work/collector.toml" 2>"$work/collector.log" &
+RUST_LOG=warn "${COLLECTOR_BIN:-target/release/faultline-collector}" run --config "$work/collector.toml" 2>"$work/collector.log" &
 nport=$(free_port)
 prometheus-node-exporter --web.listen-address="127.0.0.1:$nport" 2>"$work/node.log" &
 node=$!
