@@ -51,6 +51,8 @@ token_file="$state/token"
 api_token_file="$state/api-token"
 [ -s "$api_token_file" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$api_token_file"
 ack_key_file="$state/ack-link.key"
+finance_token_file="$state/finance-token"
+[ -s "$finance_token_file" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$finance_token_file"
 [ -s "$ack_key_file" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$ack_key_file"
 host=$(hostname)
 api="http://127.0.0.1:$port/api/v1"
@@ -256,6 +258,11 @@ name = "demo-admin"
 role = "admin"
 token_file = "$api_token_file"
 
+# The finance department's read-only console login: its own tickets and updates only.
+[[api.departments]]
+department = "finance"
+token_file = "$finance_token_file"
+
 [notify.retry]
 initial = "1s"
 max = "5s"
@@ -384,6 +391,8 @@ token=$(cat "$api_token_file")
 cat <<MSG
 Faultline is running.
   console:   http://127.0.0.1:$port/console
+             log in as the on-call desk with $token
+             or as the finance department (read-only) with $(cat "$finance_token_file")
   tickets:   curl -s -H "Authorization: Bearer $token" $api/tickets
   metrics:   http://127.0.0.1:$port/metrics
   logs:      $state/collector.log, $state/agent.log, $state/room.log
