@@ -5,9 +5,11 @@
 # collector/Cargo.toml; the maintainer scripts are packaging/scripts/. Binaries are stripped.
 #
 #   bash scripts/package.sh                 # release build: what you install (the README)
-#   bash scripts/package.sh --profile dev   # the debug binaries `cargo build` makes:
-#                                           # same files and scripts, no release build (the
-#                                           # packaging test and CI use this to save its time)
+#   bash scripts/package.sh --profile dev   # the debug binaries already built by
+#                                           # `cargo build --workspace --bins`, as they are:
+#                                           # same files and scripts, no build at all (the
+#                                           # packaging test uses this: a build while other
+#                                           # tests run would replace binaries under them)
 #
 # Needs cargo-deb and cargo-generate-rpm (scripts/install-test-deps.sh installs them).
 set -euo pipefail
@@ -35,9 +37,9 @@ done
 target="${CARGO_TARGET_DIR:-target}"
 out="$target/packages"
 if [ "$profile" = dev ]; then
-  # The whole workspace, as scripts/test-all.sh builds it: the same features, so after it this
-  # is a no-op.
-  cargo build --locked --profile dev --workspace --bins
+  for bin in faultline-agent faultline-collector; do
+    [ -x "$target/debug/$bin" ] || { echo "$target/debug/$bin is missing: run cargo build --workspace --bins first" >&2; exit 1; }
+  done
 else
   cargo build --locked --profile agent -p faultline-agent --bins
   cargo build --locked --release -p faultline-collector --bins

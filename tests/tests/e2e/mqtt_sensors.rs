@@ -85,7 +85,14 @@ async fn sensor_values_errors_and_staleness() {
                 "faultline_mqtt_errors_total",
                 &[("target", "locked"), ("kind", "refused_credentials")],
             )
-            .is_some();
+            .is_some()
+            // The agent's counters come with its health, on their own schedule.
+            && metric_value(
+                &text,
+                "faultline_mqtt_payload_errors_total",
+                &[("target", "room-a"), ("kind", "not_json")],
+            )
+            .is_some_and(|n| n >= 1.0);
         *last.lock().unwrap() = text;
         ok
     })
