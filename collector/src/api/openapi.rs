@@ -72,9 +72,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// [`document`] as JSON, as served.
-pub(super) fn document_json() -> serde_json::Value {
-    serde_json::to_value(document()).unwrap_or_default()
+/// [`document`] as JSON, as served: built once, on the first request (it never changes while
+/// the collector runs).
+pub(super) fn document_json() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(|| serde_json::to_value(document()).unwrap_or_default());
+    &DOCUMENT
 }
 
 /// Adds `name` (string, date-time) next to every time property `name_ms`, in `schema` and the

@@ -32,7 +32,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/followups", get(followups).fallback(method_not_allowed))
         .route(
             "/openapi.json",
-            get(|| async { json(StatusCode::OK, &super::openapi::document_json()) })
+            get(|| async { json(StatusCode::OK, super::openapi::document_json()) })
                 .fallback(method_not_allowed),
         )
         .route(
