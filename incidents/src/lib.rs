@@ -14,6 +14,7 @@
 //! Unix epoch, so every behaviour is covered by table tests.
 
 pub mod attribution;
+pub mod carrier;
 pub mod circuits;
 pub mod counter;
 pub mod desk;
@@ -24,6 +25,7 @@ pub mod inventory;
 pub mod maintenance;
 pub mod matcher;
 pub mod oncall;
+pub mod report_link;
 pub mod rules;
 pub mod ruletest;
 pub mod settle;

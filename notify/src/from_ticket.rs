@@ -152,6 +152,44 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 format!("Not acknowledged: paged on-call level {level}."),
                 None,
             )],
+            Change::ReportLinked {
+                summary,
+                reporter,
+                department,
+                ..
+            } => {
+                // The reporter and their department hear that engineers are already on it.
+                let mut contacts: Vec<Contact> = reporter.iter().cloned().collect();
+                for c in ticket
+                    .customers
+                    .iter()
+                    .filter(|c| Some(&c.department) == department.as_ref())
+                    .flat_map(|c| c.contacts.iter())
+                {
+                    if !contacts.contains(c) {
+                        contacts.push(c.clone());
+                    }
+                }
+                vec![(
+                    Kind::Progress,
+                    format!(
+                        "Your report \"{summary}\" is the fault of ticket #{}, which engineers are \
+                         already working on.",
+                        ticket.id
+                    ),
+                    Some(contacts),
+                )]
+            }
+            Change::CarrierReported { report } => vec![(
+                Kind::CarrierReport,
+                format!(
+                    "Reported to {} (circuit {}): {}",
+                    report.carrier,
+                    report.circuit_id,
+                    report.evidence.join("; ")
+                ),
+                Some(report.contacts.clone()),
+            )],
             Change::CallbackDue { contacts } => vec![(
                 Kind::CallbackDue,
                 "The call-back to the customer is due.".to_string(),
@@ -162,6 +200,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
         let first_notice = matches!(
             entry.change,
             Change::Opened { .. }
+                | Change::ReportLinked { .. }
                 | Change::SymptomLinked {
                     announce_to: Some(_),
                     ..
@@ -198,6 +237,10 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 links: links.to_vec(),
                 ack_url: None,
                 followup: None,
+                carrier: match &entry.change {
+                    Change::CarrierReported { report } => Some((**report).clone()),
+                    _ => None,
+                },
                 customer: CustomerView {
                     departments: ticket.customers.clone(),
                     first_notice,
@@ -242,6 +285,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         links: Vec::new(),
         ack_url: None,
         followup: Some(f.clone()),
+        carrier: None,
         customer: CustomerView::default(),
     }
 }

@@ -55,6 +55,7 @@
 //! # }
 //! ```
 
+pub mod carrier;
 pub mod channel;
 pub mod config;
 pub mod customer;

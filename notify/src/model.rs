@@ -9,7 +9,7 @@
 
 use faultline_incidents::followup::FollowUp;
 use faultline_incidents::inventory::{Contact, Owner, TargetRole};
-use faultline_incidents::ticket::Customer;
+use faultline_incidents::ticket::{CarrierReport, Customer};
 use faultline_incidents::{Millis, Severity};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -42,11 +42,14 @@ pub enum Kind {
     CallbackDue,
     /// A scheduled customer follow-up (new customer, VIP) is due; not a ticket event.
     FollowUp,
+    /// A carrier trouble report: the fault told to the carrier's NOC (e-mail to its contacts,
+    /// or a carrier portal driven by a ticket-sink template).
+    CarrierReport,
 }
 
 impl Kind {
     /// Every kind, in lifecycle order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Trigger,
         Kind::Reopen,
         Kind::Flapping,
@@ -58,6 +61,7 @@ impl Kind {
         Kind::Escalation,
         Kind::CallbackDue,
         Kind::FollowUp,
+        Kind::CarrierReport,
     ];
 
     /// Name as written in config files and stored in the outbox.
@@ -74,6 +78,7 @@ impl Kind {
             Kind::Escalation => "escalation",
             Kind::CallbackDue => "callback_due",
             Kind::FollowUp => "follow_up",
+            Kind::CarrierReport => "carrier_report",
         }
     }
 
@@ -91,6 +96,7 @@ impl Kind {
             Kind::Escalation => "Escalated",
             Kind::CallbackDue => "Call-back due",
             Kind::FollowUp => "Customer follow-up due",
+            Kind::CarrierReport => "Reported to the carrier",
         }
     }
 
@@ -178,6 +184,11 @@ pub struct Notification {
     /// from. Never the reason, the evidence or engineers' comments.
     #[serde(default)]
     pub customer: CustomerView,
+    /// For [`Kind::CarrierReport`]: the circuit, its carrier, both ends, the NOC contacts and the
+    /// evidence that the fault is beyond our boundary ([`crate::carrier`] writes the NOC's mail
+    /// from it); `null` otherwise.
+    #[serde(default)]
+    pub carrier: Option<CarrierReport>,
 }
 
 /// What a customer message may say about a ticket event: the affected departments (each with

@@ -122,6 +122,19 @@ pub fn sample() -> Notification {
         }],
         ack_url: Some("https://faultline.example/api/v1/ack/v1.1.0.YW5h.c2ln".into()),
         followup: None,
+        carrier: Some(faultline_incidents::ticket::CarrierReport {
+            circuit: "uplink-1".into(),
+            carrier: "ACME Telecom".into(),
+            circuit_id: "ACME-SH-0042".into(),
+            a_end: "edge1-wan".into(),
+            z_end: "ACME POP Shanghai-3".into(),
+            contacts: vec![Contact {
+                name: "ACME NOC".into(),
+                email: Some("noc@acme.example".into()),
+                phone: None,
+            }],
+            evidence: vec!["Our side edge1: no fault of its own, last sample 1 s ago".into()],
+        }),
         customer: crate::model::CustomerView::default(),
     }
 }

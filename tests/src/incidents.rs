@@ -165,6 +165,28 @@ url = "{url}"
     )
 }
 
+/// `[notify]` config text with fast retries and one e-mail channel `mail` to the SMTP server on
+/// `smtp_port` (no TLS), sending the engineers' copy to `mailbox`.
+pub fn email_channel(smtp_port: u16, mailbox: &str) -> String {
+    format!(
+        r#"[notify.retry]
+initial = "300ms"
+max = "1s"
+timeout = "5s"
+poll_interval = "200ms"
+
+[[notify.channels]]
+name = "mail"
+[notify.channels.email]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "Faultline <faultline@example.com>"
+mailbox = ["{mailbox}"]
+"#
+    )
+}
+
 /// A sample of `metric` for `target`: a gauge for filesystem and sensor metrics, a state
 /// otherwise.
 pub fn sample(

@@ -24,6 +24,10 @@
 //! POST /api/v1/tickets/{id}/resolve             {note?}
 //! POST /api/v1/tickets/{id}/callback            {note}      (records the call-back and closes)
 //! POST /api/v1/tickets/{id}/close               {note?}     (tickets without a call-back)
+//! POST /api/v1/tickets/{id}/carrier_response    {reference?, note?} (the carrier answered)
+//! POST /api/v1/tickets/{id}/link_report         {summary, channel?, description?, target?,
+//!                                                department?, reporter?} (same fault, by hand)
+//! GET  /api/v1/link_candidates?target=&department=  open automatic tickets a report may be about
 //! GET  /api/v1/followups?state=&department=&limit=  follow-up tasks, oldest due first
 //! POST /api/v1/followups/{key}/done             {note}      (who and when are recorded)
 //! ```
@@ -38,7 +42,7 @@ mod routes;
 
 pub use auth::{Denied, Logins, Principal, User};
 pub use openapi::document as openapi_document;
-pub(crate) use parse::{command, manual_report, parse_query, ticket_id};
+pub(crate) use parse::{command, manual_report, parse_query, report_link, ticket_id};
 pub use routes::router;
 
 use crate::config::ApiConfig;
@@ -88,6 +92,22 @@ pub enum Request {
         /// Answer: the new ticket.
         reply: oneshot::Sender<Result<Ticket, Refusal>>,
     },
+    /// A report made by hand, linked to an open ticket of the same fault.
+    LinkReport {
+        /// Ticket id.
+        id: u64,
+        /// The report.
+        link: ReportLink,
+        /// Answer: the ticket after the link.
+        reply: oneshot::Sender<Result<Ticket, Refusal>>,
+    },
+    /// The open automatic tickets a report by hand may be about.
+    LinkCandidates {
+        /// Where the reporter says the fault is.
+        query: CandidateQuery,
+        /// Answer: the candidates, strongest first.
+        reply: oneshot::Sender<Result<Vec<Candidate>, Refusal>>,
+    },
     /// Follow-up tasks matching a query.
     FollowUps {
         /// The filters.
@@ -106,6 +126,46 @@ pub enum Request {
         /// Answer: the task, done.
         reply: oneshot::Sender<Result<FollowUpTask, Refusal>>,
     },
+}
+
+/// A fault reported by hand that the desk links to an open ticket instead of opening a second
+/// one (`POST /api/v1/tickets/{id}/link_report`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportLink {
+    /// The engineer at the desk.
+    pub by: String,
+    /// How the report came in (never `monitoring`).
+    pub channel: faultline_incidents::Channel,
+    /// What the reporter said, in one line.
+    pub summary: String,
+    /// More detail.
+    pub description: String,
+    /// The affected target, when named.
+    pub target: Option<String>,
+    /// The reporting department (default: the target's).
+    pub department: Option<String>,
+    /// The reporter, to hear back.
+    pub reporter: Option<faultline_incidents::inventory::Contact>,
+}
+
+/// Where a reporter says the fault is (`GET /api/v1/link_candidates?target=&department=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CandidateQuery {
+    /// The affected target.
+    pub target: Option<String>,
+    /// The reporting department.
+    pub department: Option<String>,
+}
+
+/// An open automatic ticket a report may be about: the ticket (with its evidence) and why.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// How it matches.
+    pub kind: faultline_incidents::report_link::MatchKind,
+    /// Why, in a sentence.
+    pub why: String,
 }
 
 /// Follow-up list filters; all given ones must match.
@@ -284,6 +344,41 @@ impl Api {
         let ticket = self.ask(|reply| Request::Create { report, reply }).await?;
         tracing::info!(user = %user.name, ticket = ticket.id, "ticket created by hand");
         Ok(ticket)
+    }
+
+    /// `action` on ticket `id` with its JSON `body`, by `user`: a [`command`] of the ticket, or
+    /// `link_report` (a report by hand of the ticket's fault); the ticket after it. The API's
+    /// and the console's action routes both come here.
+    pub async fn act(
+        &self,
+        user: &User,
+        id: u64,
+        action: &str,
+        body: &[u8],
+    ) -> Result<Ticket, Refusal> {
+        if action == "link_report" {
+            self.link_report(id, report_link(body, user.name.clone())?)
+                .await
+        } else {
+            self.change(user, id, command(action, body, user.name.clone())?)
+                .await
+        }
+    }
+
+    /// Links a report made by hand to open ticket `id`; the ticket after it.
+    pub async fn link_report(&self, id: u64, link: ReportLink) -> Result<Ticket, Refusal> {
+        let by = link.by.clone();
+        let ticket = self
+            .ask(|reply| Request::LinkReport { id, link, reply })
+            .await?;
+        tracing::info!(user = %by, ticket = id, "report linked to an open ticket");
+        Ok(ticket)
+    }
+
+    /// The open automatic tickets a report by hand may be about, strongest match first.
+    pub async fn link_candidates(&self, query: CandidateQuery) -> Result<Vec<Candidate>, Refusal> {
+        self.ask(|reply| Request::LinkCandidates { query, reply })
+            .await
     }
 
     /// Follow-up tasks.

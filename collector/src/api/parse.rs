@@ -2,7 +2,11 @@
 //! reports, query strings into list filters. Each error names the field. The console
 //! ([`crate::console`]) goes through the same functions, so both doors share one set of rules.
 
-use super::{DEFAULT_LIMIT, FollowUpQuery, MAX_LIMIT, ManualReport, Refusal, TicketQuery};
+use super::{
+    CandidateQuery, DEFAULT_LIMIT, FollowUpQuery, MAX_LIMIT, ManualReport, Refusal, ReportLink,
+    TicketQuery,
+};
+use faultline_incidents::inventory::Contact;
 use faultline_incidents::{Channel, Command, ListWindow, Millis, Owner, Severity};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -40,6 +44,29 @@ pub(crate) struct ReportBody {
     channel: Option<Channel>,
 }
 
+/// `link_report`: a fault reported by hand that is the fault of an open ticket.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkReportBody {
+    /// What the reporter said, in one line.
+    summary: String,
+    /// More detail.
+    #[serde(default)]
+    description: String,
+    /// How it came in: `phone`, `walk_in`, `console`, `mailbox` or `api` (default).
+    #[serde(default)]
+    channel: Option<Channel>,
+    /// The affected target, when the reporter named one.
+    #[serde(default)]
+    target: Option<String>,
+    /// The reporting department (default: the target's).
+    #[serde(default)]
+    department: Option<String>,
+    /// The reporter, to hear back.
+    #[serde(default)]
+    reporter: Option<Contact>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
@@ -48,6 +75,19 @@ struct Empty {}
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoteBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// `carrier_response`: the carrier's answer to a trouble report — its own trouble-ticket
+/// number, what it said, or both.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CarrierResponseBody {
+    /// The carrier's trouble-ticket number.
+    #[serde(default)]
+    reference: Option<String>,
+    /// What the carrier said.
     #[serde(default)]
     note: String,
 }
@@ -79,17 +119,7 @@ pub(crate) struct RetagBody {
 /// The manual report of `POST /api/v1/tickets`, entered by `by`.
 pub(crate) fn manual_report(body: &[u8], by: String) -> Result<ManualReport, Refusal> {
     let r: ReportBody = parse_body(body)?;
-    let channel = match r.channel {
-        None => Channel::Api,
-        Some(Channel::Monitoring) => {
-            return Err(Refusal::invalid(
-                "channel",
-                "`monitoring` is for tickets the rules open; a report comes by phone, walk_in, \
-                 console, mailbox or api",
-            ));
-        }
-        Some(channel) => channel,
-    };
+    let channel = hand_channel(r.channel)?;
     Ok(ManualReport {
         target: required("target", r.target)?,
         summary: required("summary", r.summary)?,
@@ -100,6 +130,34 @@ pub(crate) fn manual_report(body: &[u8], by: String) -> Result<ManualReport, Ref
         started_at_ms: r.started_at_ms,
         by,
         channel,
+    })
+}
+
+/// How a report made by hand came in: `api` by default; never `monitoring`.
+fn hand_channel(channel: Option<Channel>) -> Result<Channel, Refusal> {
+    match channel {
+        None => Ok(Channel::Api),
+        Some(Channel::Monitoring) => Err(Refusal::invalid(
+            "channel",
+            "`monitoring` is for tickets the rules open; a report comes by phone, walk_in, \
+             console, mailbox or api",
+        )),
+        Some(channel) => Ok(channel),
+    }
+}
+
+/// The body of `POST /api/v1/tickets/{id}/link_report`, entered by `by`.
+pub(crate) fn report_link(body: &[u8], by: String) -> Result<ReportLink, Refusal> {
+    let r: LinkReportBody = parse_body(body)?;
+    let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    Ok(ReportLink {
+        channel: hand_channel(r.channel)?,
+        summary: required("summary", r.summary)?,
+        description: r.description,
+        target: blank(r.target),
+        department: blank(r.department),
+        reporter: r.reporter.filter(|c| !c.name.trim().is_empty()),
+        by,
     })
 }
 
@@ -154,6 +212,22 @@ pub(crate) fn command(action: &str, body: &[u8], by: String) -> Result<Command, 
             note: required("note", parse_body::<NoteBody>(body)?.note)?,
             by,
         },
+        "carrier_response" => {
+            let b: CarrierResponseBody = parse_body(body)?;
+            if b.reference.as_deref().is_none_or(|r| r.trim().is_empty())
+                && b.note.trim().is_empty()
+            {
+                return Err(Refusal::invalid(
+                    "reference",
+                    "give the carrier's reference, a note, or both",
+                ));
+            }
+            Command::RecordCarrierResponse {
+                reference: b.reference,
+                note: b.note,
+                by,
+            }
+        }
         "close" => Command::Close {
             note: parse_body::<NoteBody>(body)?.note,
             by,
@@ -256,6 +330,20 @@ pub(crate) fn parse_followup_query(query: &str) -> Result<FollowUpQuery, Refusal
             "state" => q.state = Some(enum_value("state", &value)?),
             "department" => q.department = Some(value.into_owned()),
             "limit" => q.limit = limit(&value)?,
+            other => return Err(Refusal::invalid(other, "unknown filter")),
+        }
+    }
+    Ok(q)
+}
+
+/// The query of `GET /api/v1/link_candidates`: `target` and `department` (blank means not given).
+pub(crate) fn parse_candidate_query(query: &str) -> Result<CandidateQuery, Refusal> {
+    let mut q = CandidateQuery::default();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = Some(value.into_owned()).filter(|v| !v.trim().is_empty());
+        match key.as_ref() {
+            "target" => q.target = value,
+            "department" => q.department = value,
             other => return Err(Refusal::invalid(other, "unknown filter")),
         }
     }

@@ -3,8 +3,8 @@
 //! operations; answers are JSON with RFC 3339 times next to the epoch ones, errors
 //! `{"error", "field"?}` with 400, 401, 403, 404, 405, 409 or 503.
 
-use super::parse::{followup_note, parse_followup_query};
-use super::{Api, Denied, MAX_BODY, Refusal, User, command, manual_report, parse_query, ticket_id};
+use super::parse::{followup_note, parse_candidate_query, parse_followup_query};
+use super::{Api, Denied, MAX_BODY, Refusal, User, manual_report, parse_query, ticket_id};
 use crate::config::Role;
 use axum::Router;
 use axum::body::Body;
@@ -28,6 +28,10 @@ pub fn router(api: Arc<Api>) -> Router {
         .route(
             "/tickets/{id}/{action}",
             post(change).fallback(method_not_allowed),
+        )
+        .route(
+            "/link_candidates",
+            get(link_candidates).fallback(method_not_allowed),
         )
         .route("/followups", get(followups).fallback(method_not_allowed))
         .route(
@@ -220,13 +224,15 @@ pub(super) async fn show(
 /// `assign`, `handover` [`ToBody`](super::parse::ToBody); `comment` (internal), `progress` (for
 /// the customer) [`TextBody`](super::parse::TextBody); `retag`
 /// [`RetagBody`](super::parse::RetagBody); `resolve`, `callback`, `close`
-/// [`NoteBody`](super::parse::NoteBody).
+/// [`NoteBody`](super::parse::NoteBody); `carrier_response`
+/// [`CarrierResponseBody`](super::parse::CarrierResponseBody); `link_report` (a report by hand
+/// of this ticket's fault) [`LinkReportBody`](super::parse::LinkReportBody).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/{action}", tag = "tickets",
     params(
         ("id" = u64, Path, description = "Ticket id"),
-        ("action" = String, Path, description = "acknowledge | assign | handover | comment | progress | retag | resolve | callback | close"),
+        ("action" = String, Path, description = "acknowledge | assign | handover | comment | progress | retag | resolve | callback | close | carrier_response | link_report"),
     ),
-    request_body(content = serde_json::Value, description = "acknowledge: {}; assign, handover: ToBody; comment, progress: TextBody; retag: RetagBody; resolve, callback, close: NoteBody"),
+    request_body(content = serde_json::Value, description = "acknowledge: {}; assign, handover: ToBody; comment, progress: TextBody; retag: RetagBody; resolve, callback, close: NoteBody; carrier_response: CarrierResponseBody; link_report: LinkReportBody"),
     responses(
         (status = 200, description = "The changed ticket", body = faultline_incidents::Ticket),
         (status = 400, description = "Unknown action or a wrong body", body = ApiError),
@@ -246,14 +252,51 @@ pub(super) async fn change(
             let user = authorize(&api, &headers, Role::Engineer)?;
             let (id, action) = path(params, "path")?;
             let id = ticket_id(&id)?;
-            let command = command(&action, &body(raw).await?, user.name.clone())?;
+            let ticket = api.act(user, id, &action, &body(raw).await?).await?;
+            Ok((StatusCode::OK, to_json(&ticket)))
+        }
+        .await,
+    )
+}
+
+/// `GET /api/v1/link_candidates`: the open automatic tickets a fault reported by hand may be
+/// about — same target, a target upstream of it, or already affecting the department — each
+/// with the ticket (and its evidence) and why, strongest match first.
+#[utoipa::path(get, path = "/api/v1/link_candidates", tag = "tickets",
+    params(
+        ("target" = Option<String>, Query, description = "The target the reporter names"),
+        ("department" = Option<String>, Query, description = "The reporting department (default: the target's)"),
+    ),
+    responses(
+        (status = 200, description = "The candidates", body = CandidateList),
+        (status = 400, description = "An unknown department or query field", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn link_candidates(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    respond(
+        async {
+            authorize(&api, &headers, Role::Viewer)?;
+            let wanted = parse_candidate_query(query.0.as_deref().unwrap_or_default())?;
+            let list = CandidateList {
+                candidates: api.link_candidates(wanted).await?,
+            };
             Ok((
                 StatusCode::OK,
-                to_json(&api.change(user, id, command).await?),
+                serde_json::to_value(&list).unwrap_or_default(),
             ))
         }
         .await,
     )
+}
+
+/// The answer of `GET /api/v1/link_candidates`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct CandidateList {
+    candidates: Vec<super::Candidate>,
 }
 
 /// `GET /api/v1/followups`: customer follow-up tasks, oldest due first.

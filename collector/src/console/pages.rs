@@ -4,7 +4,7 @@
 //! own tickets here.
 
 use super::{Console, Visitor, csrf_matches};
-use crate::api::{Denied, Refusal, command, manual_report, parse_query, ticket_id};
+use crate::api::{CandidateQuery, Denied, Refusal, manual_report, parse_query, ticket_id};
 use crate::config::Role;
 use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -164,7 +164,9 @@ pub(super) async fn ticket(
 fn form_body(form: &BTreeMap<String, String>) -> Vec<u8> {
     let object: serde_json::Map<String, serde_json::Value> = form
         .iter()
-        .filter(|(k, v)| !matches!(k.as_str(), "csrf" | "audience") && !v.trim().is_empty())
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "csrf" | "audience" | "open_anyway") && !v.trim().is_empty()
+        })
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     serde_json::to_vec(&object).unwrap_or_default()
@@ -213,8 +215,7 @@ pub(super) async fn act(
     };
     let changed = async {
         let id = ticket_id(&id)?;
-        let command = command(action, &form_body(&form), user.name.clone())?;
-        console.api.change(user, id, command).await
+        console.api.act(user, id, action, &form_body(&form)).await
     }
     .await;
     match changed {
@@ -260,6 +261,37 @@ pub(super) async fn create(
         Ok(user) => user,
         Err(denied) => return *denied,
     };
+    // A report that may be the fault of an open automatic ticket: offer to link it first.
+    if !form.contains_key("open_anyway") {
+        let query = CandidateQuery {
+            target: form.get("target").filter(|t| !t.trim().is_empty()).cloned(),
+            department: None,
+        };
+        match console.api.link_candidates(query).await {
+            Ok(candidates) if !candidates.is_empty() => {
+                let offers: Vec<_> = candidates
+                    .iter()
+                    .map(|c| {
+                        minijinja::context! {
+                            t => console.renderer.detail(&c.ticket, false),
+                            why => c.why,
+                        }
+                    })
+                    .collect();
+                let report: BTreeMap<&String, &String> =
+                    form.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
+                return console.page(
+                    StatusCode::OK,
+                    "link.html",
+                    visitor.lang,
+                    Some(&visitor),
+                    minijinja::context! { candidates => offers, report => report, back => "/console/new" },
+                );
+            }
+            Ok(_) => {}
+            Err(refusal) => return refused(&console, &visitor, &refusal),
+        }
+    }
     let created = async {
         let report = manual_report(&form_body(&form), user.name.clone())?;
         console.api.create(user, report).await

@@ -82,12 +82,13 @@ pub enum RenderError {
     TimeZone(String),
 }
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("queue.html", include_str!("templates/queue.html")),
     ("ticket.html", include_str!("templates/ticket.html")),
     ("new.html", include_str!("templates/new.html")),
+    ("link.html", include_str!("templates/link.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
@@ -236,6 +237,7 @@ impl Renderer {
             respond_by: self.local(ticket.respond_by_ms),
             resolve_by: self.local(ticket.resolve_by_ms),
             callback_due: time(ticket.callback_due_ms),
+            carrier_reported: ticket.carrier_reported(),
             evidence,
             timeline,
         }
@@ -257,18 +259,20 @@ fn customer_facing(change: &faultline_incidents::Change) -> bool {
     )
 }
 
-/// The fields of a timeline change as `name: value` text (contact lists by name).
+/// The fields of a timeline change as `name: value` text (contact lists by name; a nested
+/// record, such as a carrier report, field by field).
 fn details(value: &serde_json::Value) -> Vec<String> {
     let Some(map) = value.as_object() else {
         return Vec::new();
     };
     map.iter()
-        .filter_map(|(key, v)| {
+        .flat_map(|(key, v)| {
             let text = match v {
-                serde_json::Value::Null => return None,
-                serde_json::Value::String(s) if s.is_empty() => return None,
+                serde_json::Value::Object(_) => return details(v),
+                serde_json::Value::Null => return Vec::new(),
+                serde_json::Value::String(s) if s.is_empty() => return Vec::new(),
                 serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(items) if items.is_empty() => return None,
+                serde_json::Value::Array(items) if items.is_empty() => return Vec::new(),
                 serde_json::Value::Array(items) => items
                     .iter()
                     .map(|item| {
@@ -280,7 +284,7 @@ fn details(value: &serde_json::Value) -> Vec<String> {
                     .join(", "),
                 other => other.to_string(),
             };
-            Some(format!("{key}: {text}"))
+            vec![format!("{key}: {text}")]
         })
         .collect()
 }
@@ -335,6 +339,8 @@ pub struct Detail {
     respond_by: String,
     resolve_by: String,
     callback_due: String,
+    /// Reported to a carrier: the carrier's response can be recorded.
+    carrier_reported: bool,
     evidence: Option<EvidenceView>,
     timeline: Vec<Entry>,
 }

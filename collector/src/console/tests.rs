@@ -2,11 +2,14 @@
 //! memory and applies commands with the real ticket state machine.
 
 use super::*;
-use crate::api::{Refusal, Request, TicketPage};
+use crate::api::{Candidate, Refusal, Request, TicketPage};
 use crate::config::{ApiToken, DepartmentLogin, Role};
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
+use faultline_incidents::report_link::{ReportedFault, link_candidates};
+use faultline_incidents::ticket::LinkedReport;
 use faultline_incidents::ticket::{Customer, NewTicket};
+use faultline_incidents::{Command, Inventory};
 use faultline_incidents::{Owner, Severity, Ticket, TicketPolicy};
 use faultline_wire::config_file::Secret;
 use http_body_util::BodyExt;
@@ -79,6 +82,45 @@ fn stage(mut tickets: Vec<Ticket>) -> mpsc::Sender<Request> {
                             }
                             Err(e) => Err(Refusal::Conflict(e.to_string())),
                         },
+                    };
+                    let _ = reply.send(answer);
+                }
+                Request::LinkCandidates { query, reply } => {
+                    let fault = ReportedFault {
+                        target: query.target.as_deref(),
+                        department: query.department.as_deref(),
+                    };
+                    let found = link_candidates(&fault, &tickets, &Inventory::default())
+                        .into_iter()
+                        .filter_map(|c| {
+                            let ticket = tickets.iter().find(|t| t.id == c.ticket)?.clone();
+                            Some(Candidate {
+                                ticket,
+                                kind: c.kind,
+                                why: c.why,
+                            })
+                        })
+                        .collect();
+                    let _ = reply.send(Ok(found));
+                }
+                Request::LinkReport { id, link, reply } => {
+                    let command = Command::LinkReport(Box::new(LinkedReport {
+                        by: link.by,
+                        channel: link.channel,
+                        summary: link.summary,
+                        description: link.description,
+                        reporter: link.reporter,
+                        customer: None,
+                    }));
+                    let answer = match tickets.iter_mut().find(|t| t.id == id) {
+                        None => Err(Refusal::NotFound(id)),
+                        Some(t) => t
+                            .apply(command, &TicketPolicy::default(), NOW + 1)
+                            .map(|(changed, _)| {
+                                *t = changed.clone();
+                                changed
+                            })
+                            .map_err(|e| Refusal::Conflict(e.to_string())),
                     };
                     let _ = reply.send(answer);
                 }
@@ -299,6 +341,49 @@ async fn an_engineer_acknowledges_and_posts_a_note_with_the_csrf_token() {
         "the API's parser names the field"
     );
     assert!(page.contains("to:"), "{page}");
+}
+
+#[tokio::test]
+async fn a_phone_report_of_a_ticketed_fault_is_offered_for_linking_and_linked() {
+    let router = console();
+    let (cookie, csrf) = login(&router, "alice-token").await;
+    let form = format!(
+        "csrf={csrf}&channel=phone&target=vm-1&summary=payroll+is+down&severity=P2&tag=&reason="
+    );
+    let (status, _, page) = send(&router, post("/console/new", &cookie, &form)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"candidate-1\""), "{page}");
+    assert!(
+        page.contains("vm-1 is this ticket&#x27;s target"),
+        "the why: {page}"
+    );
+    assert!(
+        page.contains("action=\"/console/tickets/1/link_report\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"open_anyway\""),
+        "a new ticket stays possible"
+    );
+    let link = format!("csrf={csrf}&channel=phone&target=vm-1&summary=payroll+is+down");
+    let (status, headers, _) = send(
+        &router,
+        post("/console/tickets/1/link_report", &cookie, &link),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers.get(header::LOCATION).map(|v| v.as_bytes()),
+        Some(&b"/console/tickets/1"[..])
+    );
+    let (_, _, page) = send(&router, get("/console/tickets/1", &cookie)).await;
+    assert!(page.contains("Report linked"), "{page}");
+    assert!(page.contains("payroll is down"), "{page}");
+    // A target no open ticket is about: no offer (the stand-in stage opens nothing, so the
+    // form goes on to create and the stand-in does not answer that).
+    let other = format!("csrf={csrf}&channel=phone&target=vm-9&summary=x&severity=P2");
+    let (_, _, page) = send(&router, post("/console/new", &cookie, &other)).await;
+    assert!(!page.contains("candidate-"), "{page}");
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The incident stage's own metrics (incidents → **/metrics**): open tickets by tag and
 //! severity, by role and by customer department, unclosed tickets by state, pending call-backs and follow-ups, held and settling
-//! incidents, SLA breaches, pages, ticket events and time to acknowledge / resolve.
+//! incidents, SLA breaches, pages, ticket events and time to acknowledge / resolve; the
+//! carriers' clocks ([`CarrierMetrics`]).
 
+use super::CarrierMetrics;
 use faultline_incidents::followup::{FollowUpKind, FollowUpTask};
 use faultline_incidents::inventory::TargetRole;
 use faultline_incidents::ticket::SlaKind;
@@ -72,6 +74,7 @@ pub struct IncidentMetrics {
     pub(super) events: Family<Labels1, Counter>,
     time_to_acknowledge: Durations,
     time_to_resolve: Durations,
+    carrier: CarrierMetrics,
 }
 
 /// Reasons counted in `faultline_incident_evaluation_errors_total`.
@@ -80,6 +83,7 @@ const ERROR_REASONS: [&str; 3] = ["out_of_order", "store", "rejected"];
 impl IncidentMetrics {
     /// Creates the instruments (every known label set at zero) and registers them.
     pub fn register(registry: &mut Registry) -> Arc<Self> {
+        let carrier = CarrierMetrics::register(registry);
         let m = Arc::new(Self {
             open: Family::default(),
             open_by_role: Family::default(),
@@ -97,6 +101,7 @@ impl IncidentMetrics {
             events: Family::default(),
             time_to_acknowledge: Family::new_with_constructor(duration_histogram),
             time_to_resolve: Family::new_with_constructor(duration_histogram),
+            carrier,
         });
         for tag in TAGS.map(tag_label) {
             for severity in SEVERITIES.map(severity_label) {
@@ -219,6 +224,7 @@ impl IncidentMetrics {
 
     /// Counts what one new timeline entry means for SLA and duration statistics.
     pub(super) fn observe(&self, ticket: &Ticket, entry: &TimelineEntry) {
+        self.carrier.observe(ticket, entry);
         let tag = tag_label(ticket.tag);
         let since_open = (entry.at_ms.saturating_sub(ticket.opened_at_ms)).max(0) as f64 / 1000.0;
         match &entry.change {

@@ -40,12 +40,14 @@
 //! `PRAGMA user_version`, which cannot be shared by two migration sequences in one file.
 
 mod book;
+mod carrier;
 mod followups;
 mod metrics;
 mod requests;
 mod setup;
 mod stage;
 
+pub use carrier::CarrierMetrics;
 pub use metrics::IncidentMetrics;
 pub use setup::Setup;
 
@@ -164,6 +166,9 @@ fn change_kind(change: &Change) -> &'static str {
         Change::Merged { .. } => "merged",
         Change::FlappingStarted { .. } => "flapping_started",
         Change::FlappingEnded => "flapping_ended",
+        Change::ReportLinked { .. } => "report_linked",
+        Change::CarrierReported { .. } => "carrier_reported",
+        Change::CarrierResponded { .. } => "carrier_responded",
     }
 }
 

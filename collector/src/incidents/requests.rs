@@ -1,12 +1,15 @@
 //! REST API requests in the incident stage (API → **incidents**): listing and reading tickets,
-//! changing them by hand, customer-reported faults and follow-ups, each answered on its own
-//! reply channel.
+//! changing them by hand, customer-reported faults (new, or linked to the open ticket of the same
+//! fault) and follow-ups, each answered on its own reply channel.
 
 use super::stage::Stage;
 use super::{LIST_SCAN, MANUAL_RULE, store_refusal, tag_label};
-use crate::api::{ManualReport, Refusal, Request, TicketPage, TicketQuery};
-use faultline_incidents::ticket::Customer;
-use faultline_incidents::{Millis, NewTicket, Ticket, TicketStore};
+use crate::api::{
+    Candidate, CandidateQuery, ManualReport, Refusal, ReportLink, Request, TicketPage, TicketQuery,
+};
+use faultline_incidents::report_link::{ReportedFault, link_candidates};
+use faultline_incidents::ticket::{Customer, LinkedReport};
+use faultline_incidents::{Command, Millis, NewTicket, Ticket, TicketStore};
 
 impl Stage {
     pub(super) fn on_request(&mut self, request: Request) {
@@ -33,6 +36,12 @@ impl Stage {
             }
             Request::Create { report, reply } => {
                 let _ = reply.send(self.report(report, now));
+            }
+            Request::LinkReport { id, link, reply } => {
+                let _ = reply.send(self.link_report(id, link, now));
+            }
+            Request::LinkCandidates { query, reply } => {
+                let _ = reply.send(self.link_candidates(&query));
             }
             Request::FollowUps { query, reply } => {
                 let found = self
@@ -109,6 +118,64 @@ impl Stage {
             last_read
         };
         Ok(TicketPage { tickets, next })
+    }
+
+    /// Links a report made by hand to open ticket `id`: its department (named, or the target's)
+    /// becomes an affected customer; an unknown department is refused, naming the field.
+    fn link_report(&mut self, id: u64, link: ReportLink, now: Millis) -> Result<Ticket, Refusal> {
+        let inventory = &self.setup.inventory;
+        let department = match (&link.department, &link.target) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Some(t)) => inventory.department_of(t).map(|d| d.id.clone()),
+            (None, None) => None,
+        };
+        let customer = match department {
+            Some(d) => Some(
+                Customer::of_department(inventory, &d, link.target.as_deref()).ok_or_else(
+                    || Refusal::invalid("department", format!("unknown department `{d}`")),
+                )?,
+            ),
+            None => None,
+        };
+        let report = LinkedReport {
+            by: link.by,
+            channel: link.channel,
+            summary: link.summary,
+            description: link.description,
+            reporter: link.reporter,
+            customer,
+        };
+        self.book
+            .change_ticket(id, Command::LinkReport(Box::new(report)), now)
+    }
+
+    /// The open automatic tickets a report by hand may be about
+    /// ([`faultline_incidents::report_link`]), each with its ticket.
+    fn link_candidates(&self, query: &CandidateQuery) -> Result<Vec<Candidate>, Refusal> {
+        let inventory = &self.setup.inventory;
+        if let Some(d) = query.department.as_deref()
+            && inventory.department(d).is_none()
+        {
+            return Err(Refusal::invalid(
+                "department",
+                format!("unknown department `{d}`"),
+            ));
+        }
+        let fault = ReportedFault {
+            target: query.target.as_deref(),
+            department: query.department.as_deref(),
+        };
+        Ok(link_candidates(&fault, &self.book.tickets, inventory)
+            .into_iter()
+            .filter_map(|c| {
+                let ticket = self.book.tickets.iter().find(|t| t.id == c.ticket)?;
+                Some(Candidate {
+                    ticket: ticket.clone(),
+                    kind: c.kind,
+                    why: c.why,
+                })
+            })
+            .collect())
     }
 
     /// A customer-reported fault: the same queue as automatic tickets (no evidence, pages).

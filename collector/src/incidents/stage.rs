@@ -294,8 +294,8 @@ impl Stage {
         );
     }
 
-    /// Absence, settled incidents, ended maintenance windows, due ticket timers and due
-    /// follow-ups.
+    /// Absence, settled incidents, ended maintenance windows, due ticket timers, carrier
+    /// tickets due to be reported, and due follow-ups.
     fn on_tick(&mut self, now: Millis) {
         let setup = Arc::clone(&self.setup);
         self.dispatch.tick(&setup.env(), &mut self.book, now);
@@ -313,6 +313,7 @@ impl Stage {
                 }
             }
         }
+        self.book.report_to_carriers(now);
         self.plan_followups(now);
     }
 }

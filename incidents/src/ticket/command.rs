@@ -1,7 +1,7 @@
 //! The changes a ticket can be asked for ([`Command`]) and why it may refuse one
 //! ([`TicketError`]) (rules / API / timers → **incidents**).
 
-use super::model::{SymptomLink, Timer};
+use super::model::{CarrierReport, LinkedReport, SymptomLink, Timer};
 use crate::Millis;
 use crate::inventory::Owner;
 use thiserror::Error;
@@ -151,6 +151,22 @@ pub enum Command {
     },
     /// A due timer.
     Fire(Timer),
+    /// Link a hand-made report of the same fault to this open ticket instead of opening a
+    /// second one; the reporting department becomes an affected customer.
+    LinkReport(Box<LinkedReport>),
+    /// Report the fault to the carrier's NOC (the collector decides when: see
+    /// [`crate::carrier::report_due`]); once per ticket.
+    ReportToCarrier(Box<CarrierReport>),
+    /// Record the carrier's answer to the trouble report (a reply, a call back, their
+    /// reference number).
+    RecordCarrierResponse {
+        /// Who records it (an engineer, or the mailbox intake for a threaded reply).
+        by: String,
+        /// The carrier's own trouble-ticket number, if given.
+        reference: Option<String>,
+        /// What they said.
+        note: String,
+    },
 }
 
 impl Command {
@@ -170,6 +186,9 @@ impl Command {
             Command::RecordCallback { .. } => "record the call-back",
             Command::Close { .. } => "close (a call-back is required)",
             Command::Fire(_) => "fire a timer",
+            Command::LinkReport(_) => "link a report",
+            Command::ReportToCarrier(_) => "report to the carrier",
+            Command::RecordCarrierResponse { .. } => "record the carrier's response",
         }
     }
 }

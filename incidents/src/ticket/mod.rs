@@ -38,8 +38,8 @@ mod tests;
 
 pub use command::{Command, TicketError};
 pub use model::{
-    Change, Channel, Customer, NewTicket, SlaKind, Symptom, SymptomLink, Ticket, TicketState,
-    TimelineEntry, Timer,
+    CarrierReport, Change, Channel, Customer, LinkedReport, NewTicket, SlaKind, Symptom,
+    SymptomLink, Ticket, TicketState, TimelineEntry, Timer,
 };
 pub use policy::{FlapPolicy, Sla, TicketPolicy};
 
@@ -170,6 +170,13 @@ impl Ticket {
         if self.state.is_active() && self.progress_due_ms.is_none() {
             self.progress_due_ms = Some(now.saturating_add(duration_ms(policy.progress_interval)));
         }
+    }
+
+    /// Whether the fault was reported to a carrier (a trouble report is sent once per ticket).
+    pub fn carrier_reported(&self) -> bool {
+        self.timeline
+            .iter()
+            .any(|e| matches!(e.change, Change::CarrierReported { .. }))
     }
 
     /// Whether an incident of the same fault that joined the ticket still fires.
@@ -320,6 +327,72 @@ impl Ticket {
             }
             Command::Comment { by, text } => {
                 out.push((by.clone(), Change::Commented { text: text.clone() }));
+            }
+            Command::LinkReport(report) => {
+                if !state.is_active() {
+                    return Err(self.invalid(&command));
+                }
+                if report.channel == Channel::Monitoring {
+                    return Err(self.bad("a linked report comes by hand, not from monitoring"));
+                }
+                if report.summary.trim().is_empty() {
+                    return Err(self.bad("a linked report needs a summary"));
+                }
+                let department = report.customer.as_ref().map(|c| c.department.clone());
+                if let Some(customer) = report.customer.clone() {
+                    t.add_customer(customer, policy, now);
+                }
+                out.push((
+                    report.by.clone(),
+                    Change::ReportLinked {
+                        channel: report.channel,
+                        summary: report.summary.clone(),
+                        description: report.description.clone(),
+                        reporter: report.reporter.clone(),
+                        department,
+                    },
+                ));
+            }
+            Command::ReportToCarrier(report) => {
+                if !state.is_active() {
+                    return Err(self.invalid(&command));
+                }
+                if self.carrier_reported() {
+                    return Err(self.bad("already reported to the carrier"));
+                }
+                out.push((
+                    SYSTEM.to_string(),
+                    Change::CarrierReported {
+                        report: report.clone(),
+                    },
+                ));
+            }
+            Command::RecordCarrierResponse {
+                by,
+                reference,
+                note,
+            } => {
+                if closed {
+                    return Err(self.invalid(&command));
+                }
+                if !self.carrier_reported() {
+                    return Err(self.bad("not reported to a carrier: nothing to respond to"));
+                }
+                let reference = reference
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string);
+                if reference.is_none() && note.trim().is_empty() {
+                    return Err(self.bad("a carrier response needs a reference or a note"));
+                }
+                out.push((
+                    by.clone(),
+                    Change::CarrierResponded {
+                        reference,
+                        note: note.clone(),
+                    },
+                ));
             }
             Command::PostProgress { by, text } => {
                 if !state.is_active() {

@@ -103,12 +103,19 @@ pub struct Customer {
 impl Customer {
     /// The customer behind `target`, if it is a customer target.
     pub fn of_target(inventory: &Inventory, target: &str) -> Option<Self> {
-        inventory.department_of(target).map(|d| Self {
+        let department = inventory.department_of(target)?;
+        Self::of_department(inventory, &department.id, Some(target))
+    }
+
+    /// Department `id` of the inventory as an affected customer, with `target` as its affected
+    /// system when known; `None` for a department the inventory does not have.
+    pub fn of_department(inventory: &Inventory, id: &str, target: Option<&str>) -> Option<Self> {
+        inventory.department(id).map(|d| Self {
             department: d.id.clone(),
             vip: inventory.is_vip(&d.id),
             contacts: d.contacts.clone(),
             language: d.language,
-            targets: vec![target.to_string()],
+            targets: target.map(str::to_string).into_iter().collect(),
         })
     }
 }
@@ -341,6 +348,40 @@ pub enum Change {
         /// Note.
         note: String,
     },
+    /// The fault was reported to the carrier's NOC (a carrier trouble ticket): its contacts
+    /// and the circuit, as they were when reported. Not paging; the carrier hears of it.
+    CarrierReported {
+        /// What was reported.
+        report: Box<CarrierReport>,
+    },
+    /// A fault reported by hand (phone, walk-in, console, mailbox) was linked to this ticket
+    /// instead of opening a second one: how it came, what was said, by whom. The reporter and
+    /// the department hear that engineers are on it.
+    ReportLinked {
+        /// How the report came in.
+        channel: Channel,
+        /// What the reporter said, in one line.
+        summary: String,
+        /// More detail.
+        #[serde(default)]
+        description: String,
+        /// The reporter, to hear back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reporter: Option<Contact>,
+        /// The reporting department, when known (it becomes an affected customer).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        department: Option<String>,
+    },
+    /// The carrier answered the trouble report: by phone (recorded by an engineer) or by a
+    /// reply threaded into the ticket. The first one stops the carrier's response clock.
+    CarrierResponded {
+        /// The carrier's own trouble-ticket number, when they gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+        /// What they said.
+        #[serde(default)]
+        note: String,
+    },
 }
 
 impl Change {
@@ -358,6 +399,46 @@ impl Change {
                 | Change::SeverityRaised { .. }
         )
     }
+}
+
+/// What a carrier trouble report told the carrier's NOC, kept on the ticket as it was sent: the
+/// circuit (ours and the carrier's id), its two ends, the NOC contacts reached, and the evidence
+/// that the fault lies beyond our boundary (our side's checks, one line each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CarrierReport {
+    /// The circuit's id in the inventory (also its target id).
+    pub circuit: String,
+    /// The carrier.
+    pub carrier: String,
+    /// The carrier's circuit id (what its NOC asks for).
+    pub circuit_id: String,
+    /// Our end: the edge port the circuit is plugged into.
+    pub a_end: String,
+    /// The carrier's hand-off.
+    #[serde(default)]
+    pub z_end: String,
+    /// The NOC contacts told.
+    pub contacts: Vec<Contact>,
+    /// Why the fault is beyond our boundary, one line per check of our side.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+/// A hand-made report to link to an open ticket ([`crate::Command::LinkReport`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedReport {
+    /// The engineer at the desk.
+    pub by: String,
+    /// How the report came in (never `monitoring`).
+    pub channel: Channel,
+    /// What the reporter said, in one line.
+    pub summary: String,
+    /// More detail.
+    pub description: String,
+    /// The reporter, to hear back.
+    pub reporter: Option<Contact>,
+    /// The reporting department with its contacts (from the inventory), when known.
+    pub customer: Option<Customer>,
 }
 
 /// One line of a ticket's history.

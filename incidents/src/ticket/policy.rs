@@ -70,6 +70,11 @@ pub struct TicketPolicy {
     /// files at load.
     #[serde(skip)]
     pub flap_by_rule: BTreeMap<String, FlapPolicy>,
+    /// How long a ticket stays the carrier's before Faultline reports it to the carrier's NOC
+    /// (`0s`, the default: at once; a fault that clears or is re-tagged within it is never
+    /// reported). See [`crate::carrier::report_due`].
+    #[serde(with = "humantime_serde")]
+    pub carrier_report_after: Duration,
 }
 
 /// When a ticket is flapping: `threshold` re-opens within `window` (see
@@ -104,6 +109,7 @@ impl Default for TicketPolicy {
             flap_threshold: 2,
             flap_window: Duration::from_secs(60 * MINUTE),
             flap_by_rule: BTreeMap::new(),
+            carrier_report_after: Duration::ZERO,
         }
     }
 }

@@ -31,6 +31,7 @@ fn policy() -> TicketPolicy {
         flap_threshold: 3,
         flap_window: Duration::from_secs(600),
         flap_by_rule: BTreeMap::new(),
+        carrier_report_after: Duration::ZERO,
     }
 }
 

@@ -1,7 +1,8 @@
 //! E-mail over SMTP with lettre (… → incidents → **notifications** → e-mail).
 //!
-//! Two audiences. Every notification goes to the unified ticket mailbox and to the engineers it
-//! pages, written with the engineers' templates (the full reasoning and evidence). The kinds
+//! Three audiences. Every notification goes to the unified ticket mailbox and to the engineers it
+//! pages, written with the engineers' templates (the full reasoning and evidence). A carrier
+//! report also goes to the carrier's NOC contacts, written by [`crate::carrier`]. The kinds
 //! listed in `customer_kinds` also go to the affected customers' contacts — one message per
 //! department, in its language, written by [`crate::customer`] from the customer view only (what
 //! is affected, what is being done, the latest update for customers, the next update time), so
@@ -12,11 +13,11 @@
 //! with the aws-lc-rs provider, like the rest of Faultline.
 
 use super::{Prepared, Rejection, check_template, render};
-use crate::customer;
 use crate::model::{Kind, Notification};
 use crate::path::field;
 use crate::retry::Failure;
 use crate::template::{DEFAULT_TEXT, DEFAULT_TITLE};
+use crate::{carrier, customer};
 use faultline_incidents::ticket::Customer;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use lettre::message::Mailbox;
@@ -151,6 +152,12 @@ impl EmailConfig {
                 ));
             }
         }
+        if self.customer_kinds.contains(&Kind::CarrierReport) {
+            return Err(source.error(
+                &field(prefix, "customer_kinds"),
+                "`carrier_report` goes to the carrier's NOC, never to customers",
+            ));
+        }
         if self.mailbox.is_empty() && self.customer_kinds.is_empty() {
             return Err(source.error(
                 &field(prefix, "mailbox"),
@@ -200,8 +207,9 @@ impl EmailConfig {
     }
 
     /// The e-mails for `notification`: the engineers' message to the mailbox and the paged
-    /// engineers, and for `customer_kinds` one customer message per affected department to its
-    /// contacts among the notification's; nothing to send without recipients.
+    /// engineers; for a carrier report the trouble report to the NOC contacts; for
+    /// `customer_kinds` one customer message per affected department to its contacts among the
+    /// notification's; nothing to send without recipients.
     pub(crate) fn message(
         &self,
         channel: &str,
@@ -228,7 +236,19 @@ impl EmailConfig {
                 references: references.clone(),
             });
         }
-        if self.customer_kinds.contains(&n.kind) {
+        if n.kind == Kind::CarrierReport {
+            let noc: Vec<String> = n.contacts.iter().filter_map(|c| c.email.clone()).collect();
+            if !noc.is_empty() {
+                messages.push(EmailMessage {
+                    from: self.from.clone(),
+                    to: noc,
+                    subject: render(carrier::SUBJECT, context, "carrier subject")?,
+                    body: render(carrier::BODY, context, "carrier body")?,
+                    message_id: format!("<{id}.carrier@faultline>"),
+                    references: references.clone(),
+                });
+            }
+        } else if self.customer_kinds.contains(&n.kind) {
             for (customer, to) in customer_groups(n) {
                 let context = customer::context(n, &customer);
                 messages.push(EmailMessage {
@@ -391,6 +411,64 @@ mod tests {
                 (got, want) => panic!("{kind}: {got:?} vs {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_carrier_report_goes_to_the_noc_with_the_ticket_token_and_evidence() {
+        use faultline_incidents::inventory::Contact;
+        use faultline_incidents::ticket::CarrierReport;
+        let mut n = sample();
+        n.kind = Kind::CarrierReport;
+        n.paged.clear();
+        n.contacts = vec![Contact {
+            name: "ACME NOC".into(),
+            email: Some("noc@acme.example".into()),
+            phone: None,
+        }];
+        n.carrier = Some(CarrierReport {
+            circuit: "acme-1".into(),
+            carrier: "ACME Telecom".into(),
+            circuit_id: "ACME-SH-0042".into(),
+            a_end: "edge1-wan".into(),
+            z_end: "ACME POP 3".into(),
+            contacts: n.contacts.clone(),
+            evidence: vec!["Our side edge1: no fault of its own".into()],
+        });
+        let Prepared::Email(messages) = config(&["desk@example.com"])
+            .message("mail", &n, &context(&n, "mail", None))
+            .unwrap()
+        else {
+            panic!("nothing to send");
+        };
+        let to: Vec<&[String]> = messages.iter().map(|m| m.to.as_slice()).collect();
+        assert_eq!(
+            to,
+            [
+                ["desk@example.com".to_string()],
+                ["noc@acme.example".to_string()]
+            ],
+            "the desk's copy and the NOC's report; never the customers"
+        );
+        let noc = &messages[1];
+        assert!(noc.subject.starts_with("[FL-1] "), "{}", noc.subject);
+        for wanted in ["ACME-SH-0042", "edge1-wan", "ACME POP 3", "Our side edge1"] {
+            assert!(noc.body.contains(wanted), "{wanted}: {}", noc.body);
+        }
+        assert!(
+            !noc.body.contains(&n.reason),
+            "no internal reason: {}",
+            noc.body
+        );
+        assert!(noc.to_lettre().is_ok());
+        // Without NOC addresses only the desk's copy goes out.
+        n.contacts.clear();
+        let Prepared::Email(messages) = config(&["desk@example.com"])
+            .message("mail", &n, &context(&n, "mail", None))
+            .unwrap()
+        else {
+            panic!("nothing to send");
+        };
+        assert_eq!(messages.len(), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A ticket system driven by HTTP templates: Jira, ServiceNow and the like
 //! (… → incidents → **notifications** → ticket sink).
 //!
-//! The first notification of a ticket (its trigger) renders `create`; the remote ticket's id is
+//! The first notification of a ticket (its trigger — or its carrier report, for a carrier's
+//! portal that takes only `carrier_report`) renders `create`; the remote ticket's id is
 //! read from the response at `id_pointer` and stored with the delivery in the same transaction.
 //! Every later notification of the ticket renders `update` (or `resolve`) with `{{ remote_id }}`,
 //! so it reaches that same remote ticket. A re-opened ticket updates its remote ticket too. A
@@ -203,7 +204,7 @@ impl TicketSinkConfig {
             (_, Kind::FollowUp) => Ok(Prepared::Skip(
                 "a customer follow-up is no ticket event: nothing to create or update".into(),
             )),
-            (None, Kind::Trigger | Kind::Reopen) => {
+            (None, Kind::Trigger | Kind::Reopen | Kind::CarrierReport) => {
                 let create = self.create.build(&self.headers, context, key)?;
                 match &self.find {
                     Some(find) if attempts > 0 => Ok(Prepared::Lookup {
@@ -269,6 +270,11 @@ id_pointer = "/issues/0/key"
         let cases = [
             (Kind::Trigger, None, Some(("POST", "/rest/issue", true))),
             (Kind::Progress, None, None),
+            (
+                Kind::CarrierReport,
+                None,
+                Some(("POST", "/rest/issue", true)),
+            ),
             (
                 Kind::Trigger,
                 Some("OPS-9"),

@@ -5,9 +5,11 @@
 
 mod ack_link;
 mod bad_input;
+mod carrier;
 mod cli;
 mod console;
 mod demo;
+mod desk;
 mod followups;
 mod full_disk;
 mod incidents;

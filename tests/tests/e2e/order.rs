@@ -149,24 +149,7 @@ async fn customers_seen_down_before_the_circuit_are_one_carrier_ticket() {
     let mut branches: Vec<Option<Peer>> = (0..2).map(|i| Some(start_branch(i))).collect();
 
     let smtp = SmtpSink::start(free_port()).unwrap();
-    let tail = format!(
-        r#"[notify.retry]
-initial = "300ms"
-max = "1s"
-timeout = "5s"
-poll_interval = "200ms"
-
-[[notify.channels]]
-name = "mail"
-[notify.channels.email]
-host = "127.0.0.1"
-port = {}
-tls = "none"
-from = "Faultline <faultline@example.com>"
-mailbox = ["noc@example.com"]
-"#,
-        smtp.port
-    );
+    let tail = email_channel(smtp.port, "noc@example.com");
     let setup = IncidentSetup {
         inventory: INVENTORY,
         tail: &tail,
