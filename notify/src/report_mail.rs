@@ -5,7 +5,7 @@
 
 use crate::channel::email::EmailConfig;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::{AsyncTransport, Message};
 use std::time::Duration;
 

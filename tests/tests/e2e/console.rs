@@ -8,7 +8,7 @@ use faultline_tests::browser;
 use faultline_tests::incidents::*;
 use faultline_tests::*;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const INVENTORY: &str = r#"
