@@ -147,6 +147,7 @@ pub fn render(report: &Report, zone: &TimeZone) -> Result<String, Error> {
     env.get_template("report.html")?.render(context! {
         period => report.period,
         scope => report.department.as_deref().unwrap_or("all departments"),
+        zone => zone.iana_name().unwrap_or("UTC"),
         start => time(report.start_ms, zone),
         end => time(report.end_ms, zone),
         as_of => time(report.as_of_ms, zone),

@@ -1,6 +1,9 @@
 //! The report of a hand-computed fixture store (`faultline_tests::report_fixture`): every number
 //! in the `Report` and in the CSV is checked exactly against figures worked out by hand.
 
+// A failed unwrap is a failed test here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use faultline_incidents::SqliteStore;
 use faultline_report::figures::FollowUpLine;
 use faultline_report::{Period, csv, html, load};
