@@ -317,6 +317,24 @@ impl SmtpSink {
         }
     }
 
+    /// A `[[notify.channels]]` e-mail channel named `name` that sends to this server in plain
+    /// SMTP from `faultline@example.com`, its ticket mailbox `noc@example.com` (config text).
+    pub fn channel(&self, name: &str) -> String {
+        format!(
+            r#"
+[[notify.channels]]
+name = "{name}"
+[notify.channels.email]
+host = "127.0.0.1"
+port = {}
+tls = "none"
+from = "Faultline <faultline@example.com>"
+mailbox = ["noc@example.com"]
+"#,
+            self.port
+        )
+    }
+
     /// The messages received so far (`from`, `to`, `data`), in arrival order.
     pub fn received(&self) -> Vec<serde_json::Value> {
         self.messages

@@ -155,17 +155,8 @@ initial = "300ms"
 max = "1s"
 timeout = "5s"
 poll_interval = "200ms"
-
-[[notify.channels]]
-name = "mail"
-[notify.channels.email]
-host = "127.0.0.1"
-port = {}
-tls = "none"
-from = "Faultline <faultline@example.com>"
-mailbox = ["noc@example.com"]
-"#,
-        smtp.port
+{}"#,
+        smtp.channel("mail")
     );
     let setup = IncidentSetup {
         inventory: INVENTORY,

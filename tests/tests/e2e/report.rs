@@ -173,24 +173,14 @@ async fn scheduled_report_is_mailed_once_across_restarts() {
     seed(&dir.path().join("tickets.db"));
     let smtp = SmtpSink::start(free_port()).unwrap();
     let tail = format!(
-        r#"
-[[notify.channels]]
-name = "mail"
-kinds = ["trigger"]
-[notify.channels.email]
-host = "127.0.0.1"
-port = {}
-tls = "none"
-from = "Faultline <faultline@example.com>"
-mailbox = ["noc@example.com"]
-
+        r#"{}
 [reports]
 schedule = "monthly"
 to = ["cio@gov.example"]
 channel = "mail"
 time_zone = "UTC"
 "#,
-        smtp.port
+        smtp.channel("mail")
     );
     let setup = IncidentSetup {
         inventory: INVENTORY,
