@@ -44,6 +44,10 @@ pub struct CollectorConfig {
     /// `faultline_collector::mqtt::MqttIngestConfig`); absent: HTTP only.
     #[serde(default)]
     pub mqtt: Option<crate::mqtt::MqttIngestConfig>,
+    /// The scheduled management report mail (`[reports]`, see
+    /// `faultline_collector::reports::ReportsConfig`); absent: none is sent.
+    #[serde(default)]
+    pub reports: Option<crate::reports::ReportsConfig>,
 }
 
 /// `[incidents]`: the rules → incidents stage. File paths are used as given (relative to the
@@ -508,6 +512,9 @@ impl CollectorConfig {
             }
         }
         self.notify.validate(source, "notify")?;
+        if let Some(reports) = &self.reports {
+            reports.validate(source, &self.notify, self.incidents.is_some())?;
+        }
         if self.incidents.is_none() && !self.notify.channels.is_empty() {
             return Err(source.error(
                 "notify.channels",

@@ -7,7 +7,8 @@
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
 //! [`body`] reads request bodies under a limit for both. [`config`] is the file format; [`process`]
 //! the daemons' own build and process metrics; [`reload`] swaps in the rules, inventory, on-call
-//! and maintenance on SIGHUP.
+//! and maintenance on SIGHUP. [`reports`] makes management reports from the tickets: the `report`
+//! command's files and the scheduled report mail.
 
 pub mod ack_link;
 pub mod agents;
@@ -23,6 +24,7 @@ pub mod mqtt;
 pub mod notifications;
 pub mod process;
 pub mod reload;
+pub mod reports;
 pub mod series;
 pub mod telemetry;
 
@@ -59,6 +61,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     let ack_links = ack_link::AckLinks::load(&config.api)?;
     let mut notifier = None;
     let mut reload_targets = None;
+    let mut report_scheduler = None;
     let stage = match &config.incidents {
         Some(incidents) => {
             let stage = incidents::start(
@@ -75,6 +78,11 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
                 ack_links.clone(),
                 &mut registry,
             )?);
+            report_scheduler = reports::start(
+                &config,
+                incidents.database_path(&config.storage),
+                stage.inventory.clone(),
+            )?;
             Some((stage.accepted, stage.requests, stage.inventory))
         }
         None => None,
@@ -141,6 +149,9 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         }
     };
     sweeper.abort();
+    if let Some(scheduler) = report_scheduler {
+        scheduler.abort();
+    }
     reloads.abort();
     if let Some(mqtt) = mqtt {
         mqtt.abort();

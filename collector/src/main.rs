@@ -1,5 +1,5 @@
 //! `faultline-collector`: the command-line edge of the collector (run, check-config, test-rules,
-//! version).
+//! report, version).
 
 use clap::{Parser, Subcommand};
 use faultline_daemon::cli::{self, Checked, ConfigArg, GlobalArgs};
@@ -35,6 +35,24 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write the management report of a month or ISO week (tickets by tag, severity and channel,
+    /// MTTA/MTTR, SLA compliance, longest incidents, carrier circuits, security devices,
+    /// follow-ups) as a self-contained HTML page and a CSV file, reading the ticket store of the
+    /// config read-only.
+    Report {
+        /// The collector config (its ticket store, inventory and time zone are used).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The period: a month (`2026-11`) or an ISO week (`2026-W48`).
+        #[arg(long)]
+        period: String,
+        /// Only this department's tickets and follow-ups.
+        #[arg(long)]
+        department: Option<String>,
+        /// Directory the files are written to (created if needed).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -49,6 +67,23 @@ fn main() -> anyhow::Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         }),
+        Command::Report {
+            config,
+            period,
+            department,
+            out,
+        } => {
+            let files = faultline_collector::reports::write_files(
+                &config,
+                &period,
+                department.as_deref(),
+                &out,
+            )?;
+            for file in files {
+                println!("{}", file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(ConfigArg { config: file }) => {
             let config = faultline_collector::config::load(&file).map_err(anyhow::Error::new)?;
             let runtime = tokio::runtime::Builder::new_multi_thread();

@@ -107,6 +107,7 @@ pub fn changes(old: &CollectorConfig, new: &CollectorConfig) -> Vec<Changed> {
     part("api", old.api != new.api, true);
     part("notify", old.notify != new.notify, true);
     part("mqtt", old.mqtt != new.mqtt, true);
+    part("reports", old.reports != new.reports, true);
     changed
 }
 

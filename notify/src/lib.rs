@@ -64,6 +64,7 @@ pub mod model;
 pub mod notifier;
 pub mod outbox;
 mod path;
+pub mod report_mail;
 pub mod retry;
 pub mod template;
 

@@ -3,12 +3,14 @@
 //!
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
+pub mod browser;
 pub mod disk;
 pub mod incidents;
 pub mod ledger;
 pub mod modbus_peer;
 pub mod mosquitto;
 pub mod receivers;
+pub mod report_fixture;
 pub mod snmp_peers;
 
 use anyhow::{Context, bail};

@@ -230,6 +230,14 @@ CREATE TABLE rule_memory (
     PRIMARY KEY (rule, series)
 ) WITHOUT ROWID;
 "#,
+    // The period each scheduled management report last sent ([`reports`]).
+    r#"
+CREATE TABLE reports_sent (
+    schedule   TEXT    PRIMARY KEY,
+    period     TEXT    NOT NULL,
+    sent_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The embedded SQLite ticket store.
@@ -642,6 +650,7 @@ impl TicketStore for SqliteStore {
 }
 
 mod memory;
+mod reports;
 
 #[cfg(test)]
 mod tests {
@@ -676,7 +685,7 @@ mod tests {
         let ack_timeout = crate::duration_ms(policy.ack_timeout);
         let id = {
             let mut store = SqliteStore::open(&path).unwrap();
-            assert_eq!(store.schema_version().unwrap(), 4);
+            assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
             let (ticket, _) = store.create(new_ticket("edge1-wan")).unwrap();
             assert_eq!(ticket.id, 1);
             let dup = store.create(new_ticket("edge1-wan")).unwrap_err();
@@ -696,7 +705,11 @@ mod tests {
         };
         // "Restart": a new connection on the same file.
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4, "migrations run once");
+        assert_eq!(
+            store.schema_version().unwrap(),
+            MIGRATIONS.len() as i64,
+            "migrations run once"
+        );
         let ticket = store
             .latest("CarrierLinkLoss", "edge1-wan")
             .unwrap()
@@ -996,7 +1009,7 @@ mod tests {
             tx.commit().unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let fed: Vec<Fed> = store
             .feed_after(0, 10)
             .unwrap()
@@ -1025,20 +1038,17 @@ mod tests {
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
+        let supported = MIGRATIONS.len() as i64;
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 7)
+            .pragma_update(None, "user_version", supported + 3)
             .unwrap();
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(
-            matches!(
-                err,
-                StoreError::NewerSchema {
-                    found: 7,
-                    supported: 4
-                }
-            ),
+            matches!(err, StoreError::NewerSchema { found, supported: s } if found == supported + 3 && s == supported),
             "{err}"
         );
+        let err = SqliteStore::open_read_only(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
     }
 }

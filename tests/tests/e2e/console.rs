@@ -3,11 +3,12 @@
 //! over WebDriver with fantoccini) working the queue as an engineer and reading it as a department.
 //! Loopback only, bounded in time; screenshots go to `target/test-artifacts/console/`.
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
+use faultline_tests::browser;
 use faultline_tests::incidents::*;
 use faultline_tests::*;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const INVENTORY: &str = r#"
@@ -53,78 +54,7 @@ time_zone = "Asia/Shanghai"
 
 /// Where the screenshots go: `target/test-artifacts/console/`.
 fn artifacts() -> PathBuf {
-    let dir = binary("faultline-collector")
-        .parent()
-        .and_then(Path::parent)
-        .map(|target| target.join("test-artifacts/console"))
-        .unwrap_or_default();
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// chromedriver on a free loopback port, killed when dropped.
-fn chromedriver(dir: &Path) -> (Daemon, u16) {
-    let driver = Path::new("/usr/bin/chromedriver");
-    assert!(
-        driver.exists(),
-        "chromedriver missing: run scripts/install-test-deps.sh (Debian chromium, chromium-driver)"
-    );
-    let port = free_port();
-    let port_arg = format!("--port={port}");
-    let daemon = Daemon::spawn(
-        driver,
-        &[port_arg.as_str()],
-        &dir.join("chromedriver.log"),
-        &[],
-    )
-    .unwrap();
-    (daemon, port)
-}
-
-async fn browser(port: u16, profile: &Path) -> Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let profile_arg = format!("--user-data-dir={}", profile.display());
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        "--lang=en-US",
-        profile_arg.as_str(),
-    ];
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({ "binary": "/usr/bin/chromium", "args": args }),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let connected = ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await;
-        match connected {
-            Ok(client) => return client,
-            // chromedriver may still be starting.
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("no WebDriver session within 20 s: {e}"),
-        }
-    }
-}
-
-async fn shot(client: &Client, dir: &Path, name: &str) {
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
-    std::fs::write(dir.join(name), png).unwrap();
+    browser::artifacts("console")
 }
 
 async fn text(client: &Client, css: &str) -> String {
@@ -203,15 +133,15 @@ async fn console_in_headless_chromium() {
     let hr = open(&collector, "vm-hr", "hr VM unreachable").await;
     let core = open(&collector, "core1", "core switch fan failure").await;
     let shots = artifacts();
-    let (_driver, port) = chromedriver(dir.path());
-    let client = browser(port, &dir.path().join("chromium-profile")).await;
+    let (_driver, port) = browser::chromedriver(dir.path());
+    let client = browser::browser(port, &dir.path().join("chromium-profile")).await;
     let base = collector.url.clone();
     let scenario = async {
         // The engineer's queue: all three, newest first.
         login(&client, &base, ENGINEER).await;
         let rows = client.find_all(Locator::Css(".ticket-row")).await.unwrap();
         assert_eq!(rows.len(), 3, "{}", client.source().await.unwrap());
-        shot(&client, &shots, "01-queue-engineer.png").await;
+        browser::shot(&client, &shots, "01-queue-engineer.png").await;
 
         // Filter: customer-tagged tickets only (the two VMs).
         let tag = client.find(Locator::Css("#filter-tag")).await.unwrap();
@@ -233,7 +163,7 @@ async fn console_in_headless_chromium() {
         };
         assert_eq!(ids, [hr.to_string(), fin.to_string()], "filtered by tag");
         assert!(!ids.contains(&core.to_string()));
-        shot(&client, &shots, "02-queue-filtered.png").await;
+        browser::shot(&client, &shots, "02-queue-filtered.png").await;
 
         // Open the finance ticket, acknowledge it, post a customer progress note.
         client
@@ -295,7 +225,7 @@ async fn console_in_headless_chromium() {
             timeline.contains("Progress update to the customer"),
             "{timeline}"
         );
-        shot(&client, &shots, "03-ticket-engineer.png").await;
+        browser::shot(&client, &shots, "03-ticket-engineer.png").await;
 
         // The API sees the same change (one store, one set of rules).
         let (_, ticket) = api(
@@ -330,7 +260,7 @@ async fn console_in_headless_chromium() {
             client.find(Locator::Css("#new-ticket")).await.is_err(),
             "no manual report"
         );
-        shot(&client, &shots, "04-queue-department.png").await;
+        browser::shot(&client, &shots, "04-queue-department.png").await;
         client
             .goto(&format!("{base}/console/tickets/{fin}"))
             .await
@@ -341,7 +271,7 @@ async fn console_in_headless_chromium() {
         );
         assert!(client.find(Locator::Css("#evidence")).await.is_err());
         assert!(text(&client, "#timeline").await.contains(note));
-        shot(&client, &shots, "05-ticket-department.png").await;
+        browser::shot(&client, &shots, "05-ticket-department.png").await;
         client
             .goto(&format!("{base}/console/tickets/{hr}"))
             .await
@@ -366,7 +296,7 @@ async fn console_in_headless_chromium() {
         wait_text(&client, "#ticket-title", |t| t.starts_with("工单")).await;
         assert!(text(&client, "#ticket-title").await.starts_with("工单"));
         assert!(text(&client, "#timeline").await.contains("向客户通报进展"));
-        shot(&client, &shots, "06-ticket-department-zh.png").await;
+        browser::shot(&client, &shots, "06-ticket-department-zh.png").await;
     };
     let outcome = tokio::time::timeout(Duration::from_secs(120), scenario).await;
     let _ = client.close().await;

@@ -26,6 +26,7 @@ mod poll;
 mod probes;
 mod prometheus;
 mod reload;
+mod report;
 mod scenarios;
 mod snmp;
 mod soak;
