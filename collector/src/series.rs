@@ -296,6 +296,19 @@ impl SeriesStore {
             .map(|s| s.point.value)
     }
 
+    /// The kind of `metric` and its latest values summed per target over its series fresh at
+    /// `now_ms` (every agent and label set): what each target uses of a resource pool (capacity
+    /// watch). `None` when the metric is not held.
+    pub fn target_sums(&self, metric: &str, now_ms: i64) -> Option<(SampleKind, HashMap<&str, f64>)> {
+        let horizon = now_ms - self.stale_after_ms;
+        let family = self.families.get(metric)?;
+        let mut out = HashMap::new();
+        for s in family.series.iter().filter(|s| s.point.ts_ms >= horizon) {
+            *out.entry(s.key.target.as_str()).or_insert(0.0) += s.point.value;
+        }
+        Some((family.kind, out))
+    }
+
     fn encode(&self, mut encoder: DescriptorEncoder, now_ms: i64) -> Result<(), std::fmt::Error> {
         let horizon = now_ms - self.stale_after_ms;
         let mut names: Vec<&String> = self.families.keys().collect();
@@ -419,6 +432,34 @@ mod tests {
         );
         assert_eq!(out.kind_conflicts, 1);
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn target_sums_add_a_targets_fresh_series_of_one_metric() {
+        let mut store = SeriesStore::new(60_000, SeriesLimits::UNBOUNDED);
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a1"), Arc::from("a2"));
+        let mount = |m: &str| {
+            let mut s = sample("used", "vm-1", 10.0, 100_000, SampleKind::Gauge);
+            s.labels.insert("mount".into(), m.into());
+            s
+        };
+        put(&mut store, &a, &[mount("/"), mount("/data")]);
+        put(
+            &mut store,
+            &b,
+            &[
+                sample("used", "vm-1", 5.0, 100_000, SampleKind::Gauge),
+                sample("used", "vm-2", 7.0, 100_000, SampleKind::Gauge),
+                sample("used", "vm-3", 9.0, 10_000, SampleKind::Gauge),
+                sample("other", "vm-2", 1.0, 100_000, SampleKind::Gauge),
+            ],
+        );
+        let (kind, sums) = store.target_sums("used", 100_000).unwrap();
+        let mut got: Vec<(&str, f64)> = sums.into_iter().collect();
+        got.sort_by(|x, y| x.0.cmp(y.0));
+        assert_eq!(got, [("vm-1", 25.0), ("vm-2", 7.0)], "vm-3 is stale");
+        assert_eq!(kind, SampleKind::Gauge);
+        assert!(store.target_sums("missing", 100_000).is_none());
     }
 
     #[test]

@@ -230,6 +230,19 @@ CREATE TABLE rule_memory (
     PRIMARY KEY (rule, series)
 ) WITHOUT ROWID;
 "#,
+    // The capacity watch's hourly pool history ([`capacity`]), a year of it.
+    r#"
+CREATE TABLE capacity_hourly (
+    pool    TEXT    NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    min     REAL    NOT NULL,
+    mean    REAL    NOT NULL,
+    max     REAL    NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (pool, hour_ms)
+) WITHOUT ROWID;
+CREATE INDEX capacity_hourly_age ON capacity_hourly (hour_ms);
+"#,
 ];
 
 /// The embedded SQLite ticket store.
@@ -641,6 +654,7 @@ impl TicketStore for SqliteStore {
     }
 }
 
+mod capacity;
 mod memory;
 
 #[cfg(test)]
@@ -664,6 +678,7 @@ mod tests {
             started_at_ms: 1_000,
             opened_by: SYSTEM.into(),
             channel: crate::ticket::Channel::Monitoring,
+            pages: true,
         };
         Ticket::open(0, new, &TicketPolicy::default(), 2_000).0
     }
