@@ -297,13 +297,23 @@ impl SeriesStore {
     }
 
     /// The kind of `metric` and its latest values summed per target over its series fresh at
-    /// `now_ms` (every agent and label set): what each target uses of a resource pool (capacity
-    /// watch). `None` when the metric is not held.
-    pub fn target_sums(&self, metric: &str, now_ms: i64) -> Option<(SampleKind, HashMap<&str, f64>)> {
+    /// `now_ms` that carry `labels` (every agent): what each target uses of a resource pool
+    /// (capacity watch). `None` when the metric is not held.
+    pub fn target_sums(
+        &self,
+        metric: &str,
+        labels: &BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Option<(SampleKind, HashMap<&str, f64>)> {
         let horizon = now_ms - self.stale_after_ms;
         let family = self.families.get(metric)?;
         let mut out = HashMap::new();
-        for s in family.series.iter().filter(|s| s.point.ts_ms >= horizon) {
+        let selected = |key: &SeriesKey| labels.iter().all(|(k, v)| key.labels.get(k) == Some(v));
+        for s in family
+            .series
+            .iter()
+            .filter(|s| s.point.ts_ms >= horizon && selected(&s.key))
+        {
             *out.entry(s.key.target.as_str()).or_insert(0.0) += s.point.value;
         }
         Some((family.kind, out))
@@ -454,12 +464,29 @@ mod tests {
                 sample("other", "vm-2", 1.0, 100_000, SampleKind::Gauge),
             ],
         );
-        let (kind, sums) = store.target_sums("used", 100_000).unwrap();
-        let mut got: Vec<(&str, f64)> = sums.into_iter().collect();
-        got.sort_by(|x, y| x.0.cmp(y.0));
-        assert_eq!(got, [("vm-1", 25.0), ("vm-2", 7.0)], "vm-3 is stale");
-        assert_eq!(kind, SampleKind::Gauge);
-        assert!(store.target_sums("missing", 100_000).is_none());
+        let sums = |labels: &[(&str, &str)]| {
+            let labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let (kind, sums) = store.target_sums("used", &labels, 100_000).unwrap();
+            assert_eq!(kind, SampleKind::Gauge);
+            let mut got: Vec<(String, f64)> =
+                sums.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+            got.sort_by(|x, y| x.0.cmp(&y.0));
+            got
+        };
+        let want = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
+            pairs.iter().map(|(t, v)| (t.to_string(), *v)).collect()
+        };
+        assert_eq!(sums(&[]), want(&[("vm-1", 25.0), ("vm-2", 7.0)]), "vm-3 is stale");
+        assert_eq!(sums(&[("mount", "/data")]), want(&[("vm-1", 10.0)]));
+        assert_eq!(sums(&[("site", "bj1"), ("mount", "/x")]), want(&[]));
+        assert!(
+            store
+                .target_sums("missing", &BTreeMap::new(), 100_000)
+                .is_none()
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn pool(i: usize) -> Pool {
         unit: "bytes".into(),
         members: vec![format!("vm-{i:05}")],
         metric: "storage_used_bytes".into(),
+        labels: BTreeMap::new(),
         shares: BTreeMap::new(),
         plan_ratio: 0.70,
         expand_ratio: 0.85,

@@ -5,7 +5,7 @@
 
 use faultline_incidents::capacity::PoolKind;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use std::sync::{Arc, Mutex};
 
@@ -70,7 +70,7 @@ impl Collector for CapacityCollector {
             for reading in readings.iter() {
                 if let Some(value) = field(reading).filter(|v| v.is_finite()) {
                     let labels = [("pool", reading.pool.as_str()), ("kind", reading.kind.as_str())];
-                    value.encode(metric.encode_family(&labels)?)?;
+                    metric.encode_family(&labels)?.encode_gauge(&value)?;
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The capacity watch task (ingest → series store → **capacity** → incidents): the thin shell
 //! around `faultline_incidents::capacity`. Every [`TICK`] it reads each inventory pool's usage —
-//! the latest fresh values of the pool's metric on its member targets, summed
+//! the latest fresh values of the pool's metric (series with the pool's `labels`) on its member
+//! targets, summed
 //! ([`crate::series::SeriesStore::target_sums`]) — records it into the pool's hourly history,
 //! stores the hours that finished (one year kept, in the ticket database's `capacity_hourly`
 //! table), evaluates the usage ratio and the time-to-full forecast (refitted hourly), publishes
@@ -113,8 +114,8 @@ impl Shell {
             let mut sums = HashMap::new();
             for pool in pools.values() {
                 let Some((kind, sums)) = sums
-                    .entry(pool.metric.as_str())
-                    .or_insert_with(|| series.target_sums(&pool.metric, now))
+                    .entry((pool.metric.as_str(), &pool.labels))
+                    .or_insert_with(|| series.target_sums(&pool.metric, &pool.labels, now))
                 else {
                     continue;
                 };

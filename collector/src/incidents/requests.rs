@@ -122,7 +122,9 @@ impl Stage {
             .book
             .tickets
             .iter()
-            .find(|t| t.state.is_active() && t.fingerprint() == (&new.rule, &new.target));
+            .find(|t| {
+                t.state.is_active() && t.fingerprint() == (new.rule.as_str(), new.target.as_str())
+            });
         let Some(active) = active else {
             return self.book.create_ticket(new, now);
         };

@@ -254,6 +254,7 @@ mod tests {
             unit: "GB".into(),
             members: vec!["vm-1".into(), "vm-2".into()],
             metric: "storage_used_bytes".into(),
+        labels: BTreeMap::new(),
             shares: [("finance".to_string(), 0.3)].into(),
             plan_ratio: 0.70,
             expand_ratio: 0.85,

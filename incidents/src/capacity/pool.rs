@@ -11,7 +11,8 @@
 //! capacity = 500e12                # in `unit`, the unit of the metric's values
 //! unit = "bytes"
 //! members = ["vm-1", "vm-2"]       # inventory targets whose samples make up its usage
-//! metric = "storage_used_bytes"    # the ingested series summed over the members
+//! metric = "faultline_snmp_host_storage_used_bytes"   # ingested gauge, summed over members
+//! labels = { storage = "/data" }   # only series with these labels (optional)
 //! shares = { finance = 0.3, tax = 0.2 }   # departments' planned shares (optional)
 //! plan_ratio = 0.70                # planning ticket from this usage ratio (default 0.70)
 //! expand_ratio = 0.85              # "expand now" from this ratio (default 0.85)
@@ -21,7 +22,7 @@
 
 use crate::inventory::{Inventory, check_id};
 use faultline_wire::config_file::{ConfigError, ConfigSource};
-use faultline_wire::validate::is_metric_name;
+use faultline_wire::validate::{is_label_name, is_metric_name};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -100,6 +101,10 @@ pub struct Pool {
     pub members: Vec<String>,
     /// The ingested metric summed over the members' series.
     pub metric: String,
+    /// Only the metric's series with these labels count (`{ cpu = "total" }` leaves out the
+    /// per-core series; `{ storage = "/data" }` one volume of several).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// Planned shares of customer departments (0 < share <= 1, at most 1 in total).
     #[serde(default)]
     pub shares: BTreeMap<String, f64>,
@@ -159,6 +164,14 @@ pub(crate) fn validate_pools(
                 &field("metric"),
                 format!("`{}` is not a metric name", pool.metric),
             ));
+        }
+        for name in pool.labels.keys() {
+            if !is_label_name(name) {
+                return Err(source.error(
+                    &field(&format!("labels.{name}")),
+                    format!("`{name}` is not a label name"),
+                ));
+            }
         }
         let mut total = 0.0;
         for (department, share) in &pool.shares {
@@ -325,6 +338,13 @@ shares = { finance = 0.3, tax = 0.2 }
                 "pools[0].forecast_window",
                 27,
                 "between 2h",
+            ),
+            (
+                "tax = 0.2 }",
+                "tax = 0.2 }\nlabels = { \"cpu-id\" = \"total\" }",
+                "pools[0].labels.cpu-id",
+                27,
+                "not a label name",
             ),
             (
                 "members = [\"vm-1\", \"vm-2\"]",

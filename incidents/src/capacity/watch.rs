@@ -133,6 +133,7 @@ mod tests {
             unit: "bytes".into(),
             members: vec!["vm-1".into()],
             metric: "storage_used_bytes".into(),
+        labels: BTreeMap::new(),
             shares: BTreeMap::new(),
             plan_ratio: 0.70,
             expand_ratio: 0.85,

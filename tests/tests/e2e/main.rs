@@ -5,6 +5,7 @@
 
 mod ack_link;
 mod bad_input;
+mod capacity;
 mod cli;
 mod console;
 mod demo;
