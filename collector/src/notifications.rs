@@ -459,6 +459,42 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
     }
 
     #[test]
+    fn a_ticket_that_does_not_page_announces_no_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = ConfigSource::from_text(
+            Path::new("collector.toml"),
+            "[[channels]]\nname = \"hook\"\n[channels.webhook]\nurl = \"http://127.0.0.1:9/\"\n"
+                .into(),
+        );
+        let config: NotifyConfig = source.parse().unwrap();
+        let outbox = Outbox::open(&dir.path().join("tickets.db")).unwrap();
+        let stage = Stage {
+            notifier: Notifier::new(config, outbox).unwrap(),
+            paging: Live::new(Arc::new(Some(paging()))),
+            ack_links: None,
+            metrics: IncidentMetrics::register(&mut Registry::default()),
+        };
+        for pages in [true, false] {
+            let mut opened = ticket(Owner::Platform);
+            opened.pages = pages;
+            let event = TicketEvent {
+                entry: opened.timeline[0].clone(),
+                ticket: Arc::new(opened),
+                index: 0,
+                held_by: None,
+                position: 1,
+            };
+            let kinds: Vec<Kind> = stage
+                .notifications(&event)
+                .iter()
+                .map(|n| n.kind)
+                .collect();
+            assert_eq!(kinds.contains(&Kind::Trigger), pages, "{kinds:?}");
+            assert_eq!(event.pages(), pages);
+        }
+    }
+
+    #[test]
     fn held_pages_are_not_enqueued_and_every_event_records_its_position() {
         const HOOK: &str =
             "[[channels]]\nname = \"hook\"\n[channels.webhook]\nurl = \"http://127.0.0.1:9/\"\n";

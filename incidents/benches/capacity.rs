@@ -17,7 +17,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use faultline_incidents::capacity::history::{DAY_MS, HOUR_MS, HourBucket};
-use faultline_incidents::capacity::pool::{DEFAULT_FORECAST_WINDOW, PoolKind};
+use faultline_incidents::capacity::pool::PoolKind;
 use faultline_incidents::capacity::{Pool, Watch};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -28,20 +28,13 @@ const ROUNDS: usize = 5;
 const NOW: i64 = 1_796_083_200_000;
 
 fn pool(i: usize) -> Pool {
-    Pool {
-        id: format!("pool-{i:05}"),
-        kind: PoolKind::Storage,
-        capacity: 1000.0e12,
-        unit: "bytes".into(),
-        members: vec![format!("vm-{i:05}")],
-        metric: "storage_used_bytes".into(),
-        labels: BTreeMap::new(),
-        shares: BTreeMap::new(),
-        plan_ratio: 0.70,
-        expand_ratio: 0.85,
-        full_within_days: 90.0,
-        forecast_window: DEFAULT_FORECAST_WINDOW,
-    }
+    Pool::new(
+        &format!("pool-{i:05}"),
+        PoolKind::Storage,
+        1000.0e12,
+        "storage_used_bytes",
+        &[&format!("vm-{i:05}")],
+    )
 }
 
 /// Pool `i`'s used bytes at `at`: growing 1 to 5 GB a day from 100 TB, ±0.5 GB of noise.

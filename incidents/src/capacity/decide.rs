@@ -242,24 +242,21 @@ pub fn planning_ticket(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::pool::{DEFAULT_FORECAST_WINDOW, PoolKind};
+    use crate::capacity::pool::PoolKind;
     use faultline_wire::config_file::ConfigSource;
     use std::path::Path;
 
     fn pool() -> Pool {
         Pool {
-            id: "san-a".into(),
-            kind: PoolKind::Storage,
-            capacity: 1000.0,
             unit: "GB".into(),
-            members: vec!["vm-1".into(), "vm-2".into()],
-            metric: "storage_used_bytes".into(),
-        labels: BTreeMap::new(),
             shares: [("finance".to_string(), 0.3)].into(),
-            plan_ratio: 0.70,
-            expand_ratio: 0.85,
-            full_within_days: 90.0,
-            forecast_window: DEFAULT_FORECAST_WINDOW,
+            ..Pool::new(
+                "san-a",
+                PoolKind::Storage,
+                1000.0,
+                "storage_used_bytes",
+                &["vm-1", "vm-2"],
+            )
         }
     }
 
@@ -378,6 +375,15 @@ mod tests {
         ] {
             assert!(t.description.contains(part), "{part}: {}", t.description);
         }
+        // Opened, it neither escalates nor pages; the same ticket paging would escalate.
+        let policy = crate::TicketPolicy::default();
+        let (opened, _) = crate::Ticket::open(0, t.clone(), &policy, now);
+        assert_eq!(opened.escalate_at_ms, None);
+        assert!(!opened.pages_for(&opened.timeline[0].change));
+        let paging = NewTicket { pages: true, ..t };
+        let (opened, _) = crate::Ticket::open(0, paging, &policy, now);
+        assert!(opened.escalate_at_ms.is_some());
+        assert!(opened.pages_for(&opened.timeline[0].change));
         let not_growing = PlanningNeed {
             level: Level::Plan,
             ratio: 0.7,

@@ -123,6 +123,24 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// A pool with the default thresholds and forecast window, no shares and no label filter.
+    pub fn new(id: &str, kind: PoolKind, capacity: f64, metric: &str, members: &[&str]) -> Self {
+        Self {
+            id: id.to_string(),
+            kind,
+            capacity,
+            unit: String::new(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            metric: metric.to_string(),
+            labels: BTreeMap::new(),
+            shares: BTreeMap::new(),
+            plan_ratio: DEFAULT_PLAN_RATIO,
+            expand_ratio: DEFAULT_EXPAND_RATIO,
+            full_within_days: DEFAULT_FULL_WITHIN_DAYS,
+            forecast_window: DEFAULT_FORECAST_WINDOW,
+        }
+    }
+
     /// The target its planning ticket carries (`pool:<id>`).
     pub fn ticket_target(&self) -> String {
         format!("{POOL_TARGET_PREFIX}{}", self.id)

@@ -123,23 +123,16 @@ impl Watch {
 mod tests {
     use super::*;
     use crate::capacity::history::HOUR_MS;
-    use crate::capacity::pool::{DEFAULT_FORECAST_WINDOW, PoolKind};
+    use crate::capacity::pool::PoolKind;
 
     fn pool(capacity: f64) -> Pool {
-        Pool {
-            id: "san-a".into(),
-            kind: PoolKind::Storage,
+        Pool::new(
+            "san-a",
+            PoolKind::Storage,
             capacity,
-            unit: "bytes".into(),
-            members: vec!["vm-1".into()],
-            metric: "storage_used_bytes".into(),
-        labels: BTreeMap::new(),
-            shares: BTreeMap::new(),
-            plan_ratio: 0.70,
-            expand_ratio: 0.85,
-            full_within_days: 90.0,
-            forecast_window: DEFAULT_FORECAST_WINDOW,
-        }
+            "storage_used_bytes",
+            &["vm-1"],
+        )
     }
 
     /// A year of synthetic hourly history growing by a known slope (with a daily cycle, noise and

@@ -11,7 +11,6 @@ use faultline_tests::*;
 use faultline_wire::{Sample, SampleKind, now_ms};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// The watch reads the pools every 5 s: two rounds and the time to answer.
@@ -52,25 +51,6 @@ unit = "GB"
 members = ["vm-1", "vm-2", "host-1"]
 metric = "faultline_snmp_host_storage_used_bytes"
 shares = { finance = 0.5 }
-"#;
-
-const ONCALL: &str = r#"
-[[people]]
-id = "ana"
-name = "Ana Berg"
-email = "ana@example.com"
-
-[[schedules]]
-id = "primary"
-time_zone = "UTC"
-rotation = "daily"
-handoff = "09:00"
-start = "2020-01-06"
-participants = ["ana"]
-
-[[escalations]]
-id = "ops"
-levels = [{ schedule = "primary", after = "0s" }]
 "#;
 
 /// The members' used storage (GB) now: vm-1, vm-2, host-1.
@@ -234,25 +214,12 @@ async fn crossing_the_expand_line_opens_one_planning_ticket_that_pages_nobody() 
 fn check(dir: &Path, inventory: &str) -> (bool, String) {
     let inventory_file = dir.join("inventory.toml");
     std::fs::write(&inventory_file, inventory).unwrap();
-    let config = dir.join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[listen]\naddress = \"127.0.0.1:1\"\n[storage]\npath = \"{}/x.db\"\n[incidents]\ninventory_file = \"{}\"\n",
-            dir.display(),
-            inventory_file.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(binary("faultline-collector"))
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let config = format!(
+        "[listen]\naddress = \"127.0.0.1:1\"\n[storage]\npath = \"{}/x.db\"\n[incidents]\ninventory_file = \"{}\"\n",
+        dir.display(),
+        inventory_file.display()
+    );
+    check_config("faultline-collector", &dir.join("collector.toml"), &config)
 }
 
 #[test]
