@@ -484,11 +484,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
                 held_by: None,
                 position: 1,
             };
-            let kinds: Vec<Kind> = stage
-                .notifications(&event)
-                .iter()
-                .map(|n| n.kind)
-                .collect();
+            let kinds: Vec<Kind> = stage.notifications(&event).iter().map(|n| n.kind).collect();
             assert_eq!(kinds.contains(&Kind::Trigger), pages, "{kinds:?}");
             assert_eq!(event.pages(), pages);
         }

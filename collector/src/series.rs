@@ -479,7 +479,11 @@ mod tests {
         let want = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
             pairs.iter().map(|(t, v)| (t.to_string(), *v)).collect()
         };
-        assert_eq!(sums(&[]), want(&[("vm-1", 25.0), ("vm-2", 7.0)]), "vm-3 is stale");
+        assert_eq!(
+            sums(&[]),
+            want(&[("vm-1", 25.0), ("vm-2", 7.0)]),
+            "vm-3 is stale"
+        );
         assert_eq!(sums(&[("mount", "/data")]), want(&[("vm-1", 10.0)]));
         assert_eq!(sums(&[("site", "bj1"), ("mount", "/x")]), want(&[]));
         assert!(

@@ -134,5 +134,8 @@ fn main() {
     }
     report("hourly round (refit + decide)", hourly);
     report("steady round (decide)", steady);
-    println!("pools needing planning: {needs}; memory after: {}", memory());
+    println!(
+        "pools needing planning: {needs}; memory after: {}",
+        memory()
+    );
 }

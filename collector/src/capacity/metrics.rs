@@ -69,7 +69,10 @@ impl Collector for CapacityCollector {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for reading in readings.iter() {
                 if let Some(value) = field(reading).filter(|v| v.is_finite()) {
-                    let labels = [("pool", reading.pool.as_str()), ("kind", reading.kind.as_str())];
+                    let labels = [
+                        ("pool", reading.pool.as_str()),
+                        ("kind", reading.kind.as_str()),
+                    ];
                     metric.encode_family(&labels)?.encode_gauge(&value)?;
                 }
             }

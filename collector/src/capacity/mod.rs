@@ -35,7 +35,6 @@ use faultline_wire::SampleKind;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -80,7 +79,8 @@ impl Shell {
             .map(|p| p.forecast_window)
             .max()
             .unwrap_or_default();
-        let since = hour_of(now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)));
+        let since =
+            hour_of(now.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)));
         let history = store
             .capacity_history(since)
             .context("reading the capacity history")?;

@@ -6,7 +6,7 @@ use crate::series::{SeriesLimits, SeriesStore};
 use faultline_incidents::capacity::history::HOUR_MS;
 use faultline_wire::config_file::ConfigSource;
 use faultline_wire::{Sample, SampleKind};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 const INVENTORY: &str = r#"
 [[departments]]

@@ -118,13 +118,9 @@ impl Stage {
     /// is added as a comment unless the ticket already says it (a restarted watch asks again);
     /// otherwise (none yet, or a human resolved or closed the last) a new ticket opens.
     fn plan(&mut self, new: NewTicket, now: Millis) -> Result<Ticket, Refusal> {
-        let active = self
-            .book
-            .tickets
-            .iter()
-            .find(|t| {
-                t.state.is_active() && t.fingerprint() == (new.rule.as_str(), new.target.as_str())
-            });
+        let active = self.book.tickets.iter().find(|t| {
+            t.state.is_active() && t.fingerprint() == (new.rule.as_str(), new.target.as_str())
+        });
         let Some(active) = active else {
             return self.book.create_ticket(new, now);
         };

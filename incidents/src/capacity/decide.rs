@@ -8,7 +8,7 @@
 //! pages ([`NewTicket::pages`] is false).
 
 use super::forecast::{Fit, theil_sen};
-use super::history::{DAY_MS, HourBucket, History, hour_of};
+use super::history::{DAY_MS, History, HourBucket, hour_of};
 use super::pool::Pool;
 use crate::inventory::{Inventory, Owner};
 use crate::rules::Severity;
@@ -390,6 +390,10 @@ mod tests {
             days_to_full: None,
         };
         let t = planning_ticket(&pool(), &not_growing, &[], &BTreeMap::new(), now);
-        assert!(t.summary.ends_with("at 70.0 % (not growing)"), "{}", t.summary);
+        assert!(
+            t.summary.ends_with("at 70.0 % (not growing)"),
+            "{}",
+            t.summary
+        );
     }
 }

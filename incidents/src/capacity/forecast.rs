@@ -169,7 +169,11 @@ mod tests {
         ];
         for (fit, now, want) in cases {
             let got = fit.days_to_full(1000.0, now);
-            assert_eq!(got.map(|d| (d * 1e6).round() / 1e6), want, "{fit:?} at {now}");
+            assert_eq!(
+                got.map(|d| (d * 1e6).round() / 1e6),
+                want,
+                "{fit:?} at {now}"
+            );
         }
     }
 

@@ -12,7 +12,7 @@
 //! unit = "bytes"
 //! members = ["vm-1", "vm-2"]       # inventory targets whose samples make up its usage
 //! metric = "faultline_snmp_host_storage_used_bytes"   # ingested gauge, summed over members
-//! labels = { storage = "/data" }   # only series with these labels (optional)
+//! labels = { storage_descr = "/data" }   # only series with these labels (optional)
 //! shares = { finance = 0.3, tax = 0.2 }   # departments' planned shares (optional)
 //! plan_ratio = 0.70                # planning ticket from this usage ratio (default 0.70)
 //! expand_ratio = 0.85              # "expand now" from this ratio (default 0.85)
@@ -102,7 +102,7 @@ pub struct Pool {
     /// The ingested metric summed over the members' series.
     pub metric: String,
     /// Only the metric's series with these labels count (`{ cpu = "total" }` leaves out the
-    /// per-core series; `{ storage = "/data" }` one volume of several).
+    /// per-core series; `{ storage_descr = "/data" }` one volume of several).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Planned shares of customer departments (0 < share <= 1, at most 1 in total).

@@ -79,9 +79,9 @@ impl Watch {
         let state = state(pool, used, line, now);
         let need = decide(pool, &state);
         let request = need.is_some_and(|need| {
-            tracked.requested.is_none_or(|(level, at)| {
-                need.level > level || now.saturating_sub(at) >= REMIND
-            })
+            tracked
+                .requested
+                .is_none_or(|(level, at)| need.level > level || now.saturating_sub(at) >= REMIND)
         });
         Evaluation {
             state,
@@ -102,9 +102,9 @@ impl Watch {
             let Some(pool) = pools.get(id) else {
                 return false;
             };
-            tracked
-                .history
-                .trim(hour_of(now.saturating_sub(duration_ms(pool.forecast_window))));
+            tracked.history.trim(hour_of(
+                now.saturating_sub(duration_ms(pool.forecast_window)),
+            ));
             true
         });
     }

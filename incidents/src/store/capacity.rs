@@ -94,7 +94,11 @@ mod tests {
         }
         let mut store = SqliteStore::open(&path).unwrap();
         let got = store.capacity_history(0).unwrap();
-        assert_eq!(got["a"], [bucket(1, 9.0), bucket(2, 2.0)], "replaced, ordered");
+        assert_eq!(
+            got["a"],
+            [bucket(1, 9.0), bucket(2, 2.0)],
+            "replaced, ordered"
+        );
         assert_eq!(got["b"], [bucket(1, 5.0)]);
         assert_eq!(store.capacity_history(2 * HOUR_MS).unwrap()["a"].len(), 1);
         store

@@ -59,7 +59,7 @@ fn usage(vm1: f64, vm2: f64, host: f64) -> Vec<Sample> {
     [("vm-1", vm1), ("vm-2", vm2), ("host-1", host)]
         .into_iter()
         .map(|(target, value)| {
-            let mut s = sample(METRIC, target, &[("storage", "/data")], value, at);
+            let mut s = sample(METRIC, target, &[("storage_descr", "/data")], value, at);
             s.kind = SampleKind::Gauge;
             s
         })
@@ -76,7 +76,9 @@ async fn ratio(collector: &CollectorProcess) -> Option<f64> {
 
 async fn wait_ratio(collector: &CollectorProcess, want: f64) {
     let reached = wait_until(ROUND_WAIT, || async {
-        ratio(collector).await.is_some_and(|r| (r - want).abs() < 1e-9)
+        ratio(collector)
+            .await
+            .is_some_and(|r| (r - want).abs() < 1e-9)
     })
     .await;
     assert!(reached, "ratio {want}: {:?}", ratio(collector).await);
@@ -207,7 +209,10 @@ async fn crossing_the_expand_line_opens_one_planning_ticket_that_pages_nobody() 
     assert!(commented, "{all:?}");
     assert_eq!(all.len(), 1);
     let text = all[0]["timeline"][1]["change"]["text"].as_str().unwrap();
-    assert!(text.starts_with("Capacity expand: storage pool san-a at 100.0 %"), "{text}");
+    assert!(
+        text.starts_with("Capacity expand: storage pool san-a at 100.0 %"),
+        "{text}"
+    );
 }
 
 /// `check-config` of a collector whose inventory is `inventory`: (passed, stderr).

@@ -24,7 +24,6 @@ fn version_flags() {
     }
 }
 
-
 /// The shipped examples pass once the files they name exist (under a temporary `/etc/faultline`).
 #[test]
 fn shipped_examples_pass_check_config() {
