@@ -6,6 +6,8 @@
 //!   pool's Theil–Sen line (at most 4,096 pairwise slopes each), then decides;
 //! - **steady round**: every other round (each 5 s) records and decides with the hour's line.
 //!
+//! Every round also trims each pool's history to its forecast window, as the task does.
+//!
 //! Each round kind runs `ROUNDS` times; min / median / max wall-clock times are printed, with the
 //! thread's CPU time (`/proc/thread-self/schedstat`) and memory (VmRSS / VmHWM). Figures go to
 //! BENCHMARKS.md:
@@ -74,16 +76,22 @@ fn memory() -> String {
         .join(" / ")
 }
 
-/// One round over every pool at `at`; returns (wall, cpu, pools that need planning).
-fn round(watch: &mut Watch, pools: &[Pool], at: i64) -> (Duration, Duration, usize) {
+/// One round over every pool at `at`, as the collector's task runs it (record, evaluate, trim
+/// to the forecast window); returns (wall, cpu, pools that need planning).
+fn round(
+    watch: &mut Watch,
+    pools: &BTreeMap<String, Pool>,
+    at: i64,
+) -> (Duration, Duration, usize) {
     let (started, cpu0) = (Instant::now(), cpu());
     let mut needs = 0;
-    for (i, pool) in pools.iter().enumerate() {
+    for (i, pool) in pools.values().enumerate() {
         let value = used(i, at);
         black_box(watch.record(&pool.id, at, value));
         let e = watch.evaluate(pool, value, at);
         needs += usize::from(e.need.is_some());
     }
+    watch.trim(at, pools);
     (started.elapsed(), cpu() - cpu0, needs)
 }
 
@@ -108,11 +116,11 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
     println!("memory before: {}", memory());
-    let pools: Vec<Pool> = (0..count).map(pool).collect();
+    let pools: BTreeMap<String, Pool> = (0..count).map(pool).map(|p| (p.id.clone(), p)).collect();
     let stored: BTreeMap<String, Vec<HourBucket>> = pools
-        .iter()
+        .keys()
         .enumerate()
-        .map(|(i, p)| (p.id.clone(), history(i)))
+        .map(|(i, id)| (id.clone(), history(i)))
         .collect();
     let mut watch = Watch::new(stored);
     println!(

@@ -40,7 +40,7 @@ impl Fit {
     /// Days from `now` until the line reaches `capacity`: 0 when it is there already, `None`
     /// when it does not grow.
     pub fn days_to_full(&self, capacity: f64, now: Millis) -> Option<f64> {
-        if !(self.slope_per_ms > 0.0) {
+        if self.slope_per_ms.is_nan() || self.slope_per_ms <= 0.0 {
             return None;
         }
         let left = capacity - self.at(now);

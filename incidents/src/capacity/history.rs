@@ -90,8 +90,13 @@ impl History {
         buckets.sort_by_key(|b| b.hour_ms);
         buckets.dedup_by_key(|b| b.hour_ms);
         let skip = buckets.len().saturating_sub(RETENTION_HOURS);
+        // The loaded buffer is kept, with room for a day of new hours before trimming catches
+        // up (a full deque would double).
+        let mut finished = VecDeque::from(buckets);
+        finished.drain(..skip);
+        finished.reserve_exact(24);
         Self {
-            finished: buckets.into_iter().skip(skip).collect(),
+            finished,
             current: None,
         }
     }
@@ -159,7 +164,11 @@ mod tests {
     #[test]
     fn rollup_table() {
         let h = HOUR_MS;
-        let cases: [(&[(Millis, f64)], &[(Millis, f64, f64, f64, u64)]); 4] = [
+        /// Hour, min, mean, max, count.
+        type Row = (Millis, f64, f64, f64, u64);
+        /// Readings, and the buckets they make.
+        type Case<'a> = (&'a [(Millis, f64)], &'a [Row]);
+        let cases: [Case<'_>; 4] = [
             (&[], &[]),
             (&[(5, 2.0)], &[(0, 2.0, 2.0, 2.0, 1)]),
             (
