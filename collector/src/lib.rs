@@ -4,7 +4,9 @@
 //! Flow (one way): [`http`] (or [`mqtt`], batches through a broker) → [`ingest`] (authentication via [`agents`], exactly-once via
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
 //! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] and the [`console`] serve and
-//! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery).
+//! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery). The
+//! [`capacity`] watch reads the inventory pools' usage from the series store and asks the
+//! incidents stage for planning tickets.
 //! [`body`] reads request bodies under a limit for both. [`config`] is the file format; [`process`]
 //! the daemons' own build and process metrics; [`reload`] swaps in the rules, inventory, on-call
 //! and maintenance on SIGHUP. [`reports`] makes management reports from the tickets: the `report`
@@ -14,6 +16,7 @@ pub mod ack_link;
 pub mod agents;
 pub mod api;
 pub mod body;
+pub mod capacity;
 pub mod config;
 pub mod console;
 pub mod cursors;
@@ -71,6 +74,13 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
                 &mut registry,
             )?;
             reload_targets = Some(reload::targets(&stage));
+            capacity::start(
+                stage.inventory.clone(),
+                series.clone(),
+                &incidents.database_path(&config.storage),
+                stage.requests.clone(),
+                &mut registry,
+            )?;
             notifier = Some(notifications::start(
                 &config.notify,
                 &incidents.database_path(&config.storage),

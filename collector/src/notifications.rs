@@ -128,6 +128,11 @@ impl Paging {
     }
 }
 
+/// Whether a notification of `kind` is a page (it wakes the on-call).
+fn is_page(kind: Kind) -> bool {
+    matches!(kind, Kind::Trigger | Kind::Reopen | Kind::Escalation)
+}
+
 /// Turns ticket events into persisted notifications.
 struct Stage {
     /// Without channels it only records the positions handled.
@@ -150,12 +155,15 @@ impl Stage {
         from_ticket::notifications(&event.ticket, event.index, &[])
             .into_iter()
             .take_while(|n| n.occurrence == occurrence)
+            // A ticket that does not page (capacity planning) waits in the queue: its opening is
+            // not announced, and it neither re-opens nor escalates anyone's phone.
+            .filter(|n| event.ticket.pages || !is_page(n.kind))
             .map(|mut n| {
                 if let Some(paging) = paging.as_ref() {
                     n.paged = paging.paged(&event.ticket, &event.entry.change, n.kind, n.at_ms);
                 }
-                let page = matches!(n.kind, Kind::Trigger | Kind::Reopen | Kind::Escalation);
-                if let (true, Some(links), Some(person)) = (page, &self.ack_links, n.paged.first())
+                if let (true, Some(links), Some(person)) =
+                    (is_page(n.kind), &self.ack_links, n.paged.first())
                 {
                     n.ack_url = Some(links.url(n.ticket_id, &person.name, n.at_ms));
                 }
@@ -395,6 +403,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             started_at_ms: 0,
             opened_by: SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
+            pages: true,
         };
         Ticket::open(3, new, &TicketPolicy::default(), 1_700_000_000 * S).0
     }
@@ -447,6 +456,38 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
                 .paged(&carrier, &opened, Kind::Trigger, at)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_ticket_that_does_not_page_announces_no_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = ConfigSource::from_text(
+            Path::new("collector.toml"),
+            "[[channels]]\nname = \"hook\"\n[channels.webhook]\nurl = \"http://127.0.0.1:9/\"\n"
+                .into(),
+        );
+        let config: NotifyConfig = source.parse().unwrap();
+        let outbox = Outbox::open(&dir.path().join("tickets.db")).unwrap();
+        let stage = Stage {
+            notifier: Notifier::new(config, outbox).unwrap(),
+            paging: Live::new(Arc::new(Some(paging()))),
+            ack_links: None,
+            metrics: IncidentMetrics::register(&mut Registry::default()),
+        };
+        for pages in [true, false] {
+            let mut opened = ticket(Owner::Platform);
+            opened.pages = pages;
+            let event = TicketEvent {
+                entry: opened.timeline[0].clone(),
+                ticket: Arc::new(opened),
+                index: 0,
+                held_by: None,
+                position: 1,
+            };
+            let kinds: Vec<Kind> = stage.notifications(&event).iter().map(|n| n.kind).collect();
+            assert_eq!(kinds.contains(&Kind::Trigger), pages, "{kinds:?}");
+            assert_eq!(event.pages(), pages);
+        }
     }
 
     #[test]

@@ -296,6 +296,29 @@ impl SeriesStore {
             .map(|s| s.point.value)
     }
 
+    /// The kind of `metric` and its latest values summed per target over its series fresh at
+    /// `now_ms` that carry `labels` (every agent): what each target uses of a resource pool
+    /// (capacity watch). `None` when the metric is not held.
+    pub fn target_sums(
+        &self,
+        metric: &str,
+        labels: &BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Option<(SampleKind, HashMap<&str, f64>)> {
+        let horizon = now_ms - self.stale_after_ms;
+        let family = self.families.get(metric)?;
+        let mut out = HashMap::new();
+        let selected = |key: &SeriesKey| labels.iter().all(|(k, v)| key.labels.get(k) == Some(v));
+        for s in family
+            .series
+            .iter()
+            .filter(|s| s.point.ts_ms >= horizon && selected(&s.key))
+        {
+            *out.entry(s.key.target.as_str()).or_insert(0.0) += s.point.value;
+        }
+        Some((family.kind, out))
+    }
+
     fn encode(&self, mut encoder: DescriptorEncoder, now_ms: i64) -> Result<(), std::fmt::Error> {
         let horizon = now_ms - self.stale_after_ms;
         let mut names: Vec<&String> = self.families.keys().collect();
@@ -419,6 +442,55 @@ mod tests {
         );
         assert_eq!(out.kind_conflicts, 1);
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn target_sums_add_a_targets_fresh_series_of_one_metric() {
+        let mut store = SeriesStore::new(60_000, SeriesLimits::UNBOUNDED);
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a1"), Arc::from("a2"));
+        let mount = |m: &str| {
+            let mut s = sample("used", "vm-1", 10.0, 100_000, SampleKind::Gauge);
+            s.labels.insert("mount".into(), m.into());
+            s
+        };
+        put(&mut store, &a, &[mount("/"), mount("/data")]);
+        put(
+            &mut store,
+            &b,
+            &[
+                sample("used", "vm-1", 5.0, 100_000, SampleKind::Gauge),
+                sample("used", "vm-2", 7.0, 100_000, SampleKind::Gauge),
+                sample("used", "vm-3", 9.0, 10_000, SampleKind::Gauge),
+                sample("other", "vm-2", 1.0, 100_000, SampleKind::Gauge),
+            ],
+        );
+        let sums = |labels: &[(&str, &str)]| {
+            let labels = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let (kind, sums) = store.target_sums("used", &labels, 100_000).unwrap();
+            assert_eq!(kind, SampleKind::Gauge);
+            let mut got: Vec<(String, f64)> =
+                sums.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+            got.sort_by(|x, y| x.0.cmp(&y.0));
+            got
+        };
+        let want = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
+            pairs.iter().map(|(t, v)| (t.to_string(), *v)).collect()
+        };
+        assert_eq!(
+            sums(&[]),
+            want(&[("vm-1", 25.0), ("vm-2", 7.0)]),
+            "vm-3 is stale"
+        );
+        assert_eq!(sums(&[("mount", "/data")]), want(&[("vm-1", 10.0)]));
+        assert_eq!(sums(&[("site", "bj1"), ("mount", "/x")]), want(&[]));
+        assert!(
+            store
+                .target_sums("missing", &BTreeMap::new(), 100_000)
+                .is_none()
+        );
     }
 
     #[test]

@@ -261,6 +261,7 @@ noc = [{ name = "ACME NOC", email = "noc@acme.example" }]
             started_at_ms: 60_000,
             opened_by: "faultline".into(),
             channel: Default::default(),
+            pages: true,
         };
         Ticket::open(1, new, &TicketPolicy::default(), 90_000).0
     }

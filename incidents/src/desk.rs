@@ -257,6 +257,7 @@ impl Desk<'_> {
                             started_at_ms: f.started_at_ms,
                             opened_by: SYSTEM.to_string(),
                             channel: crate::ticket::Channel::Monitoring,
+                            pages: true,
                         }),
                         attribution: Box::new(attribution),
                     },

@@ -35,6 +35,13 @@
 //! circuit_id = "ACME-SH-0042"
 //! a_end = "edge1-wan"
 //! z_end = "ACME POP Shanghai-3"
+//!
+//! [[pools]]                    # a resource pool the capacity watch follows (crate::capacity)
+//! id = "san-a"
+//! kind = "storage"
+//! capacity = 500e12
+//! members = ["vm-1"]
+//! metric = "storage_used_bytes"
 //! ```
 //!
 //! Samples meet the inventory through [`Inventory::resolve`]: an agent polls a device and sends
@@ -43,6 +50,7 @@
 //! tickets. A target's `labels` are added to its samples before rules see them, which is how a
 //! rule tells carrier-facing ports from the others.
 
+use crate::capacity::pool::{Pool, validate_pools};
 use crate::circuits::Circuit;
 use faultline_wire::Sample;
 use faultline_wire::config_file::{ConfigError, ConfigSource};
@@ -376,6 +384,8 @@ struct InventoryFile {
     targets: Vec<Target>,
     #[serde(default)]
     circuits: Vec<Circuit>,
+    #[serde(default)]
+    pools: Vec<Pool>,
 }
 
 /// More cloud hosts than this make a department VIP automatically.
@@ -398,6 +408,8 @@ pub struct Inventory {
     resolves: bool,
     /// Carrier circuits by id (each is also a carrier `link` target).
     circuits: BTreeMap<String, Circuit>,
+    /// Resource pools by id (`[[pools]]`, the capacity watch's).
+    pools: BTreeMap<String, Pool>,
 }
 
 /// The label a re-targeted sample gets with its new target's role ([`Inventory::resolve`]).
@@ -426,6 +438,11 @@ impl Inventory {
     /// All carrier circuits by id.
     pub fn circuits(&self) -> &BTreeMap<String, Circuit> {
         &self.circuits
+    }
+
+    /// All resource pools by id (`[[pools]]`, [`crate::capacity`]).
+    pub fn pools(&self) -> &BTreeMap<String, Pool> {
+        &self.pools
     }
 
     /// All customer departments by id.
@@ -697,6 +714,7 @@ fn validate(source: &ConfigSource, mut file: InventoryFile) -> Result<Inventory,
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
+    inv.pools = validate_pools(source, file.pools, &inv)?;
     Ok(inv)
 }
 

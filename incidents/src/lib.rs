@@ -14,6 +14,7 @@
 //! Unix epoch, so every behaviour is covered by table tests.
 
 pub mod attribution;
+pub mod capacity;
 pub mod carrier;
 pub mod circuits;
 pub mod counter;

@@ -504,7 +504,7 @@ impl Maintenance {
         ticket: &Ticket,
         entry: &TimelineEntry,
     ) -> Option<Suppression> {
-        if !entry.change.pages() || entry.who != SYSTEM {
+        if !ticket.pages_for(&entry.change) || entry.who != SYSTEM {
             return None;
         }
         self.covering(inventory, &ticket.target, entry.at_ms)
@@ -757,6 +757,7 @@ mod tests {
             started_at_ms: t,
             opened_by: SYSTEM.into(),
             channel: crate::ticket::Channel::Monitoring,
+            pages: true,
         };
         Ticket::open(1, new, &TicketPolicy::default(), t).0
     }

@@ -1196,6 +1196,7 @@ mod tests {
             started_at_ms: 0,
             opened_by: "faultline".into(),
             channel: crate::ticket::Channel::Monitoring,
+            pages: true,
         };
         let (t, _) = Ticket::open(1, new, &policy, 100 * S);
         assert_eq!(

@@ -193,6 +193,7 @@ department = "tax"
             started_at_ms: 0,
             opened_by: "faultline".into(),
             channel,
+            pages: true,
         };
         Ticket::open(id, new, &TicketPolicy::default(), 0).0
     }

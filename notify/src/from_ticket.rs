@@ -334,6 +334,7 @@ mod tests {
             started_at_ms: 0,
             opened_by: SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
+            pages: true,
         };
         Ticket::open(7, new, &policy(), S).0
     }

@@ -125,6 +125,7 @@ fn ticket_notifications() -> Vec<Notification> {
         started_at_ms: 1_795_850_000_000,
         opened_by: SYSTEM.into(),
         channel: faultline_incidents::Channel::Monitoring,
+        pages: true,
     };
     let (t, _) = Ticket::open(42, new, &policy, 1_795_850_010_000);
     let (t, _) = t

@@ -46,6 +46,7 @@ fn ticket() -> Ticket {
         started_at_ms: 1_795_850_000_000,
         opened_by: SYSTEM.into(),
         channel: faultline_incidents::Channel::Monitoring,
+        pages: true,
     };
     let (t, _) = Ticket::open(7, new, &policy, 1_795_850_000_000);
     let (t, _) = t

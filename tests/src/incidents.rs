@@ -12,6 +12,27 @@ use std::time::Duration;
 pub const ENGINEER: &str = "alice-engineer-token-0123456789";
 /// API token with the viewer role.
 pub const VIEWER: &str = "victor-viewer-token-0123456789";
+
+/// An on-call file: Ana on call around the clock, escalation policy `ops` paging her at once.
+pub const ONCALL: &str = r#"
+[[people]]
+id = "ana"
+name = "Ana Berg"
+email = "ana@example.com"
+
+[[schedules]]
+id = "primary"
+time_zone = "UTC"
+rotation = "daily"
+handoff = "09:00"
+start = "2020-01-06"
+participants = ["ana"]
+
+[[escalations]]
+id = "ops"
+levels = [{ schedule = "primary", after = "0s" }]
+"#;
+
 /// One second in sample time (milliseconds).
 pub const S: i64 = 1000;
 

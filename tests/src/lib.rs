@@ -39,6 +39,20 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `<program> check-config --config <file>` on `text`, written to `file`: (passed, stderr).
+pub fn check_config(program: &str, file: &Path, text: &str) -> (bool, String) {
+    std::fs::write(file, text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let out = Command::new(binary(program))
+        .args(["check-config", "--config"])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -282,6 +282,7 @@ fn ticket(i: usize, row: &Row, opened_at_ms: Millis) -> Ticket {
         }
         .into(),
         channel,
+        pages: true,
     };
     let (mut t, _) = Ticket::open(0, new, &TicketPolicy::default(), opened_at_ms);
     t.customers = departments

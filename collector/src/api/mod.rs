@@ -47,7 +47,9 @@ pub use routes::router;
 
 use crate::config::ApiConfig;
 use faultline_incidents::followup::{FollowUpTask, TaskState};
-use faultline_incidents::{Command, ListWindow, Millis, Owner, Severity, Ticket, TicketState};
+use faultline_incidents::{
+    Command, ListWindow, Millis, NewTicket, Owner, Severity, Ticket, TicketState,
+};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
@@ -107,6 +109,14 @@ pub enum Request {
         query: CandidateQuery,
         /// Answer: the candidates, strongest first.
         reply: oneshot::Sender<Result<Vec<Candidate>, Refusal>>,
+    },
+    /// A pool that needs capacity planning (capacity watch → incidents, not an API route): opens
+    /// the pool's non-paging planning ticket, or comments on the active one.
+    Plan {
+        /// The planning ticket as the watch writes it ([`faultline_incidents::capacity::decide`]).
+        ticket: Box<NewTicket>,
+        /// Answer: the ticket opened or commented on.
+        reply: oneshot::Sender<Result<Ticket, Refusal>>,
     },
     /// Follow-up tasks matching a query.
     FollowUps {

@@ -41,6 +41,7 @@ fn ticket(id: u64, department: Option<&str>) -> Ticket {
         started_at_ms: NOW,
         opened_by: "rules".into(),
         channel: faultline_incidents::Channel::Monitoring,
+        pages: true,
     };
     Ticket::open(id, new, &TicketPolicy::default(), NOW).0
 }

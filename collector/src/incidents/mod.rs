@@ -130,10 +130,10 @@ pub struct TicketEvent {
 
 impl TicketEvent {
     /// Whether this entry pages the on-call (opened, re-opened, escalated or severity raised by
-    /// the same fault getting worse, and not held back by maintenance). Symptoms never open a
-    /// ticket, so they never page.
+    /// the same fault getting worse, on a ticket that pages, and not held back by maintenance).
+    /// Symptoms never open a ticket, so they never page; planning tickets never page.
     pub fn pages(&self) -> bool {
-        self.held_by.is_none() && self.entry.change.pages()
+        self.held_by.is_none() && self.ticket.pages_for(&self.entry.change)
     }
 
     /// The change's type, as in its JSON `type` field.

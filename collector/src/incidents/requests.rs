@@ -9,7 +9,7 @@ use crate::api::{
 };
 use faultline_incidents::report_link::{ReportedFault, link_candidates};
 use faultline_incidents::ticket::{Customer, LinkedReport};
-use faultline_incidents::{Command, Millis, NewTicket, Ticket, TicketStore};
+use faultline_incidents::{Change, Command, Millis, NewTicket, Ticket, TicketStore};
 
 impl Stage {
     pub(super) fn on_request(&mut self, request: Request) {
@@ -42,6 +42,9 @@ impl Stage {
             }
             Request::LinkCandidates { query, reply } => {
                 let _ = reply.send(self.link_candidates(&query));
+            }
+            Request::Plan { ticket, reply } => {
+                let _ = reply.send(self.plan(*ticket, now));
             }
             Request::FollowUps { query, reply } => {
                 let found = self
@@ -178,6 +181,37 @@ impl Stage {
             .collect())
     }
 
+    /// A capacity planning need: one active planning ticket per pool. With one active, the need
+    /// is added as a comment unless the ticket already says it (a restarted watch asks again);
+    /// otherwise (none yet, or a human resolved or closed the last) a new ticket opens.
+    fn plan(&mut self, new: NewTicket, now: Millis) -> Result<Ticket, Refusal> {
+        let active = self.book.tickets.iter().find(|t| {
+            t.state.is_active() && t.fingerprint() == (new.rule.as_str(), new.target.as_str())
+        });
+        let Some(active) = active else {
+            return self.book.create_ticket(new, now);
+        };
+        let text = format!("{}\n{}", new.summary, new.description);
+        let said = active
+            .timeline
+            .iter()
+            .rev()
+            .find_map(|e| match &e.change {
+                Change::Commented { text } if e.who == new.opened_by => Some(text.as_str()),
+                _ => None,
+            })
+            .map_or(active.summary == new.summary, |last| last == text);
+        if said {
+            return Ok(active.clone());
+        }
+        let id = active.id;
+        let command = Command::Comment {
+            by: new.opened_by,
+            text,
+        };
+        self.book.change_ticket(id, command, now)
+    }
+
     /// A customer-reported fault: the same queue as automatic tickets (no evidence, pages).
     fn report(&mut self, report: ManualReport, now: Millis) -> Result<Ticket, Refusal> {
         let target = self.setup.inventory.target(&report.target);
@@ -218,6 +252,7 @@ impl Stage {
             started_at_ms: report.started_at_ms.unwrap_or(now),
             opened_by: report.by,
             channel: report.channel,
+            pages: true,
         };
         self.book.create_ticket(new, now)
     }

@@ -391,6 +391,7 @@ mod tests {
             started_at_ms: now,
             opened_by: faultline_incidents::ticket::SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
+            pages: true,
         };
         stage.book.create_ticket(new("edge1"), now).unwrap();
         let host = stage.book.create_ticket(new("host-2"), now).unwrap();

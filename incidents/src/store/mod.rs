@@ -238,6 +238,19 @@ CREATE TABLE reports_sent (
     sent_at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // The capacity watch's hourly pool history ([`capacity`]), a year of it.
+    r#"
+CREATE TABLE capacity_hourly (
+    pool    TEXT    NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    min     REAL    NOT NULL,
+    mean    REAL    NOT NULL,
+    max     REAL    NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (pool, hour_ms)
+) WITHOUT ROWID;
+CREATE INDEX capacity_hourly_age ON capacity_hourly (hour_ms);
+"#,
 ];
 
 /// The embedded SQLite ticket store.
@@ -649,6 +662,7 @@ impl TicketStore for SqliteStore {
     }
 }
 
+mod capacity;
 mod memory;
 mod reports;
 
@@ -673,6 +687,7 @@ mod tests {
             started_at_ms: 1_000,
             opened_by: SYSTEM.into(),
             channel: crate::ticket::Channel::Monitoring,
+            pages: true,
         };
         Ticket::open(0, new, &TicketPolicy::default(), 2_000).0
     }
@@ -1038,14 +1053,17 @@ mod tests {
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let supported = MIGRATIONS.len() as i64;
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", supported + 3)
+            .pragma_update(None, "user_version", MIGRATIONS.len() as i64 + 3)
             .unwrap();
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(
-            matches!(err, StoreError::NewerSchema { found, supported: s } if found == supported + 3 && s == supported),
+            matches!(
+                err,
+                StoreError::NewerSchema { found, supported }
+                    if found == MIGRATIONS.len() as i64 + 3 && supported == MIGRATIONS.len() as i64
+            ),
             "{err}"
         );
         let err = SqliteStore::open_read_only(&path).unwrap_err();

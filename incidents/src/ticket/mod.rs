@@ -67,6 +67,7 @@ impl Ticket {
             severity: new.severity,
             state: TicketState::Open,
             channel: new.channel,
+            pages: new.pages,
             tag: new.tag,
             reason: new.reason.clone(),
             evidence: new.evidence,
@@ -111,6 +112,12 @@ impl Ticket {
         (ticket, vec![entry])
     }
 
+    /// Whether `change` on this ticket pages the on-call: a paging change ([`Change::pages`]) of
+    /// a ticket that pages (planning tickets never do).
+    pub fn pages_for(&self, change: &Change) -> bool {
+        self.pages && change.pages()
+    }
+
     /// Rule + target.
     pub fn fingerprint(&self) -> (&str, &str) {
         (&self.rule, &self.target)
@@ -140,8 +147,11 @@ impl Ticket {
     }
 
     /// When the ticket, (re-)opened at `since`, escalates past its current level; `None` after
-    /// the last level.
+    /// the last level, and for a ticket that does not page.
     fn next_escalation_ms(&self, policy: &TicketPolicy, since: Millis) -> Option<Millis> {
+        if !self.pages {
+            return None;
+        }
         let offset = policy.escalation_offset(self.tag, self.escalation_level.checked_add(1)?)?;
         Some(since.saturating_add(duration_ms(offset)))
     }

@@ -479,6 +479,13 @@ pub struct NewTicket {
     pub opened_by: String,
     /// How the fault reached the queue.
     pub channel: Channel,
+    /// Whether its opening, re-opening and escalation page the on-call; false for planning
+    /// tickets (capacity), which wait in the queue.
+    pub pages: bool,
+}
+
+fn pages_by_default() -> bool {
+    true
 }
 
 /// One fault's ticket.
@@ -501,6 +508,11 @@ pub struct Ticket {
     /// How the fault reached the queue (tickets stored before channels were kept: monitoring).
     #[serde(default)]
     pub channel: Channel,
+    /// Whether it pages: its opening, re-opening and escalation page the on-call. False for a
+    /// planning ticket (capacity watch), which never pages nor escalates (absent in older
+    /// stores: true).
+    #[serde(default = "pages_by_default")]
+    pub pages: bool,
     /// Responsibility tag.
     pub tag: Owner,
     /// Reason for the tag.

@@ -67,6 +67,7 @@ fn open_with(policy: &TicketPolicy, tag: Owner, customers: Vec<Customer>) -> Tic
         started_at_ms: -60 * S,
         opened_by: SYSTEM.into(),
         channel: crate::ticket::Channel::Monitoring,
+        pages: true,
     };
     let (ticket, entries) = Ticket::open(1, new, policy, 0);
     assert_eq!(entries.len(), 1);

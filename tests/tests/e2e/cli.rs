@@ -1,6 +1,6 @@
 //! The command-line edge: `--version`, `check-config` on the shipped examples and on broken files.
 
-use faultline_tests::binary;
+use faultline_tests::{binary, check_config};
 use std::path::Path;
 use std::process::Command;
 
@@ -22,20 +22,6 @@ fn version_flags() {
             "{text}"
         );
     }
-}
-
-/// `check-config` on `text`, written to `file`: (passed, stderr).
-fn check_config(program: &str, file: &Path, text: &str) -> (bool, String) {
-    std::fs::write(file, text).unwrap();
-    let out = Command::new(binary(program))
-        .args(["check-config", "--config"])
-        .arg(file)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 /// The shipped examples pass once the files they name exist (under a temporary `/etc/faultline`).

@@ -884,25 +884,6 @@ fn test_rules_and_check_config_judge_the_incident_files() {
     );
 }
 
-const ONCALL: &str = r#"
-[[people]]
-id = "ana"
-name = "Ana Berg"
-email = "ana@example.com"
-
-[[schedules]]
-id = "primary"
-time_zone = "UTC"
-rotation = "daily"
-handoff = "09:00"
-start = "2020-01-06"
-participants = ["ana"]
-
-[[escalations]]
-id = "ops"
-levels = [{ schedule = "primary", after = "0s" }]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receiver_down_gets_every_notification_once_and_in_order_afterwards() {
     let receiver = Receiver::start().await.unwrap();

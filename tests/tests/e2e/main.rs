@@ -5,6 +5,7 @@
 
 mod ack_link;
 mod bad_input;
+mod capacity;
 mod carrier;
 mod cli;
 mod console;
