@@ -750,13 +750,14 @@ mod tests {
             summary: String::new(),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: "r".into(),
             evidence: None,
             customers: Vec::new(),
             started_at_ms: t,
             opened_by: SYSTEM.into(),
             channel: crate::ticket::Channel::Monitoring,
+            reporter: None,
         };
         Ticket::open(1, new, &TicketPolicy::default(), t).0
     }
@@ -858,7 +859,7 @@ mod tests {
         };
         let opened = Change::Opened {
             severity: Severity::P2,
-            tag: Owner::Carrier,
+            tag: Some(Owner::Carrier),
             reason: "r".into(),
         };
         // (what, entry, held?)

@@ -1189,13 +1189,14 @@ mod tests {
             summary: String::new(),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: "r".into(),
             evidence: None,
             customers: Vec::new(),
             started_at_ms: 0,
             opened_by: "faultline".into(),
             channel: crate::ticket::Channel::Monitoring,
+            reporter: None,
         };
         let (t, _) = Ticket::open(1, new, &policy, 100 * S);
         assert_eq!(

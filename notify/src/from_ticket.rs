@@ -205,6 +205,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                     note: note.clone(),
                     next_update_at_ms: ticket.progress_due_ms,
                 },
+                reporter: ticket.reporter.clone(),
             });
         }
     }
@@ -222,7 +223,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         kind: Kind::FollowUp,
         ticket_id: 0,
         severity: Severity::P4,
-        tag: Owner::Customer,
+        tag: Some(Owner::Customer),
         reason: f.describe(),
         summary: format!("Follow up with {} ({})", f.department, f.describe()),
         details: format!(
@@ -243,6 +244,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         ack_url: None,
         followup: Some(f.clone()),
         customer: CustomerView::default(),
+        reporter: None,
     }
 }
 
@@ -278,7 +280,7 @@ mod tests {
             summary: "carrier uplink down".into(),
             description: "no light on the carrier side".into(),
             severity: Severity::P1,
-            tag: Owner::Carrier,
+            tag: Some(Owner::Carrier),
             reason: "carrier edge unreachable, our interface up".into(),
             evidence: None,
             customers: vec![Customer {
@@ -290,6 +292,7 @@ mod tests {
             started_at_ms: 0,
             opened_by: SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
+            reporter: None,
         };
         Ticket::open(7, new, &policy(), S).0
     }

@@ -94,7 +94,7 @@ pub fn sample() -> Notification {
         kind: Kind::Trigger,
         ticket_id: 1,
         severity: Severity::P2,
-        tag: Owner::Carrier,
+        tag: Some(Owner::Carrier),
         reason: "carrier edge unreachable while our interface is up".into(),
         summary: "uplink-1 down".into(),
         details: "no light from the carrier".into(),
@@ -123,6 +123,7 @@ pub fn sample() -> Notification {
         ack_url: Some("https://faultline.example/api/v1/ack/v1.1.0.YW5h.c2ln".into()),
         followup: None,
         customer: crate::model::CustomerView::default(),
+        reporter: None,
     }
 }
 

@@ -172,6 +172,8 @@ pub struct ManualReport {
     pub by: String,
     /// How the report came in (`phone`, `walk_in`, `console`, `api`); never `monitoring`.
     pub channel: faultline_incidents::Channel,
+    /// Who reported it, to be told of its progress (a hotline caller, a walk-in).
+    pub reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 /// Why the stage (or the API) refused a request.

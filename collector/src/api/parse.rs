@@ -38,6 +38,9 @@ pub(crate) struct ReportBody {
     started_at_ms: Option<Millis>,
     #[serde(default)]
     channel: Option<Channel>,
+    /// Who reported it (name, email, phone, department), told of its progress by e-mail.
+    #[serde(default)]
+    reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +103,7 @@ pub(crate) fn manual_report(body: &[u8], by: String) -> Result<ManualReport, Ref
         started_at_ms: r.started_at_ms,
         by,
         channel,
+        reporter: r.reporter,
     })
 }
 

@@ -22,7 +22,7 @@ fn ticket(id: u64, department: Option<&str>) -> Ticket {
         summary: format!("disk full on vm-{id}"),
         description: String::new(),
         severity: Severity::P2,
-        tag: Owner::Customer,
+        tag: Some(Owner::Customer),
         reason: "the customer's own VM".into(),
         evidence: None,
         customers: department
@@ -38,6 +38,7 @@ fn ticket(id: u64, department: Option<&str>) -> Ticket {
         started_at_ms: NOW,
         opened_by: "rules".into(),
         channel: faultline_incidents::Channel::Monitoring,
+        reporter: None,
     };
     Ticket::open(id, new, &TicketPolicy::default(), NOW).0
 }

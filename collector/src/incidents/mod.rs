@@ -83,6 +83,9 @@ const REPLAY_BATCH: usize = 256;
 const TICK: Duration = Duration::from_secs(1);
 /// Rule name of tickets created by hand (a customer-reported fault).
 pub const MANUAL_RULE: &str = "CustomerReported";
+/// Rule name of tickets opened by a mail to the repair mailbox ([`crate::mailbox`]): target
+/// `department:<id>` for a known sender, `mailbox:unknown` (untagged, for triage) otherwise.
+pub const MAILBOX_RULE: &str = "MailboxReport";
 /// Most tickets (or follow-up tasks) a list request reads from the store before filtering.
 const LIST_SCAN: usize = 10_000;
 
@@ -164,6 +167,7 @@ fn change_kind(change: &Change) -> &'static str {
         Change::Merged { .. } => "merged",
         Change::FlappingStarted { .. } => "flapping_started",
         Change::FlappingEnded => "flapping_ended",
+        Change::MailReceived { .. } => "mail_received",
     }
 }
 

@@ -83,7 +83,7 @@ impl Stage {
         let last_read = scanned.last().map(|t| t.id);
         let tickets: Vec<Ticket> = scanned
             .into_iter()
-            .filter(|t| query.tag.is_none_or(|tag| t.tag == tag))
+            .filter(|t| query.tag.is_none_or(|tag| t.tag == Some(tag)))
             .filter(|t| query.severity.is_none_or(|s| t.severity == s))
             .filter(|t| {
                 query
@@ -128,10 +128,13 @@ impl Stage {
             }
         };
         let reason = report.reason.unwrap_or_else(|| match report.tag {
-            None => format!("reported by a customer; {} owns the target", tag_label(tag)),
+            None => format!(
+                "reported by a customer; {} owns the target",
+                tag_label(Some(tag))
+            ),
             Some(_) => format!(
                 "reported by a customer; tagged {} by {}",
-                tag_label(tag),
+                tag_label(Some(tag)),
                 report.by
             ),
         });
@@ -144,13 +147,14 @@ impl Stage {
             summary: report.summary,
             description: report.description,
             severity: report.severity,
-            tag,
+            tag: Some(tag),
             reason,
             evidence: None,
             customers,
             started_at_ms: report.started_at_ms.unwrap_or(now),
             opened_by: report.by,
             channel: report.channel,
+            reporter: report.reporter,
         };
         self.book.create_ticket(new, now)
     }

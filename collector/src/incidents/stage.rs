@@ -383,13 +383,14 @@ mod tests {
             summary: format!("{target} unreachable"),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: "platform owns it".into(),
             evidence: None,
             customers: Vec::new(),
             started_at_ms: now,
             opened_by: faultline_incidents::ticket::SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
+            reporter: None,
         };
         stage.book.create_ticket(new("edge1"), now).unwrap();
         let host = stage.book.create_ticket(new("host-2"), now).unwrap();
