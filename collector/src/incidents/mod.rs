@@ -41,6 +41,7 @@
 
 mod book;
 mod followups;
+mod mail;
 mod metrics;
 mod requests;
 mod setup;

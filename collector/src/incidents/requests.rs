@@ -13,6 +13,9 @@ impl Stage {
         let now = faultline_wire::now_ms();
         // A requester that gave up (client gone) no longer needs the answer.
         match request {
+            Request::Mail { intake, reply } => {
+                let _ = reply.send(self.take_mail(&intake, now));
+            }
             Request::List { query, reply } => {
                 let _ = reply.send(self.list(&query));
             }
