@@ -117,7 +117,13 @@ mod tests {
     #[test]
     fn automatic_mail_is_told_apart_table() {
         use Automatic::*;
-        let cases: [(&str, &str, &[(&str, &str)], Option<Automatic>); 12] = [
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Option<Automatic>,
+        );
+        let cases: [Case<'_>; 12] = [
             (
                 "a person",
                 "li@example.com",
