@@ -147,40 +147,17 @@ fn describe(text: &str, attachments: &[AttachmentRef]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IncidentsConfig;
-    use crate::incidents::{IncidentMetrics, Setup};
+    use crate::incidents::stage::tests::stage_with_inventory;
     use crate::mailbox::intake::AttachmentCaps;
     use crate::mailbox::parse::{IncomingMail, Part};
-    use faultline_incidents::{Change, Owner, SqliteStore};
-    use faultline_wire::config_file::ConfigSource;
-    use prometheus_client::registry::Registry;
+    use faultline_incidents::{Change, Owner};
     use std::path::Path;
-    use std::time::Duration;
 
     fn stage(dir: &Path) -> Stage {
-        let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
-        #[derive(serde::Deserialize)]
-        struct Wrapper {
-            incidents: IncidentsConfig,
-        }
-        let mut config = source.parse::<Wrapper>().unwrap().incidents;
-        let inventory = dir.join("inventory.toml");
-        std::fs::write(
-            &inventory,
+        stage_with_inventory(
+            dir,
             "[[departments]]\nid = \"finance\"\nlanguage = \"zh-CN\"\nmail_domains = [\"finance.gov.example\"]\ncontacts = [{ name = \"Li Wei\", email = \"li.wei@finance.gov.example\" }]\n",
         )
-        .unwrap();
-        config.inventory_file = Some(inventory);
-        let store = SqliteStore::open(&dir.join("tickets.db")).unwrap();
-        let metrics = IncidentMetrics::register(&mut Registry::default());
-        Stage::open(
-            Setup::load(&config).unwrap(),
-            &config,
-            store,
-            metrics,
-            Duration::from_secs(86_400),
-        )
-        .unwrap()
     }
 
     fn intake(id: &str, from: &str, subject: &str, references: &[&str]) -> MailIntake {
