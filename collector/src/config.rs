@@ -133,12 +133,14 @@ pub struct EscalationConfig {
 }
 
 impl EscalationConfig {
-    /// The policy for tickets tagged `tag`.
-    pub fn policy(&self, tag: Owner) -> Option<&str> {
+    /// The policy for tickets tagged `tag`; an untagged ticket (a mail waiting for triage) pages
+    /// along the `default` policy, the service desk's path, like any tag without its own.
+    pub fn policy(&self, tag: Option<Owner>) -> Option<&str> {
         match tag {
-            Owner::Platform => self.platform.as_deref(),
-            Owner::Carrier => self.carrier.as_deref(),
-            Owner::Customer => self.customer.as_deref(),
+            Some(Owner::Platform) => self.platform.as_deref(),
+            Some(Owner::Carrier) => self.carrier.as_deref(),
+            Some(Owner::Customer) => self.customer.as_deref(),
+            None => None,
         }
         .or(self.default.as_deref())
     }

@@ -23,6 +23,7 @@ pub mod cursors;
 pub mod http;
 pub mod incidents;
 pub mod ingest;
+pub mod mailbox;
 pub mod mqtt;
 pub mod notifications;
 pub mod process;

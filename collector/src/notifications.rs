@@ -389,7 +389,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
         Paging::new(OnCall::load(&source).unwrap(), escalation)
     }
 
-    fn ticket(tag: Owner) -> Ticket {
+    fn ticket(tag: Option<Owner>) -> Ticket {
         let new = NewTicket {
             rule: "DeviceUnreachable".into(),
             target: "edge1".into(),
@@ -404,6 +404,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             opened_by: SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
             pages: true,
+            reporter: None,
         };
         Ticket::open(3, new, &TicketPolicy::default(), 1_700_000_000 * S).0
     }
@@ -415,7 +416,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
     #[test]
     fn pages_follow_the_tags_escalation_policy() {
         let paging = paging();
-        let t = ticket(Owner::Platform);
+        let t = ticket(Some(Owner::Platform));
         let opened = t.timeline[0].change.clone();
         let at = t.opened_at_ms;
         let cases = [
@@ -450,11 +451,30 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             ["bo"]
         );
         // No policy for carrier tickets and no default: the page names nobody.
-        let carrier = ticket(Owner::Carrier);
+        let carrier = ticket(Some(Owner::Carrier));
         assert!(
             paging
                 .paged(&carrier, &opened, Kind::Trigger, at)
                 .is_empty()
+        );
+        // An untagged ticket (a mail waiting for triage) pages along the default policy, the
+        // service desk's path; without one, nobody.
+        let untagged = ticket(None);
+        assert!(
+            paging
+                .paged(&untagged, &opened, Kind::Trigger, at)
+                .is_empty()
+        );
+        let desk = Paging::new(
+            paging.oncall.clone(),
+            EscalationConfig {
+                default: Some("ops".into()),
+                ..EscalationConfig::default()
+            },
+        );
+        assert_eq!(
+            names(&desk.paged(&untagged, &opened, Kind::Trigger, at)),
+            ["Ana Berg"]
         );
     }
 
@@ -475,7 +495,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
             metrics: IncidentMetrics::register(&mut Registry::default()),
         };
         for pages in [true, false] {
-            let mut opened = ticket(Owner::Platform);
+            let mut opened = ticket(Some(Owner::Platform));
             opened.pages = pages;
             let event = TicketEvent {
                 entry: opened.timeline[0].clone(),
@@ -513,7 +533,7 @@ levels = [{ schedule = "primary", after = "0s" }, { person = "bo", after = "10m"
                 ack_links: None,
                 metrics: IncidentMetrics::register(&mut Registry::default()),
             };
-            let opened = ticket(Owner::Platform);
+            let opened = ticket(Some(Owner::Platform));
             let (resolved, entries) = opened
                 .apply(
                     Command::ConditionCleared,

@@ -33,7 +33,7 @@ pub fn circuit_of<'a>(ticket: &Ticket, inventory: &'a Inventory) -> Option<&'a C
 /// Since when `ticket` has been the carrier's: its last re-tag to carrier, else its opening
 /// (`None` when it is not the carrier's).
 pub fn carrier_since_ms(ticket: &Ticket) -> Option<Millis> {
-    if ticket.tag != Owner::Carrier {
+    if ticket.tag != Some(Owner::Carrier) {
         return None;
     }
     let retagged = ticket.timeline.iter().rev().find_map(|e| match e.change {
@@ -254,7 +254,7 @@ noc = [{ name = "ACME NOC", email = "noc@acme.example" }]
             summary: "link down".into(),
             description: String::new(),
             severity: Severity::P2,
-            tag,
+            tag: Some(tag),
             reason: "fault beyond the boundary".into(),
             evidence: Some(evidence),
             customers: Vec::new(),
@@ -262,6 +262,7 @@ noc = [{ name = "ACME NOC", email = "noc@acme.example" }]
             opened_by: "faultline".into(),
             channel: Default::default(),
             pages: true,
+            reporter: None,
         };
         Ticket::open(1, new, &TicketPolicy::default(), 90_000).0
     }

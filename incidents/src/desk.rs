@@ -71,15 +71,17 @@ pub enum Action {
 
 /// The incidents attribution needs, built from unclosed tickets: each ticket is a root (over once
 /// its own condition cleared, even while the same fault keeps the ticket open); each of its
-/// symptoms is an incident pointing at it.
+/// symptoms is an incident pointing at it. A ticket still waiting for triage (untagged: a mail
+/// from an unknown sender, on no inventory target) is no incident to attribute to.
 pub fn known_incidents(tickets: &[Ticket]) -> Vec<KnownIncident> {
     let mut out = Vec::new();
     for t in tickets {
+        let Some(tag) = t.tag else { continue };
         out.push(KnownIncident {
             id: t.id,
             rule: t.rule.clone(),
             target: t.target.clone(),
-            tag: t.tag,
+            tag,
             started_at_ms: t.started_at_ms,
             resolved_at_ms: if t.state.is_active() {
                 t.condition_cleared_at_ms
@@ -92,7 +94,7 @@ pub fn known_incidents(tickets: &[Ticket]) -> Vec<KnownIncident> {
             id: t.id,
             rule: s.rule.clone(),
             target: s.target.clone(),
-            tag: t.tag,
+            tag,
             started_at_ms: s.joined_at_ms,
             resolved_at_ms: s.cleared_at_ms,
             root: Some(t.id),
@@ -248,7 +250,7 @@ impl Desk<'_> {
                             summary: f.summary.clone(),
                             description: f.description.clone(),
                             severity: f.severity,
-                            tag: attribution.tag,
+                            tag: Some(attribution.tag),
                             reason: attribution.reason.clone(),
                             evidence: Some(attribution.evidence.clone()),
                             customers: Customer::of_target(self.inventory, &f.target)
@@ -258,6 +260,7 @@ impl Desk<'_> {
                             opened_by: SYSTEM.to_string(),
                             channel: crate::ticket::Channel::Monitoring,
                             pages: true,
+                            reporter: None,
                         }),
                         attribution: Box::new(attribution),
                     },
@@ -320,7 +323,7 @@ pub fn adopt_actions(inventory: &Inventory, root: &Ticket, adopted: &[&Ticket]) 
             t.rule,
             t.id,
             root.id,
-            root.tag
+            crate::inventory::tag_label(root.tag)
         );
         let evidence = t.evidence.clone().map(|e| Evidence {
             chain,
@@ -457,7 +460,9 @@ mod tests {
                     let id = self.tickets.len() as u64 + 1;
                     self.log.push(format!(
                         "open #{id} {} {} tag={}",
-                        ticket.rule, ticket.target, ticket.tag
+                        ticket.rule,
+                        ticket.target,
+                        crate::inventory::tag_label(ticket.tag)
                     ));
                     assert!(attribution.pages());
                     self.pages += 1;
@@ -549,7 +554,7 @@ mod tests {
         );
         assert_eq!(w.pages, 1);
         let t = &w.tickets[0];
-        assert_eq!(t.tag, Owner::Carrier);
+        assert_eq!(t.tag, Some(Owner::Carrier));
         assert!(t.reason.contains("ACME-SH-0042"), "{}", t.reason);
         assert_eq!(t.customers.len(), 1, "finance is affected through its VMs");
         let reasons = link_reasons(t);

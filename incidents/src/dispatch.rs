@@ -472,7 +472,7 @@ mod tests {
             (
                 "AgentSilent",
                 "agent:gw-agent",
-                Owner::Platform,
+                Some(Owner::Platform),
                 TicketState::Open
             )
         );

@@ -17,6 +17,7 @@
 //! vip = false                  # by hand; also automatic with more than 4 cloud hosts (kind = "vm")
 //! contacts = [{ name = "Li Wei", email = "li.wei@example.com", phone = "+86 21 5555 0101" }]
 //! language = "zh-CN"           # customer messages in Simplified Chinese (default "en")
+//! mail_domains = ["finance.gov.example"]  # mail from these domains to the repair mailbox is theirs
 //!
 //! [[targets]]
 //! id = "edge1-wan"             # our edge interface: the carrier boundary
@@ -86,13 +87,24 @@ pub enum Owner {
 
 impl fmt::Display for Owner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Owner::Platform => "platform",
-            Owner::Carrier => "carrier",
-            Owner::Customer => "customer",
-        })
+        f.write_str(tag_label(Some(*self)))
     }
 }
+
+/// The label of a ticket's responsibility tag wherever one is shown or counted (metrics `tag`
+/// label, console, notifications): the owner's name, or `untagged` for a ticket waiting for
+/// triage (a mail from an unknown sender).
+pub fn tag_label(tag: Option<Owner>) -> &'static str {
+    match tag {
+        Some(Owner::Platform) => "platform",
+        Some(Owner::Carrier) => "carrier",
+        Some(Owner::Customer) => "customer",
+        None => UNTAGGED,
+    }
+}
+
+/// The label of a ticket without a responsibility tag yet ([`tag_label`]).
+pub const UNTAGGED: &str = "untagged";
 
 /// What kind of thing a target is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +319,11 @@ pub struct Department {
     /// Language of the messages its contacts get: `en` (default) or `zh-CN`.
     #[serde(default)]
     pub language: Language,
+    /// Mail domains whose senders belong to this department (the repair mailbox matches a
+    /// sender by a contact's address first, then by domain); lower case, unique across
+    /// departments.
+    #[serde(default)]
+    pub mail_domains: Vec<String>,
 }
 
 /// The language customer messages are written in.
@@ -470,6 +487,30 @@ impl Inventory {
         self.departments.get(id)
     }
 
+    /// The department (and contact, when the address is a contact's) a mail sender belongs to:
+    /// a contact's e-mail address first, else the address's domain in a department's
+    /// `mail_domains`; case-insensitive.
+    pub fn sender(&self, address: &str) -> Option<(&Department, Option<&Contact>)> {
+        let address = address.trim().to_ascii_lowercase();
+        let by_contact = self.departments.values().find_map(|d| {
+            d.contacts
+                .iter()
+                .find(|c| {
+                    c.email
+                        .as_deref()
+                        .is_some_and(|e| e.trim().eq_ignore_ascii_case(&address))
+                })
+                .map(|c| (d, Some(c)))
+        });
+        by_contact.or_else(|| {
+            let (_, domain) = address.rsplit_once('@')?;
+            self.departments
+                .values()
+                .find(|d| d.mail_domains.iter().any(|m| m == domain))
+                .map(|d| (d, None))
+        })
+    }
+
     /// The department a target belongs to (customer targets).
     pub fn department_of(&self, target: &str) -> Option<&Department> {
         self.target(target)
@@ -584,6 +625,36 @@ fn validate(source: &ConfigSource, mut file: InventoryFile) -> Result<Inventory,
                 return Err(source.error(
                     &format!("departments[{i}].contacts[{j}]"),
                     "a contact needs a name and an e-mail or a phone",
+                ));
+            }
+        }
+        for (j, domain) in dept.mail_domains.iter().enumerate() {
+            let field = format!("departments[{i}].mail_domains[{j}]");
+            let valid = domain.contains('.')
+                && !domain.starts_with('.')
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+            if !valid {
+                return Err(source.error(
+                    &field,
+                    format!("`{domain}` is not a lower-case mail domain (finance.gov.example)"),
+                ));
+            }
+            let owner = inv
+                .departments
+                .values()
+                .find(|d| d.mail_domains.contains(domain))
+                .map(|d| d.id.as_str())
+                .or_else(|| {
+                    dept.mail_domains[..j]
+                        .contains(domain)
+                        .then_some(dept.id.as_str())
+                });
+            if let Some(owner) = owner {
+                return Err(source.error(
+                    &field,
+                    format!("`{domain}` is already department `{owner}`'s"),
                 ));
             }
         }
@@ -872,6 +943,31 @@ depends_on = ["host-1"]
             Path::new("inv.toml"),
             text.to_string(),
         ))
+    }
+
+    #[test]
+    fn mail_senders_match_a_contact_first_then_a_domain() {
+        let inv = load(&SAMPLE.replacen(
+            "id = \"research\"",
+            "id = \"research\"\nmail_domains = [\"research.gov.example\", \"example.com\"]",
+            1,
+        ))
+        .unwrap();
+        let cases = [
+            ("li.wei@example.com", Some(("finance", Some("Li Wei")))),
+            (" Li.Wei@EXAMPLE.com ", Some(("finance", Some("Li Wei")))),
+            ("zhang@example.com", Some(("research", None))),
+            ("x@Research.Gov.Example", Some(("research", None))),
+            ("x@sub.research.gov.example", None),
+            ("nobody@elsewhere.example", None),
+            ("not-an-address", None),
+        ];
+        for (address, want) in cases {
+            let got = inv
+                .sender(address)
+                .map(|(d, c)| (d.id.as_str(), c.map(|c| c.name.as_str())));
+            assert_eq!(got, want, "{address}");
+        }
     }
 
     #[test]
@@ -1243,6 +1339,18 @@ depends_on = ["edge1"]
                 "depends_on = [\"vm-1\"]",
                 "targets[1].depends_on[0]",
                 "itself",
+            ),
+            (
+                "id = \"research\"",
+                "id = \"research\"\nmail_domains = [\"@Research.example\"]",
+                "departments[1].mail_domains[0]",
+                "lower-case mail domain",
+            ),
+            (
+                "id = \"research\"",
+                "id = \"research\"\nmail_domains = [\"ok.example\", \"ok.example\"]",
+                "departments[1].mail_domains[1]",
+                "already department `research`",
             ),
         ];
         for (from, to, field, fragment) in cases {

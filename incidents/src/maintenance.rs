@@ -750,7 +750,7 @@ mod tests {
             summary: String::new(),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: "r".into(),
             evidence: None,
             customers: Vec::new(),
@@ -758,6 +758,7 @@ mod tests {
             opened_by: SYSTEM.into(),
             channel: crate::ticket::Channel::Monitoring,
             pages: true,
+            reporter: None,
         };
         Ticket::open(1, new, &TicketPolicy::default(), t).0
     }
@@ -859,7 +860,7 @@ mod tests {
         };
         let opened = Change::Opened {
             severity: Severity::P2,
-            tag: Owner::Carrier,
+            tag: Some(Owner::Carrier),
             reason: "r".into(),
         };
         // (what, entry, held?)

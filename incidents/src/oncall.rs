@@ -1189,7 +1189,7 @@ mod tests {
             summary: String::new(),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: "r".into(),
             evidence: None,
             customers: Vec::new(),
@@ -1197,6 +1197,7 @@ mod tests {
             opened_by: "faultline".into(),
             channel: crate::ticket::Channel::Monitoring,
             pages: true,
+            reporter: None,
         };
         let (t, _) = Ticket::open(1, new, &policy, 100 * S);
         assert_eq!(

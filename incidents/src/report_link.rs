@@ -179,7 +179,7 @@ department = "tax"
             summary: format!("{target} down"),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: String::new(),
             evidence: None,
             customers: customers
@@ -194,6 +194,7 @@ department = "tax"
             opened_by: "faultline".into(),
             channel,
             pages: true,
+            reporter: None,
         };
         Ticket::open(id, new, &TicketPolicy::default(), 0).0
     }

@@ -231,7 +231,7 @@ mod tests {
         assert_eq!(with(&|_| {}), ["pd", "all"]);
         assert_eq!(with(&|n| n.severity = Severity::P1), ["pd", "all"]);
         assert_eq!(with(&|n| n.severity = Severity::P3), ["all"]);
-        assert_eq!(with(&|n| n.tag = Owner::Platform), ["all"]);
+        assert_eq!(with(&|n| n.tag = Some(Owner::Platform)), ["all"]);
         assert_eq!(with(&|n| n.kind = Kind::Progress), ["all"]);
     }
 }

@@ -248,6 +248,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                     note: note.clone(),
                     next_update_at_ms: ticket.progress_due_ms,
                 },
+                reporter: ticket.reporter.clone(),
             });
         }
     }
@@ -265,7 +266,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         kind: Kind::FollowUp,
         ticket_id: 0,
         severity: Severity::P4,
-        tag: Owner::Customer,
+        tag: Some(Owner::Customer),
         reason: f.describe(),
         summary: format!("Follow up with {} ({})", f.department, f.describe()),
         details: format!(
@@ -287,6 +288,7 @@ pub fn follow_up(task: &FollowUpTask) -> Notification {
         followup: Some(f.clone()),
         carrier: None,
         customer: CustomerView::default(),
+        reporter: None,
     }
 }
 
@@ -322,7 +324,7 @@ mod tests {
             summary: "carrier uplink down".into(),
             description: "no light on the carrier side".into(),
             severity: Severity::P1,
-            tag: Owner::Carrier,
+            tag: Some(Owner::Carrier),
             reason: "carrier edge unreachable, our interface up".into(),
             evidence: None,
             customers: vec![Customer {
@@ -335,6 +337,7 @@ mod tests {
             opened_by: SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
             pages: true,
+            reporter: None,
         };
         Ticket::open(7, new, &policy(), S).0
     }

@@ -9,7 +9,7 @@
 
 use faultline_incidents::followup::FollowUp;
 use faultline_incidents::inventory::{Contact, Owner, TargetRole};
-use faultline_incidents::ticket::{CarrierReport, Customer};
+use faultline_incidents::ticket::{CarrierReport, Customer, Reporter};
 use faultline_incidents::{Millis, Severity};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -137,8 +137,10 @@ pub struct Notification {
     pub ticket_id: u64,
     /// Severity.
     pub severity: Severity,
-    /// Responsibility tag: platform, carrier or customer.
-    pub tag: Owner,
+    /// Responsibility tag: platform, carrier or customer; `untagged` (`None`) while a reported
+    /// fault waits for triage.
+    #[serde(with = "tag_text")]
+    pub tag: Option<Owner>,
     /// One-line reason for the tag.
     pub reason: String,
     /// One-line summary of the fault.
@@ -189,6 +191,28 @@ pub struct Notification {
     /// from it); `null` otherwise.
     #[serde(default)]
     pub carrier: Option<CarrierReport>,
+    /// Who reported the fault (mailbox, phone, walk-in): e-mail sends them the customer kinds,
+    /// replying to their mail, with the ticket number `[FL-<id>]` in the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Reporter>,
+}
+
+/// The tag as templates and receivers read it: the owner's name, or `untagged`.
+mod tag_text {
+    use faultline_incidents::inventory::{Owner, UNTAGGED, tag_label};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tag: &Option<Owner>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tag_label(*tag))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Owner>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == UNTAGGED {
+            return Ok(None);
+        }
+        Owner::deserialize(serde::de::value::StringDeserializer::<D::Error>::new(text)).map(Some)
+    }
 }
 
 /// What a customer message may say about a ticket event: the affected departments (each with

@@ -94,7 +94,7 @@ pub fn sample() -> Notification {
         kind: Kind::Trigger,
         ticket_id: 1,
         severity: Severity::P2,
-        tag: Owner::Carrier,
+        tag: Some(Owner::Carrier),
         reason: "carrier edge unreachable while our interface is up".into(),
         summary: "uplink-1 down".into(),
         details: "no light from the carrier".into(),
@@ -136,6 +136,7 @@ pub fn sample() -> Notification {
             evidence: vec!["Our side edge1: no fault of its own, last sample 1 s ago".into()],
         }),
         customer: crate::model::CustomerView::default(),
+        reporter: None,
     }
 }
 

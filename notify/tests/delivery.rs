@@ -109,7 +109,7 @@ fn ticket_notifications() -> Vec<Notification> {
         summary: "China Telecom uplink 1 down".into(),
         description: "carrier edge unreachable, our interface up".into(),
         severity: Severity::P1,
-        tag: Owner::Carrier,
+        tag: Some(Owner::Carrier),
         reason: "evidence beyond the carrier boundary".into(),
         evidence: None,
         customers: vec![Customer {
@@ -126,6 +126,7 @@ fn ticket_notifications() -> Vec<Notification> {
         opened_by: SYSTEM.into(),
         channel: faultline_incidents::Channel::Monitoring,
         pages: true,
+        reporter: None,
     };
     let (t, _) = Ticket::open(42, new, &policy, 1_795_850_010_000);
     let (t, _) = t

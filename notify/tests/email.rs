@@ -30,7 +30,7 @@ fn ticket() -> Ticket {
         summary: "vm-fin-7 disk / at 97%".into(),
         description: "the customer's VM disk is filling; its host is healthy".into(),
         severity: Severity::P3,
-        tag: Owner::Customer,
+        tag: Some(Owner::Customer),
         reason: "target owned by the customer".into(),
         evidence: None,
         customers: vec![Customer {
@@ -47,6 +47,7 @@ fn ticket() -> Ticket {
         opened_by: SYSTEM.into(),
         channel: faultline_incidents::Channel::Monitoring,
         pages: true,
+        reporter: None,
     };
     let (t, _) = Ticket::open(7, new, &policy, 1_795_850_000_000);
     let (t, _) = t

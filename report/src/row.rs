@@ -53,7 +53,7 @@ pub struct ReportTicket {
 impl ReportTicket {
     /// The report row of a stored ticket, with its target looked up in `inventory`.
     pub fn from_ticket(t: &Ticket, inventory: &Inventory) -> Self {
-        let tag = Some(t.tag);
+        let tag = t.tag;
         let mut departments: Vec<String> = Vec::new();
         for customer in &t.customers {
             if !departments.contains(&customer.department) {

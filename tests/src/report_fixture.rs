@@ -270,7 +270,7 @@ fn ticket(i: usize, row: &Row, opened_at_ms: Millis) -> Ticket {
         summary: format!("fault {i} on {target}"),
         description: String::new(),
         severity,
-        tag,
+        tag: Some(tag),
         reason: "fixture".into(),
         evidence: None,
         customers: Vec::new(),
@@ -283,6 +283,7 @@ fn ticket(i: usize, row: &Row, opened_at_ms: Millis) -> Ticket {
         .into(),
         channel,
         pages: true,
+        reporter: None,
     };
     let (mut t, _) = Ticket::open(0, new, &TicketPolicy::default(), opened_at_ms);
     t.customers = departments

@@ -61,9 +61,17 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 pub(crate) const MAX_LIMIT: usize = 1000;
 
-/// What the API asks of the incidents stage; each carries where the answer goes.
+/// What the API (and the repair mailbox) asks of the incidents stage; each carries where the
+/// answer goes.
 #[derive(Debug)]
 pub enum Request {
+    /// A mail to the repair mailbox: a new ticket or a reply to one, answered once committed.
+    Mail {
+        /// The mail.
+        intake: Box<crate::mailbox::intake::MailIntake>,
+        /// Answer.
+        reply: oneshot::Sender<Result<crate::mailbox::intake::MailOutcome, Refusal>>,
+    },
     /// Tickets matching a query.
     List {
         /// The filters.
@@ -242,6 +250,8 @@ pub struct ManualReport {
     pub by: String,
     /// How the report came in (`phone`, `walk_in`, `console`, `api`); never `monitoring`.
     pub channel: faultline_incidents::Channel,
+    /// Who reported it, to be told of its progress (a hotline caller, a walk-in).
+    pub reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 /// Why the stage (or the API) refused a request.

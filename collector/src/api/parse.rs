@@ -42,6 +42,9 @@ pub(crate) struct ReportBody {
     started_at_ms: Option<Millis>,
     #[serde(default)]
     channel: Option<Channel>,
+    /// Who reported it (name, email, phone, department), told of its progress by e-mail.
+    #[serde(default)]
+    reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 /// `link_report`: a fault reported by hand that is the fault of an open ticket.
@@ -130,6 +133,7 @@ pub(crate) fn manual_report(body: &[u8], by: String) -> Result<ManualReport, Ref
         started_at_ms: r.started_at_ms,
         by,
         channel,
+        reporter: r.reporter,
     })
 }
 

@@ -156,7 +156,7 @@ impl Renderer {
             summary: ticket.summary.clone(),
             target: ticket.target.clone(),
             state: ticket.state.as_str(),
-            tag: ticket.tag.to_string(),
+            tag: faultline_incidents::inventory::tag_label(ticket.tag).to_string(),
             channel: ticket.channel.as_str(),
             severity: format!("{:?}", ticket.severity),
             departments: ticket

@@ -25,7 +25,7 @@ fn ticket(id: u64, department: Option<&str>) -> Ticket {
         summary: format!("disk full on vm-{id}"),
         description: String::new(),
         severity: Severity::P2,
-        tag: Owner::Customer,
+        tag: Some(Owner::Customer),
         reason: "the customer's own VM".into(),
         evidence: None,
         customers: department
@@ -42,6 +42,7 @@ fn ticket(id: u64, department: Option<&str>) -> Ticket {
         opened_by: "rules".into(),
         channel: faultline_incidents::Channel::Monitoring,
         pages: true,
+        reporter: None,
     };
     Ticket::open(id, new, &TicketPolicy::default(), NOW).0
 }

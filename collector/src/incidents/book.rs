@@ -6,6 +6,7 @@
 use super::{IncidentMetrics, Setup, StageEvent, TicketEvent, store_refusal, tag_label};
 use crate::api::Refusal;
 use faultline_incidents::dispatch::{Book, Note};
+use faultline_incidents::store::MailRecord;
 use faultline_incidents::{
     Command, FeedPosition, Millis, NewTicket, SqliteStore, Ticket, TicketState, TicketStore,
 };
@@ -34,8 +35,23 @@ impl StoreBook {
 
     /// Opens and stores a ticket, announcing its first entry.
     pub(super) fn create_ticket(&mut self, new: NewTicket, now: Millis) -> Result<Ticket, Refusal> {
+        self.create_ticket_with(new, None, now)
+    }
+
+    /// Opens and stores a ticket with the mail that opened it (in one transaction), announcing
+    /// its first entry.
+    pub(super) fn create_ticket_with(
+        &mut self,
+        new: NewTicket,
+        mail: Option<&MailRecord<'_>>,
+        now: Millis,
+    ) -> Result<Ticket, Refusal> {
         let (ticket, _) = Ticket::open(0, new, &self.setup.policy, now);
-        let (ticket, positions) = self.store.create(ticket).map_err(store_refusal)?;
+        let (ticket, positions) = match mail {
+            Some(mail) => self.store.create_with_mail(ticket, mail),
+            None => self.store.create(ticket),
+        }
+        .map_err(store_refusal)?;
         tracing::info!(
             ticket = ticket.id,
             rule = %ticket.rule,
@@ -56,6 +72,18 @@ impl StoreBook {
         command: Command,
         now: Millis,
     ) -> Result<Ticket, Refusal> {
+        self.change_ticket_with(id, command, None, now)
+    }
+
+    /// [`change_ticket`](Self::change_ticket) recording the mail it comes from in the same
+    /// transaction.
+    pub(super) fn change_ticket_with(
+        &mut self,
+        id: u64,
+        command: Command,
+        mail: Option<&MailRecord<'_>>,
+        now: Millis,
+    ) -> Result<Ticket, Refusal> {
         let index = self.tickets.iter().position(|t| t.id == id);
         let stored;
         let current = match index {
@@ -72,7 +100,11 @@ impl StoreBook {
         let (next, _) = current
             .apply(command, &self.setup.policy, now)
             .map_err(|e| Refusal::Conflict(e.to_string()))?;
-        let positions = self.store.update(&next).map_err(store_refusal)?;
+        let positions = match mail {
+            Some(mail) => self.store.update_with_mail(&next, mail),
+            None => self.store.update(&next),
+        }
+        .map_err(store_refusal)?;
         self.announce(&next, &positions);
         match index {
             Some(i) if next.state == TicketState::Closed => {

@@ -16,13 +16,7 @@ use prometheus_client::registry::{Registry, Unit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-pub(super) fn tag_label(tag: Owner) -> &'static str {
-    match tag {
-        Owner::Platform => "platform",
-        Owner::Carrier => "carrier",
-        Owner::Customer => "customer",
-    }
-}
+pub(super) use faultline_incidents::inventory::tag_label;
 
 pub(super) fn severity_label(severity: Severity) -> &'static str {
     match severity {
@@ -33,7 +27,13 @@ pub(super) fn severity_label(severity: Severity) -> &'static str {
     }
 }
 
-pub(super) const TAGS: [Owner; 3] = [Owner::Platform, Owner::Carrier, Owner::Customer];
+/// Every tag a ticket can have, untagged (waiting for triage) first.
+pub(super) const TAGS: [Option<Owner>; 4] = [
+    None,
+    Some(Owner::Platform),
+    Some(Owner::Carrier),
+    Some(Owner::Customer),
+];
 const SEVERITIES: [Severity; 4] = [Severity::P1, Severity::P2, Severity::P3, Severity::P4];
 const UNCLOSED: [TicketState; 3] = [
     TicketState::Open,
@@ -277,7 +277,7 @@ impl IncidentMetrics {
                 .get_or_create(&[("kind", kind)])
                 .set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
-        let mut open: BTreeMap<(Owner, Severity), i64> = BTreeMap::new();
+        let mut open: BTreeMap<(Option<Owner>, Severity), i64> = BTreeMap::new();
         let mut by_role: BTreeMap<TargetRole, i64> = BTreeMap::new();
         let mut states: BTreeMap<&'static str, i64> = BTreeMap::new();
         let mut by_department: BTreeMap<&str, i64> = BTreeMap::new();

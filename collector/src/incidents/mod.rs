@@ -42,6 +42,7 @@
 mod book;
 mod carrier;
 mod followups;
+mod mail;
 mod metrics;
 mod requests;
 mod setup;
@@ -85,6 +86,9 @@ const REPLAY_BATCH: usize = 256;
 const TICK: Duration = Duration::from_secs(1);
 /// Rule name of tickets created by hand (a customer-reported fault).
 pub const MANUAL_RULE: &str = "CustomerReported";
+/// Rule name of tickets opened by a mail to the repair mailbox ([`crate::mailbox`]): target
+/// `department:<id>` for a known sender, `mailbox:unknown` (untagged, for triage) otherwise.
+pub const MAILBOX_RULE: &str = "MailboxReport";
 /// Most tickets (or follow-up tasks) a list request reads from the store before filtering.
 const LIST_SCAN: usize = 10_000;
 
@@ -169,6 +173,7 @@ fn change_kind(change: &Change) -> &'static str {
         Change::ReportLinked { .. } => "report_linked",
         Change::CarrierReported { .. } => "carrier_reported",
         Change::CarrierResponded { .. } => "carrier_responded",
+        Change::MailReceived { .. } => "mail_received",
     }
 }
 

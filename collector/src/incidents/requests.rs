@@ -16,6 +16,9 @@ impl Stage {
         let now = faultline_wire::now_ms();
         // A requester that gave up (client gone) no longer needs the answer.
         match request {
+            Request::Mail { intake, reply } => {
+                let _ = reply.send(self.take_mail(&intake, now));
+            }
             Request::List { query, reply } => {
                 let _ = reply.send(self.list(&query));
             }
@@ -95,7 +98,7 @@ impl Stage {
         let last_read = scanned.last().map(|t| t.id);
         let tickets: Vec<Ticket> = scanned
             .into_iter()
-            .filter(|t| query.tag.is_none_or(|tag| t.tag == tag))
+            .filter(|t| query.tag.is_none_or(|tag| t.tag == Some(tag)))
             .filter(|t| query.severity.is_none_or(|s| t.severity == s))
             .filter(|t| {
                 query
@@ -229,10 +232,13 @@ impl Stage {
             }
         };
         let reason = report.reason.unwrap_or_else(|| match report.tag {
-            None => format!("reported by a customer; {} owns the target", tag_label(tag)),
+            None => format!(
+                "reported by a customer; {} owns the target",
+                tag_label(Some(tag))
+            ),
             Some(_) => format!(
                 "reported by a customer; tagged {} by {}",
-                tag_label(tag),
+                tag_label(Some(tag)),
                 report.by
             ),
         });
@@ -245,7 +251,7 @@ impl Stage {
             summary: report.summary,
             description: report.description,
             severity: report.severity,
-            tag,
+            tag: Some(tag),
             reason,
             evidence: None,
             customers,
@@ -253,6 +259,7 @@ impl Stage {
             opened_by: report.by,
             channel: report.channel,
             pages: true,
+            reporter: report.reporter,
         };
         self.book.create_ticket(new, now)
     }

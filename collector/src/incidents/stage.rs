@@ -319,7 +319,7 @@ impl Stage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::incidents::Setup;
     use faultline_incidents::followup::{FollowUpKind, FollowUpTask};
@@ -384,7 +384,7 @@ mod tests {
             summary: format!("{target} unreachable"),
             description: String::new(),
             severity: Severity::P2,
-            tag: Owner::Platform,
+            tag: Some(Owner::Platform),
             reason: "platform owns it".into(),
             evidence: None,
             customers: Vec::new(),
@@ -392,6 +392,7 @@ mod tests {
             opened_by: faultline_incidents::ticket::SYSTEM.into(),
             channel: faultline_incidents::Channel::Monitoring,
             pages: true,
+            reporter: None,
         };
         stage.book.create_ticket(new("edge1"), now).unwrap();
         let host = stage.book.create_ticket(new("host-2"), now).unwrap();
@@ -443,33 +444,38 @@ mod tests {
         assert!(stage.book.outbox.is_empty());
     }
 
-    #[test]
-    fn a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let inventory = dir.path().join("inventory.toml");
-        std::fs::write(
-            &inventory,
-            "[[sites]]\nid = \"dc1\"\n\n[[rooms]]\nid = \"r1\"\nsite = \"dc1\"\n\n[[targets]]\nid = \"env-1\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n\n[[targets]]\nid = \"env-2\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n",
-        )
-        .unwrap();
+    /// A stage on `dir`'s ticket database with inventory `inventory` and default settings (a
+    /// second call on the same `dir` is a restart).
+    pub(in crate::incidents) fn stage_with_inventory(dir: &Path, inventory: &str) -> Stage {
+        let file = dir.join("inventory.toml");
+        std::fs::write(&file, inventory).unwrap();
         let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
         #[derive(serde::Deserialize)]
         struct Wrapper {
             incidents: IncidentsConfig,
         }
         let mut config = source.parse::<Wrapper>().unwrap().incidents;
-        config.inventory_file = Some(inventory);
+        config.inventory_file = Some(file);
+        let store = SqliteStore::open(&dir.join("tickets.db")).unwrap();
+        let metrics = IncidentMetrics::register(&mut Registry::default());
+        Stage::open(
+            Setup::load(&config).unwrap(),
+            &config,
+            store,
+            metrics,
+            Duration::from_secs(86_400),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
         let open = || {
-            let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
-            let metrics = IncidentMetrics::register(&mut Registry::default());
-            Stage::open(
-                Setup::load(&config).unwrap(),
-                &config,
-                store,
-                metrics,
-                Duration::from_secs(86_400),
+            stage_with_inventory(
+                dir.path(),
+                "[[sites]]\nid = \"dc1\"\n\n[[rooms]]\nid = \"r1\"\nsite = \"dc1\"\n\n[[targets]]\nid = \"env-1\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n\n[[targets]]\nid = \"env-2\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n",
             )
-            .unwrap()
         };
         let temperature = |target: &str, value: f64, ts_ms: i64| Sample {
             metric: "faultline_snmp_env_temperature_celsius".into(),

@@ -228,7 +228,7 @@ pub fn planning_ticket(
         summary,
         description,
         severity: Severity::P4,
-        tag: Owner::Platform,
+        tag: Some(Owner::Platform),
         reason: format!("capacity planning: {reason}"),
         evidence: None,
         customers: Vec::new(),
@@ -236,6 +236,7 @@ pub fn planning_ticket(
         opened_by: SYSTEM.to_string(),
         channel: Channel::Monitoring,
         pages: false,
+        reporter: None,
     }
 }
 
@@ -363,7 +364,12 @@ mod tests {
         );
         assert_eq!(
             (t.severity, t.tag, t.channel, t.pages),
-            (Severity::P4, Owner::Platform, Channel::Monitoring, false)
+            (
+                Severity::P4,
+                Some(Owner::Platform),
+                Channel::Monitoring,
+                false
+            )
         );
         assert!(t.customers.is_empty(), "no customer updates");
         for part in [

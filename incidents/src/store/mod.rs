@@ -18,7 +18,8 @@
 
 use crate::Millis;
 use crate::followup::{FollowUpTask, TaskState};
-use crate::ticket::{Ticket, TicketState, TimelineEntry};
+use crate::inventory::tag_label;
+use crate::ticket::{Channel, Ticket, TicketState, TimelineEntry};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -108,6 +109,26 @@ pub trait TicketStore {
     /// Saves a changed ticket, appending the timeline entries not stored yet; returns the feed
     /// positions of the appended entries, in order (the last `n` of `ticket.timeline`).
     fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError>;
+    /// [`create`](Self::create) for a ticket opened by a mail: records its Message-ID and keeps
+    /// its attachments in the same transaction, so a mail is never turned into two tickets.
+    fn create_with_mail(
+        &mut self,
+        ticket: Ticket,
+        mail: &MailRecord<'_>,
+    ) -> Result<(Ticket, Vec<FeedPosition>), StoreError>;
+    /// [`update`](Self::update) for a mail recorded on a ticket: records its Message-ID and
+    /// keeps its attachments in the same transaction.
+    fn update_with_mail(
+        &mut self,
+        ticket: &Ticket,
+        mail: &MailRecord<'_>,
+    ) -> Result<Vec<FeedPosition>, StoreError>;
+    /// The ticket a mail (by Message-ID) was turned into or recorded on.
+    fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError>;
+    /// Attachment `number` of ticket `ticket`.
+    fn attachment(&self, ticket: u64, number: u32) -> Result<Option<Attachment>, StoreError>;
+    /// How many attachments ticket `ticket` keeps (the next one is numbered one more).
+    fn attachment_count(&self, ticket: u64) -> Result<u32, StoreError>;
     /// One ticket with its timeline.
     fn get(&self, id: u64) -> Result<Option<Ticket>, StoreError>;
     /// The newest ticket of a fingerprint (to re-open, or to know it is active).
@@ -250,6 +271,30 @@ CREATE TABLE capacity_hourly (
     PRIMARY KEY (pool, hour_ms)
 ) WITHOUT ROWID;
 CREATE INDEX capacity_hourly_age ON capacity_hourly (hour_ms);
+"#,
+    // The repair mailbox ([`mail`]): one active ticket per fingerprint holds for monitoring
+    // tickets only (a department may mail or phone about several faults at once); the mails
+    // turned into tickets or timeline entries, by Message-ID, and their kept attachments.
+    r#"
+ALTER TABLE tickets ADD COLUMN channel TEXT NOT NULL DEFAULT 'monitoring';
+UPDATE tickets SET channel = json_extract(body, '$.channel')
+    WHERE json_extract(body, '$.channel') IS NOT NULL;
+DROP INDEX tickets_one_active;
+CREATE UNIQUE INDEX tickets_one_active ON tickets (rule, target)
+    WHERE state IN ('open', 'acknowledged') AND channel = 'monitoring';
+CREATE TABLE mail_seen (
+    message_id TEXT    PRIMARY KEY,
+    ticket_id  INTEGER NOT NULL REFERENCES tickets (id),
+    at_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE attachments (
+    ticket_id    INTEGER NOT NULL REFERENCES tickets (id),
+    number       INTEGER NOT NULL,
+    name         TEXT    NOT NULL,
+    content_type TEXT    NOT NULL,
+    bytes        BLOB    NOT NULL,
+    PRIMARY KEY (ticket_id, number)
+) WITHOUT ROWID;
 "#,
 ];
 
@@ -421,9 +466,14 @@ fn append_timeline(
     Ok(positions)
 }
 
-impl TicketStore for SqliteStore {
-    fn create(&mut self, mut ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
+impl SqliteStore {
+    fn create_ticket(
+        &mut self,
+        mut ticket: Ticket,
+        mail: Option<&MailRecord<'_>>,
+    ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
         if ticket.state.is_active()
+            && ticket.channel == Channel::Monitoring
             && let Some(existing) = self.latest(&ticket.rule, &ticket.target)?
             && existing.state.is_active()
         {
@@ -435,27 +485,35 @@ impl TicketStore for SqliteStore {
         }
         let tx = self.write()?;
         tx.execute(
-            "INSERT INTO tickets (rule, target, state, tag, severity, opened_at_ms, next_due_ms, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO tickets (rule, target, state, tag, severity, opened_at_ms, next_due_ms, body, channel)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 ticket.rule,
                 ticket.target,
                 ticket.state.as_str(),
-                enum_text(&ticket.tag)?,
+                tag_label(ticket.tag),
                 enum_text(&ticket.severity)?,
                 ticket.opened_at_ms,
                 ticket.next_due_ms(),
                 body(&ticket)?,
+                ticket.channel.as_str(),
             ],
         )?;
         let id = tx.last_insert_rowid();
         let positions = append_timeline(&tx, id, 0, &ticket.timeline)?;
+        if let Some(mail) = mail {
+            mail::record(&tx, id, mail)?;
+        }
         tx.commit()?;
         ticket.id = from_sql_id(id);
         Ok((ticket, positions))
     }
 
-    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
+    fn update_ticket(
+        &mut self,
+        ticket: &Ticket,
+        mail: Option<&MailRecord<'_>>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
         let id = to_sql_id(ticket.id);
         let tx = self.write()?;
         let stored: Option<i64> = tx
@@ -474,15 +532,56 @@ impl TicketStore for SqliteStore {
             params![
                 id,
                 ticket.state.as_str(),
-                enum_text(&ticket.tag)?,
+                tag_label(ticket.tag),
                 enum_text(&ticket.severity)?,
                 ticket.next_due_ms(),
                 body(ticket)?,
             ],
         )?;
         let positions = append_timeline(&tx, id, stored, &ticket.timeline[stored..])?;
+        if let Some(mail) = mail {
+            mail::record(&tx, id, mail)?;
+        }
         tx.commit()?;
         Ok(positions)
+    }
+}
+
+impl TicketStore for SqliteStore {
+    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
+        self.create_ticket(ticket, None)
+    }
+
+    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
+        self.update_ticket(ticket, None)
+    }
+
+    fn create_with_mail(
+        &mut self,
+        ticket: Ticket,
+        mail: &MailRecord<'_>,
+    ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
+        self.create_ticket(ticket, Some(mail))
+    }
+
+    fn update_with_mail(
+        &mut self,
+        ticket: &Ticket,
+        mail: &MailRecord<'_>,
+    ) -> Result<Vec<FeedPosition>, StoreError> {
+        self.update_ticket(ticket, Some(mail))
+    }
+
+    fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError> {
+        self.mail_ticket_of(message_id)
+    }
+
+    fn attachment(&self, ticket: u64, number: u32) -> Result<Option<Attachment>, StoreError> {
+        self.attachment_of(ticket, number)
+    }
+
+    fn attachment_count(&self, ticket: u64) -> Result<u32, StoreError> {
+        self.attachments_of(ticket)
     }
 
     fn get(&self, id: u64) -> Result<Option<Ticket>, StoreError> {
@@ -663,8 +762,11 @@ impl TicketStore for SqliteStore {
 }
 
 mod capacity;
+mod mail;
 mod memory;
 mod reports;
+
+pub use mail::{Attachment, MailRecord};
 
 #[cfg(test)]
 mod tests {
@@ -680,7 +782,7 @@ mod tests {
             summary: "uplink lost".into(),
             description: String::new(),
             severity: Severity::P1,
-            tag: Owner::Carrier,
+            tag: Some(Owner::Carrier),
             reason: "beyond the boundary".into(),
             evidence: None,
             customers: Vec::new(),
@@ -688,6 +790,7 @@ mod tests {
             opened_by: SYSTEM.into(),
             channel: crate::ticket::Channel::Monitoring,
             pages: true,
+            reporter: None,
         };
         Ticket::open(0, new, &TicketPolicy::default(), 2_000).0
     }

@@ -1,7 +1,7 @@
 //! The changes a ticket can be asked for ([`Command`]) and why it may refuse one
 //! ([`TicketError`]) (rules / API / timers → **incidents**).
 
-use super::model::{CarrierReport, LinkedReport, SymptomLink, Timer};
+use super::model::{CarrierReport, LinkedReport, MailReceived, SymptomLink, Timer};
 use crate::Millis;
 use crate::inventory::Owner;
 use thiserror::Error;
@@ -86,6 +86,9 @@ pub enum Command {
         /// Text.
         text: String,
     },
+    /// Record a mail about the ticket (a reply to the repair mailbox), in any state: recorded
+    /// by its sender, nothing else changes.
+    RecordMail(Box<MailReceived>),
     /// Progress update for the customer contacts.
     PostProgress {
         /// Author.
@@ -176,6 +179,7 @@ impl Command {
             Command::Assign { .. } => "assign",
             Command::HandOver { .. } => "hand over",
             Command::Comment { .. } => "comment",
+            Command::RecordMail(_) => "record a mail",
             Command::PostProgress { .. } => "post progress",
             Command::Retag { .. } => "re-tag",
             Command::Resolve { .. } | Command::ConditionCleared => "resolve",

@@ -38,8 +38,8 @@ mod tests;
 
 pub use command::{Command, TicketError};
 pub use model::{
-    CarrierReport, Change, Channel, Customer, LinkedReport, NewTicket, SlaKind, Symptom,
-    SymptomLink, Ticket, TicketState, TimelineEntry, Timer,
+    AttachmentRef, CarrierReport, Change, Channel, Customer, LinkedReport, MailReceived, NewTicket,
+    Reporter, SlaKind, Symptom, SymptomLink, Ticket, TicketState, TimelineEntry, Timer,
 };
 pub use policy::{FlapPolicy, Sla, TicketPolicy};
 
@@ -72,6 +72,7 @@ impl Ticket {
             reason: new.reason.clone(),
             evidence: new.evidence,
             customers: Vec::new(),
+            reporter: new.reporter,
             assignee: None,
             started_at_ms: new.started_at_ms,
             opened_at_ms: now,
@@ -404,6 +405,14 @@ impl Ticket {
                     },
                 ));
             }
+            Command::RecordMail(mail) => {
+                out.push((
+                    mail.from.clone(),
+                    Change::MailReceived {
+                        mail: (**mail).clone(),
+                    },
+                ));
+            }
             Command::PostProgress { by, text } => {
                 if !state.is_active() {
                     return Err(self.invalid(&command));
@@ -427,10 +436,10 @@ impl Ticket {
                 if reason.trim().is_empty() {
                     return Err(self.bad("a re-tag needs a reason"));
                 }
-                if *tag == self.tag {
+                if Some(*tag) == self.tag {
                     return Err(self.bad(format!("already tagged {tag}")));
                 }
-                t.tag = *tag;
+                t.tag = Some(*tag);
                 t.reason = reason.clone();
                 if state == TicketState::Open {
                     // The next escalation follows the new tag's policy.

@@ -196,8 +196,8 @@ pub enum Change {
     Opened {
         /// Severity.
         severity: Severity,
-        /// Responsibility tag.
-        tag: Owner,
+        /// Responsibility tag (`null`: untagged, waiting for triage).
+        tag: Option<Owner>,
         /// Why that tag.
         reason: String,
     },
@@ -239,8 +239,8 @@ pub enum Change {
     },
     /// Responsibility re-tagged.
     Retagged {
-        /// Old tag.
-        from: Owner,
+        /// Old tag (`null`: it was untagged, waiting for triage).
+        from: Option<Owner>,
         /// New tag.
         to: Owner,
         /// Why.
@@ -382,6 +382,64 @@ pub enum Change {
         #[serde(default)]
         note: String,
     },
+    /// A mail about the ticket reached the repair mailbox (a reply of the reporter, threaded in
+    /// by the ticket number or its references); recorded, never paged.
+    MailReceived {
+        /// The mail.
+        mail: MailReceived,
+    },
+}
+
+/// A mail recorded on a ticket's timeline ([`Change::MailReceived`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MailReceived {
+    /// The sender's address.
+    pub from: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body (HTML converted).
+    pub text: String,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// Its attachments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// An attachment of a mail on a ticket's timeline. Those within the size caps are kept in the
+/// ticket store (numbered per ticket, `GET /api/v1/tickets/{id}/attachments/{n}`); larger ones
+/// are recorded by name and size only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttachmentRef {
+    /// Its number on the ticket (1, 2 …) when kept; `None` when it was over a size cap.
+    pub number: Option<u32>,
+    /// File name as sent.
+    pub name: String,
+    /// MIME type as sent.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Who reported a fault by mail, phone or at the desk: gets the acknowledgement with the ticket
+/// number, the progress updates and the resolution.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Reporter {
+    /// Name (as given, or the mail's display name).
+    #[serde(default)]
+    pub name: String,
+    /// E-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The department they belong to, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// The Message-ID of the mail that opened the ticket (replies thread to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 impl Change {
@@ -465,8 +523,8 @@ pub struct NewTicket {
     pub description: String,
     /// Severity.
     pub severity: Severity,
-    /// Responsibility tag.
-    pub tag: Owner,
+    /// Responsibility tag (`None`: untagged, waiting for triage).
+    pub tag: Option<Owner>,
     /// One-line reason for the tag.
     pub reason: String,
     /// Attribution evidence (none for a ticket created by hand).
@@ -482,6 +540,8 @@ pub struct NewTicket {
     /// Whether its opening, re-opening and escalation page the on-call; false for planning
     /// tickets (capacity), which wait in the queue.
     pub pages: bool,
+    /// Who reported it (mailbox, phone, walk-in), to be told of its progress.
+    pub reporter: Option<Reporter>,
 }
 
 fn pages_by_default() -> bool {
@@ -513,14 +573,17 @@ pub struct Ticket {
     /// stores: true).
     #[serde(default = "pages_by_default")]
     pub pages: bool,
-    /// Responsibility tag.
-    pub tag: Owner,
+    /// Responsibility tag (`null`: untagged, waiting for triage; stored tickets always had one).
+    pub tag: Option<Owner>,
     /// Reason for the tag.
     pub reason: String,
     /// Attribution evidence.
     pub evidence: Option<Evidence>,
     /// Affected customers (customer-affecting when not empty).
     pub customers: Vec<Customer>,
+    /// Who reported it (mailbox, phone, walk-in; absent in older stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Reporter>,
     /// Current assignee; changes only by explicit hand-over.
     pub assignee: Option<String>,
     /// Fault start (original time).

@@ -51,9 +51,10 @@ pub struct TicketPolicy {
     pub callback_after: Duration,
     /// Escalation times by tag, not read from the file: every level's `after` of the escalation
     /// policy `[incidents.escalation]` names for the tag (level 1, paged at the (re-)open, first),
-    /// derived once when the on-call file is loaded. A tag without an entry uses `ack_timeout`.
+    /// derived once when the on-call file is loaded (`None`: untagged tickets, which follow the
+    /// default policy). A tag without an entry uses `ack_timeout`.
     #[serde(skip)]
-    pub escalation: BTreeMap<Owner, Vec<Duration>>,
+    pub escalation: BTreeMap<Option<Owner>, Vec<Duration>>,
     /// Flap detection: a ticket re-opened this many times within `flap_window` is flapping —
     /// its further re-opens and resolutions are recorded but not paged or mailed, and its
     /// resolution is announced once it stayed resolved for a whole window (Nagios / Zabbix flap
@@ -155,7 +156,7 @@ impl TicketPolicy {
     /// on-call `level` (0 is paged at the (re-)open): the `after` of level `level + 1` of the tag's
     /// escalation policy, else `level` ack timeouts up to `max_escalation_level`. `None`: there is
     /// no such level, so escalation ends before it.
-    pub fn escalation_offset(&self, tag: Owner, level: u32) -> Option<Duration> {
+    pub fn escalation_offset(&self, tag: Option<Owner>, level: u32) -> Option<Duration> {
         match self.escalation.get(&tag) {
             Some(levels) => levels.get(usize::try_from(level).ok()?).copied(),
             None => {

@@ -49,11 +49,11 @@ fn finance() -> Customer {
 }
 
 fn open(customers: Vec<Customer>) -> Ticket {
-    open_with(&policy(), Owner::Customer, customers)
+    open_with(&policy(), Some(Owner::Customer), customers)
 }
 
 /// A ticket tagged `tag` opened at 0 under `policy`.
-fn open_with(policy: &TicketPolicy, tag: Owner, customers: Vec<Customer>) -> Ticket {
+fn open_with(policy: &TicketPolicy, tag: Option<Owner>, customers: Vec<Customer>) -> Ticket {
     let new = NewTicket {
         rule: "DiskFull".into(),
         target: "vm-1".into(),
@@ -68,6 +68,7 @@ fn open_with(policy: &TicketPolicy, tag: Owner, customers: Vec<Customer>) -> Tic
         opened_by: SYSTEM.into(),
         channel: crate::ticket::Channel::Monitoring,
         pages: true,
+        reporter: None,
     };
     let (ticket, entries) = Ticket::open(1, new, policy, 0);
     assert_eq!(entries.len(), 1);
@@ -481,9 +482,13 @@ fn escalation_follows_the_tags_policy_table() {
     // tickets have none and fall back to the 30 s ack timeout up to level 2.
     let mut policy = policy();
     policy.escalation.insert(
-        Owner::Customer,
+        Some(Owner::Customer),
         [0, 10, 30].map(Duration::from_secs).to_vec(),
     );
+    // Untagged tickets (waiting for triage) follow the default policy: levels at 0 s and 20 s.
+    policy
+        .escalation
+        .insert(None, [0, 20].map(Duration::from_secs).to_vec());
     let escalate = || Command::Fire(Timer::Escalate);
     let retag = |tag| Command::Retag {
         by: by("ana"),
@@ -493,7 +498,7 @@ fn escalation_follows_the_tags_policy_table() {
     // (what, tag, steps, expected level and next escalation)
     type Case = (
         &'static str,
-        Owner,
+        Option<Owner>,
         Vec<(Millis, Command)>,
         u32,
         Option<Millis>,
@@ -501,42 +506,42 @@ fn escalation_follows_the_tags_policy_table() {
     let cases: Vec<Case> = vec![
         (
             "policy: first at 10 s",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![],
             0,
             Some(10 * S),
         ),
         (
             "policy: then at 30 s",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![(10 * S, escalate())],
             1,
             Some(30 * S),
         ),
         (
             "policy: a late timer keeps the schedule",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![(25 * S, escalate())],
             1,
             Some(30 * S),
         ),
         (
             "policy: never after the last level",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![(10 * S, escalate()), (30 * S, escalate())],
             2,
             None,
         ),
         (
             "policy: an acknowledgement stops it",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![(5 * S, Command::Acknowledge { by: by("ana") })],
             0,
             None,
         ),
         (
             "policy: a re-open restarts from level 0",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![
                 (10 * S, escalate()),
                 (12 * S, Command::ConditionCleared),
@@ -547,7 +552,7 @@ fn escalation_follows_the_tags_policy_table() {
         ),
         (
             "policy: the second level after a re-open",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![
                 (12 * S, Command::ConditionCleared),
                 (100 * S, Command::Refire),
@@ -558,35 +563,56 @@ fn escalation_follows_the_tags_policy_table() {
         ),
         (
             "fallback: ack timeout",
-            Owner::Platform,
+            Some(Owner::Platform),
             vec![],
             0,
             Some(30 * S),
         ),
         (
             "fallback: every ack timeout",
-            Owner::Platform,
+            Some(Owner::Platform),
             vec![(30 * S, escalate())],
             1,
             Some(60 * S),
         ),
         (
             "fallback: up to the highest level",
-            Owner::Platform,
+            Some(Owner::Platform),
             vec![(30 * S, escalate()), (60 * S, escalate())],
             2,
             None,
         ),
         (
             "re-tag onto a policy: its times from the open",
-            Owner::Platform,
+            Some(Owner::Platform),
+            vec![(5 * S, retag(Owner::Customer))],
+            0,
+            Some(10 * S),
+        ),
+        (
+            "triage: an untagged ticket follows the default policy",
+            None,
+            vec![],
+            0,
+            Some(20 * S),
+        ),
+        (
+            "triage: never after the default policy's last level",
+            None,
+            vec![(20 * S, escalate())],
+            1,
+            None,
+        ),
+        (
+            "triage: tagging it moves it onto the tag's policy",
+            None,
             vec![(5 * S, retag(Owner::Customer))],
             0,
             Some(10 * S),
         ),
         (
             "re-tag off a policy: the fallback",
-            Owner::Customer,
+            Some(Owner::Customer),
             vec![(5 * S, retag(Owner::Carrier))],
             0,
             Some(30 * S),
@@ -613,6 +639,73 @@ fn escalation_follows_the_tags_policy_table() {
             );
         }
     }
+}
+
+#[test]
+fn triage_tags_an_untagged_ticket_once_and_mail_is_recorded_in_any_state() {
+    let t = open_with(&policy(), None, Vec::new());
+    let mail = || {
+        Command::RecordMail(Box::new(MailReceived {
+            from: "li.wei@example.com".into(),
+            subject: "Re: [FL-1] printer".into(),
+            text: "still broken".into(),
+            message_id: "<r1@example.com>".into(),
+            attachments: Vec::new(),
+        }))
+    };
+    let (t, names) = run(
+        t,
+        &[
+            (5 * S, mail()),
+            (
+                10 * S,
+                Command::Retag {
+                    by: by("ana"),
+                    tag: Owner::Customer,
+                    reason: "their printer".into(),
+                },
+            ),
+            (
+                20 * S,
+                Command::Resolve {
+                    by: by("ana"),
+                    note: String::new(),
+                },
+            ),
+            (30 * S, mail()),
+        ],
+    );
+    assert_eq!(
+        names,
+        [
+            "li.wei@example.com:mail_received",
+            "ana:retagged",
+            "ana:resolved",
+            "li.wei@example.com:mail_received",
+        ]
+    );
+    assert_eq!(t.tag, Some(Owner::Customer));
+    assert!(matches!(
+        &t.timeline[2].change,
+        Change::Retagged {
+            from: None,
+            to: Owner::Customer,
+            ..
+        }
+    ));
+    assert!(!t.timeline[1].change.pages(), "a mail never pages");
+    // A stored `retagged` entry of an older Faultline (a string `from`) still loads.
+    let old: Change = serde_json::from_str(
+        r#"{"type":"retagged","from":"carrier","to":"platform","reason":"x"}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        old,
+        Change::Retagged {
+            from: Some(Owner::Carrier),
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -645,7 +738,7 @@ fn reopen_within_window_keeps_ticket_and_assignee() {
 #[test]
 fn symptoms_join_resolve_on_their_own_and_bring_customers() {
     let mut root = open(Vec::new());
-    root.tag = Owner::Carrier;
+    root.tag = Some(Owner::Carrier);
     assert_eq!(root.progress_due_ms, None);
     let (t, names) = run(
         root,
@@ -688,7 +781,7 @@ fn symptoms_join_resolve_on_their_own_and_bring_customers() {
     );
     assert_eq!(
         (t.tag, t.reason.as_str()),
-        (Owner::Platform, "our optic, not the carrier")
+        (Some(Owner::Platform), "our optic, not the carrier")
     );
     // The remaining symptom still clears after the root resolved.
     let (t, _) = run(

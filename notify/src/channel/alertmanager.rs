@@ -64,7 +64,7 @@ impl AlertmanagerConfig {
             "alertname": n.rule,
             "target": n.target,
             "severity": n.severity.to_string(),
-            "tag": n.tag.to_string(),
+            "tag": faultline_incidents::inventory::tag_label(n.tag),
             "ticket": n.ticket_id.to_string(),
         });
         let annotations = json!({

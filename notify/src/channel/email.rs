@@ -21,6 +21,7 @@ use crate::{carrier, customer};
 use faultline_incidents::ticket::Customer;
 use faultline_wire::config_file::{ConfigError, ConfigSource, Secret};
 use lettre::message::Mailbox;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, Message, Tokio1Executor};
 use serde::Deserialize;
@@ -102,6 +103,14 @@ pub struct EmailMessage {
     pub message_id: String,
     /// `References`: the ticket's thread.
     pub references: String,
+    /// `In-Reply-To`: the reporter's mail a reporter message answers.
+    pub in_reply_to: Option<String>,
+    /// `Auto-Submitted` (RFC 3834): `auto-replied` to a reporter, `auto-generated` otherwise, so
+    /// no auto-responder answers and the repair mailbox recognises its own mail (with
+    /// `X-Faultline-Ticket`, the ticket id).
+    pub auto_submitted: &'static str,
+    /// `X-Faultline-Ticket`: the ticket id (0 for a follow-up).
+    pub ticket: u64,
 }
 
 impl EmailMessage {
@@ -116,7 +125,18 @@ impl EmailMessage {
             .from(mailbox(&self.from)?)
             .subject(self.subject.clone())
             .message_id(Some(self.message_id.clone()))
-            .references(self.references.clone());
+            .references(self.references.clone())
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                self.auto_submitted.to_string(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Faultline-Ticket"),
+                self.ticket.to_string(),
+            ));
+        if let Some(id) = &self.in_reply_to {
+            builder = builder.in_reply_to(id.clone());
+        }
         for to in &self.to {
             builder = builder.to(mailbox(to)?);
         }
@@ -234,6 +254,9 @@ impl EmailConfig {
                 body: render(&self.body, context, "body")?,
                 message_id: format!("<{id}@faultline>"),
                 references: references.clone(),
+                in_reply_to: None,
+                auto_submitted: "auto-generated",
+                ticket: n.ticket_id,
             });
         }
         if n.kind == Kind::CarrierReport {
@@ -246,6 +269,9 @@ impl EmailConfig {
                     body: render(carrier::BODY, context, "carrier body")?,
                     message_id: format!("<{id}.carrier@faultline>"),
                     references: references.clone(),
+                    in_reply_to: None,
+                    auto_submitted: "auto-generated",
+                    ticket: n.ticket_id,
                 });
             }
         } else if self.customer_kinds.contains(&n.kind) {
@@ -258,13 +284,69 @@ impl EmailConfig {
                     body: render(customer::body(customer.language), &context, "customer body")?,
                     message_id: format!("<{id}.{}@faultline>", customer.department),
                     references: references.clone(),
+                    in_reply_to: None,
+                    auto_submitted: "auto-generated",
+                    ticket: n.ticket_id,
                 });
+            }
+            if let Some(message) = self.reporter_message(n, &id, &references)? {
+                messages.push(message);
             }
         }
         if messages.is_empty() {
             return Ok(Prepared::Skip("no recipients".to_string()));
         }
         Ok(Prepared::Email(messages))
+    }
+}
+
+impl EmailConfig {
+    /// The message to the reporter of `n`'s ticket (mailbox, phone, walk-in), when they have an
+    /// address: the customer wording in their department's language, `[FL-<id>]` in the subject
+    /// (replies thread back to the ticket), answering their mail (`In-Reply-To`, `References`).
+    fn reporter_message(
+        &self,
+        n: &Notification,
+        id: &str,
+        references: &str,
+    ) -> Result<Option<EmailMessage>, Rejection> {
+        let Some(reporter) = &n.reporter else {
+            return Ok(None);
+        };
+        let Some(email) = reporter.email.clone() else {
+            return Ok(None);
+        };
+        let customer = n
+            .customer
+            .departments
+            .iter()
+            .find(|c| Some(&c.department) == reporter.department.as_ref())
+            .cloned()
+            .unwrap_or_else(|| Customer {
+                department: if reporter.name.is_empty() {
+                    email.clone()
+                } else {
+                    reporter.name.clone()
+                },
+                ..Customer::default()
+            });
+        let context = customer::context(n, &customer);
+        let subject = render(customer::SUBJECT, &context, "reporter subject")?;
+        let (in_reply_to, references) = match &reporter.message_id {
+            Some(original) => (Some(original.clone()), format!("{original} {references}")),
+            None => (None, references.to_string()),
+        };
+        Ok(Some(EmailMessage {
+            from: self.from.clone(),
+            to: vec![email],
+            subject: format!("[FL-{}] {subject}", n.ticket_id),
+            body: render(customer::body(customer.language), &context, "reporter body")?,
+            message_id: format!("<{id}.reporter@faultline>"),
+            references,
+            in_reply_to,
+            auto_submitted: "auto-replied",
+            ticket: n.ticket_id,
+        }))
     }
 }
 
@@ -469,6 +551,56 @@ mod tests {
             panic!("nothing to send");
         };
         assert_eq!(messages.len(), 1);
+    }
+
+    #[test]
+    fn the_reporter_gets_the_customer_kinds_as_replies_to_their_mail_marked_automatic() {
+        let mut n = sample();
+        n.reporter = Some(faultline_incidents::ticket::Reporter {
+            name: "Wang Fang".into(),
+            email: Some("wang@finance.gov.example".into()),
+            message_id: Some("<report-1@finance.gov.example>".into()),
+            ..Default::default()
+        });
+        for (kind, want) in [
+            (Kind::Trigger, true),
+            (Kind::Resolve, true),
+            (Kind::Escalation, false),
+        ] {
+            n.kind = kind;
+            let Prepared::Email(messages) = config(&["noc@example.com"])
+                .message("mail", &n, &context(&n, "mail", None))
+                .unwrap()
+            else {
+                panic!("{kind}: nothing to send");
+            };
+            let reporter = messages
+                .iter()
+                .find(|m| m.to == ["wang@finance.gov.example"]);
+            assert_eq!(reporter.is_some(), want, "{kind}");
+            for m in &messages {
+                let text = String::from_utf8(m.to_lettre().unwrap().formatted()).unwrap();
+                assert!(text.contains("X-Faultline-Ticket: 1"), "{text}");
+                assert!(text.contains("Auto-Submitted: auto-"), "{text}");
+            }
+            let Some(m) = reporter else { continue };
+            assert!(m.subject.starts_with("[FL-1] "), "{}", m.subject);
+            assert_eq!(
+                m.in_reply_to.as_deref(),
+                Some("<report-1@finance.gov.example>")
+            );
+            assert_eq!(m.auto_submitted, "auto-replied");
+            let text = String::from_utf8(m.to_lettre().unwrap().formatted()).unwrap();
+            assert!(
+                text.contains("In-Reply-To: <report-1@finance.gov.example>"),
+                "{text}"
+            );
+            assert!(
+                !m.body.contains(&n.reason),
+                "no internal reason: {}",
+                m.body
+            );
+        }
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl ChannelConfig {
             &self.kinds
         };
         kinds.contains(&notification.kind)
-            && (self.tags.is_empty() || self.tags.contains(&notification.tag))
+            && (self.tags.is_empty() || notification.tag.is_some_and(|t| self.tags.contains(&t)))
             && self
                 .min_severity
                 .is_none_or(|min| notification.severity <= min)

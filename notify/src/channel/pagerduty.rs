@@ -77,11 +77,11 @@ impl PagerDutyConfig {
                 "severity": severity(n.severity),
                 "timestamp": rfc3339(n.started_at_ms),
                 "component": n.target,
-                "group": n.tag.to_string(),
+                "group": faultline_incidents::inventory::tag_label(n.tag),
                 "class": n.rule,
                 "custom_details": {
                     "ticket": n.ticket_id,
-                    "tag": n.tag.to_string(),
+                    "tag": faultline_incidents::inventory::tag_label(n.tag),
                     "reason": n.reason,
                     "details": n.details,
                     "faultline_severity": n.severity.to_string(),
