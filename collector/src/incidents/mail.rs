@@ -1,7 +1,8 @@
 //! Mails of the repair mailbox in the incident stage (mailbox → **incidents**): a new mail opens
 //! a ticket (channel `mailbox`, the sender as its reporter), a reply is recorded on the ticket it
 //! belongs to, a mail taken in before is answered with its ticket — the Message-ID is stored in
-//! the same transaction as the ticket, so nothing is taken in twice.
+//! the same transaction as the ticket, so nothing is taken in twice. A reply from the NOC of the
+//! carrier a ticket was reported to is also recorded as the carrier's response.
 
 use super::MAILBOX_RULE;
 use super::stage::Stage;
@@ -9,9 +10,10 @@ use super::store_refusal;
 use crate::api::Refusal;
 use crate::mailbox::classify::thread_of;
 use crate::mailbox::intake::{MailIntake, MailOutcome, keep};
+use faultline_incidents::carrier::CarrierClock;
 use faultline_incidents::store::MailRecord;
 use faultline_incidents::ticket::{AttachmentRef, Channel, Customer, MailReceived, Reporter};
-use faultline_incidents::{Command, Millis, NewTicket, Severity, TicketStore};
+use faultline_incidents::{Command, Millis, NewTicket, Severity, Ticket, TicketState, TicketStore};
 
 /// Target of tickets from senders the inventory does not know.
 pub const UNKNOWN_SENDER: &str = "mailbox:unknown";
@@ -56,8 +58,10 @@ impl Stage {
                 message_id: mail.message_id.clone(),
                 attachments: listed,
             }));
-            self.book
+            let ticket = self
+                .book
                 .change_ticket_with(id, command, Some(&record), now)?;
+            self.carrier_answered(&ticket, &mail.from, &mail.subject, now);
             return Ok(MailOutcome::Threaded(id));
         }
         let inventory = &self.setup.inventory;
@@ -127,6 +131,34 @@ impl Stage {
 
 /// The ticket description of a mail: its text, then its attachments (kept ones with their
 /// number for `GET /api/v1/tickets/{id}/attachments/{n}`).
+impl Stage {
+    /// A mail threaded into a ticket reported to a carrier, from that carrier's NOC, is the
+    /// carrier's response: it is recorded as one ([`CarrierClock`] takes the first as the end
+    /// of the carrier's response time).
+    fn carrier_answered(&mut self, ticket: &Ticket, from: &str, subject: &str, now: Millis) {
+        let Some(clock) = CarrierClock::of(ticket) else {
+            return;
+        };
+        let from_noc = clock
+            .report
+            .contacts
+            .iter()
+            .filter_map(|c| c.email.as_deref())
+            .any(|noc| noc.eq_ignore_ascii_case(from));
+        if !from_noc || ticket.state == TicketState::Closed {
+            return;
+        }
+        let command = Command::RecordCarrierResponse {
+            by: from.to_string(),
+            reference: None,
+            note: format!("by mail: {subject}"),
+        };
+        if let Err(refusal) = self.book.change_ticket(ticket.id, command, now) {
+            self.book.automatic_failed(ticket.id, &refusal);
+        }
+    }
+}
+
 fn describe(text: &str, attachments: &[AttachmentRef]) -> String {
     let mut out = text.to_string();
     if !attachments.is_empty() {
@@ -183,6 +215,68 @@ mod tests {
             },
             tag: Owner::Platform,
         }
+    }
+
+    #[test]
+    fn a_reply_from_the_carriers_noc_is_its_response() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stage = stage_with_inventory(
+            dir.path(),
+            "[[targets]]\nid = \"edge1\"\nkind = \"device\"\nowner = \"platform\"\n\n[[targets]]\nid = \"edge1-wan\"\nkind = \"interface\"\nowner = \"platform\"\ndevice = \"edge1\"\nifname = \"Te0/0/0\"\ndepends_on = [\"edge1\"]\n\n[[circuits]]\nid = \"acme-1\"\ncarrier = \"ACME\"\ncircuit_id = \"ACME-0042\"\na_end = \"edge1-wan\"\nnoc = [{ name = \"ACME NOC\", email = \"NOC@acme.example\" }]\n",
+        );
+        let now = 1_767_226_200_000;
+        let new = NewTicket {
+            rule: "CarrierLinkLoss".into(),
+            target: "acme-1".into(),
+            summary: "circuit down".into(),
+            description: String::new(),
+            severity: Severity::P2,
+            tag: Some(Owner::Carrier),
+            reason: "fault beyond the boundary".into(),
+            evidence: None,
+            customers: Vec::new(),
+            started_at_ms: now,
+            opened_by: "faultline".into(),
+            channel: Channel::Monitoring,
+            pages: true,
+            reporter: None,
+        };
+        let id = stage.book.create_ticket(new, now).unwrap().id;
+        stage.book.report_to_carriers(now);
+        let responses = |stage: &Stage| {
+            let ticket = stage.book.store.get(id).unwrap().unwrap();
+            ticket
+                .timeline
+                .iter()
+                .filter(|e| matches!(e.change, Change::CarrierResponded { .. }))
+                .count()
+        };
+        // Our own engineer's reply threads in but is no carrier response.
+        let ours = intake(
+            "<a@x>",
+            "li.wei@finance.gov.example",
+            &format!("Re: [FL-{id}]"),
+            &[],
+        );
+        assert_eq!(
+            stage.take_mail(&ours, now + 1),
+            Ok(MailOutcome::Threaded(id))
+        );
+        assert_eq!(responses(&stage), 0);
+        let noc = intake(
+            "<b@acme>",
+            "noc@acme.example",
+            &format!("Re: [FL-{id}] CT-889"),
+            &[],
+        );
+        assert_eq!(
+            stage.take_mail(&noc, now + 60_000),
+            Ok(MailOutcome::Threaded(id))
+        );
+        assert_eq!(responses(&stage), 1);
+        let ticket = stage.book.store.get(id).unwrap().unwrap();
+        let clock = CarrierClock::of(&ticket).unwrap();
+        assert_eq!(clock.response_ms(), Some(60_000));
     }
 
     #[test]
