@@ -222,7 +222,7 @@ impl Completion {
     }
 }
 
-/// A capacity pool's state (from the capacity stage, once it exists; none declared yet).
+/// A capacity pool's state at the report's end ([`crate::capacity::rows`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CapacityRow {
     /// Pool name.

@@ -1,9 +1,11 @@
 //! Faultline's management reports (store → **report** → files and e-mail): the tickets of a month
 //! or ISO week ([`period`]), reduced to plain rows ([`row`]), aggregated into figures overall and
 //! per department ([`figures`], pure), read from the ticket store a page at a time ([`load`]),
-//! and written as a self-contained HTML page with SVG charts ([`html`]) and as CSV ([`csv`]).
+//! with the capacity pools' state ([`capacity`]), and written as a self-contained HTML page with
+//! SVG charts ([`html`]) and as CSV ([`csv`]).
 //! The collector's `report` subcommand and its scheduled report mail are the shells around it.
 
+pub mod capacity;
 pub mod csv;
 pub mod figures;
 pub mod html;

@@ -2,7 +2,7 @@
 //! scheduled report mail.
 
 use faultline_incidents::{Inventory, Millis, SqliteStore};
-use faultline_report::{Period, csv, html, load};
+use faultline_report::{Period, capacity, csv, html, load};
 use jiff::tz::TimeZone;
 use std::path::Path;
 
@@ -31,8 +31,13 @@ pub fn make(
 ) -> anyhow::Result<ReportFiles> {
     let store = SqliteStore::open_read_only(database)
         .map_err(|e| anyhow::anyhow!("{}: {e}", database.display()))?;
-    // Capacity pools are not declared anywhere yet: the report says so.
-    let report = load::build(&store, inventory, period, department, Vec::new(), now_ms)?;
+    // The pools' state as of the period's end (or now, for a period still running).
+    let as_of = period.end_ms.min(now_ms);
+    let history = store
+        .capacity_history(capacity::history_since(inventory, as_of))
+        .map_err(|e| anyhow::anyhow!("{}: capacity history: {e}", database.display()))?;
+    let pools = capacity::rows(inventory, history, as_of);
+    let report = load::build(&store, inventory, period, department, pools, now_ms)?;
     let o = &report.overall;
     let summary = format!(
         "Faultline management report {} ({}): {} tickets, MTTA {} min, MTTR {} min, SLA compliance {} %.",
