@@ -13,12 +13,14 @@ pub const ENGINEER: &str = "alice-engineer-token-0123456789";
 /// API token with the viewer role.
 pub const VIEWER: &str = "victor-viewer-token-0123456789";
 
-/// An on-call file: Ana on call around the clock, escalation policy `ops` paging her at once.
+/// An on-call file: Ana on call around the clock, escalation policy `ops` paging her at once
+/// (by e-mail, and by phone: SMS and robot @-mentions).
 pub const ONCALL: &str = r#"
 [[people]]
 id = "ana"
 name = "Ana Berg"
 email = "ana@example.com"
+phone = "+8613800000001"
 
 [[schedules]]
 id = "primary"

@@ -703,26 +703,6 @@ department = "hr"
 depends_on = ["host-2"]
 "#;
 
-const ONCALL: &str = r#"
-[[people]]
-id = "ana"
-name = "Ana Berg"
-email = "ana@example.com"
-phone = "+8613800000001"
-
-[[schedules]]
-id = "primary"
-time_zone = "UTC"
-rotation = "daily"
-handoff = "09:00"
-start = "2020-01-06"
-participants = ["ana"]
-
-[[escalations]]
-id = "ops"
-levels = [{ schedule = "primary", after = "0s" }]
-"#;
-
 /// `/data` of vm-3 at `avail` bytes free out of 100 GB, at `ts`.
 fn data_fs(avail: f64, ts: i64) -> Vec<faultline_wire::Sample> {
     let fs = [("mountpoint", "/data"), ("fstype", "ext4")];
