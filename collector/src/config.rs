@@ -434,6 +434,13 @@ impl CollectorConfig {
                     "a non-empty name without `/`, `+` or `#`",
                 ));
             }
+            if mqtt.shared_group.is_some() && mqtt.broker.client_id.is_none() {
+                return Err(source.error(
+                    "mqtt.broker.client_id",
+                    "collectors sharing a group each need their own client_id (one persistent \
+                     session per collector; the same id would take over the other's session)",
+                ));
+            }
         }
         if self.api.ack_link_key_file.is_some() {
             let url = self.api.public_url.as_deref().unwrap_or_default();
@@ -752,6 +759,13 @@ token = "0123456789abcdef"
                     "{GOOD}\n[[api.tokens]]\nname = \"n\"\nrole = \"boss\"\ntoken_file = \"/t\"\n"
                 ),
                 "api.tokens[0].role",
+                14,
+            ),
+            (
+                format!(
+                    "{GOOD}\n[mqtt]\nshared_group = \"c\"\n[mqtt.broker]\naddress = \"127.0.0.1:1883\"\n"
+                ),
+                "mqtt.broker.client_id",
                 14,
             ),
             (

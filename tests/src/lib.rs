@@ -105,11 +105,17 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Sends signal `name` (`TERM`, `STOP`, `CONT`...) with kill(1); true when it was delivered.
+    pub fn signal(&self, name: &str) -> bool {
+        Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
     /// SIGTERM, then waits up to 10 s (SIGKILL after that). Returns true on a clean exit.
     pub fn terminate(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
+        self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
