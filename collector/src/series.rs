@@ -108,6 +108,16 @@ pub struct ApplyOutcome {
     pub refused: u64,
 }
 
+/// One target's latest values of a metric, summed over its selected series
+/// ([`SeriesStore::target_sums`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TargetSum {
+    /// The sum.
+    pub value: f64,
+    /// The newest sample time among the summed series.
+    pub ts_ms: i64,
+}
+
 /// Latest value per series.
 #[derive(Debug)]
 pub struct SeriesStore {
@@ -298,23 +308,29 @@ impl SeriesStore {
 
     /// The kind of `metric` and its latest values summed per target over its series fresh at
     /// `now_ms` that carry `labels` (every agent): what each target uses of a resource pool
-    /// (capacity watch). `None` when the metric is not held.
+    /// (capacity watch; a counter's sum is turned into a rate there). `None` when the metric is
+    /// not held.
     pub fn target_sums(
         &self,
         metric: &str,
         labels: &BTreeMap<String, String>,
         now_ms: i64,
-    ) -> Option<(SampleKind, HashMap<&str, f64>)> {
+    ) -> Option<(SampleKind, HashMap<&str, TargetSum>)> {
         let horizon = now_ms - self.stale_after_ms;
         let family = self.families.get(metric)?;
-        let mut out = HashMap::new();
+        let mut out: HashMap<&str, TargetSum> = HashMap::new();
         let selected = |key: &SeriesKey| labels.iter().all(|(k, v)| key.labels.get(k) == Some(v));
         for s in family
             .series
             .iter()
             .filter(|s| s.point.ts_ms >= horizon && selected(&s.key))
         {
-            *out.entry(s.key.target.as_str()).or_insert(0.0) += s.point.value;
+            let sum = out.entry(s.key.target.as_str()).or_insert(TargetSum {
+                value: 0.0,
+                ts_ms: s.point.ts_ms,
+            });
+            sum.value += s.point.value;
+            sum.ts_ms = sum.ts_ms.max(s.point.ts_ms);
         }
         Some((family.kind, out))
     }
@@ -471,8 +487,10 @@ mod tests {
                 .collect();
             let (kind, sums) = store.target_sums("used", &labels, 100_000).unwrap();
             assert_eq!(kind, SampleKind::Gauge);
-            let mut got: Vec<(String, f64)> =
-                sums.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+            let mut got: Vec<(String, f64)> = sums
+                .into_iter()
+                .map(|(t, sum)| (t.to_string(), sum.value))
+                .collect();
             got.sort_by(|x, y| x.0.cmp(&y.0));
             got
         };

@@ -14,9 +14,9 @@
 //! pools takes effect at the next tick (the inventory is read live); removed pools are forgotten.
 //!
 //! A pool without any fresh member series has no reading: no history is recorded, no metric
-//! exported and nothing decided for it until its data comes back. A pool's metric must be a
-//! gauge of current usage; a counter (octets sent) is not usage, so such a pool is skipped with
-//! a warning (an hour apart).
+//! exported and nothing decided for it until its data comes back. A pool's metric is a gauge of
+//! current usage, or a counter (octets sent) whose per-second rate is the usage
+//! ([`CounterRates`]: a member counts from its second sample on).
 
 mod metrics;
 
@@ -29,7 +29,7 @@ use faultline_daemon::log_limit::LogLimiter;
 use faultline_daemon::reload::Live;
 use faultline_incidents::capacity::decide::{LISTED_CONSUMERS, largest_consumers, planning_ticket};
 use faultline_incidents::capacity::history::{RETENTION, hour_of};
-use faultline_incidents::capacity::{HourBucket, Level, Watch};
+use faultline_incidents::capacity::{CounterRates, HourBucket, Level, Watch};
 use faultline_incidents::{Inventory, Millis, NewTicket, SqliteStore, Ticket};
 use faultline_wire::SampleKind;
 use prometheus_client::registry::Registry;
@@ -55,7 +55,8 @@ pub struct Shell {
     unsaved: Vec<(String, HourBucket)>,
     store_errors: LogLimiter<()>,
     request_errors: LogLimiter<String>,
-    kind_errors: LogLimiter<String>,
+    /// Counted pools' members' last readings.
+    rates: CounterRates,
 }
 
 /// A planning ticket to ask for: pool, level, ticket.
@@ -99,7 +100,7 @@ impl Shell {
             unsaved: Vec::new(),
             store_errors: LogLimiter::new(Duration::from_secs(60), 1),
             request_errors: LogLimiter::new(Duration::from_secs(3600), 1024),
-            kind_errors: LogLimiter::new(Duration::from_secs(3600), 1024),
+            rates: CounterRates::default(),
         })
     }
 
@@ -119,16 +120,19 @@ impl Shell {
                 else {
                     continue;
                 };
-                if *kind == SampleKind::Counter {
-                    if let Some(held_back) = self.kind_errors.check(&pool.id, Instant::now()) {
-                        tracing::warn!(pool = %pool.id, metric = %pool.metric, held_back, "a pool's metric must be a gauge (current usage), not a counter: pool not watched");
-                    }
-                    continue;
-                }
+                let counted = *kind == SampleKind::Counter;
                 let by_member: BTreeMap<String, f64> = pool
                     .members
                     .iter()
-                    .filter_map(|m| sums.get(m.as_str()).map(|v| (m.clone(), *v)))
+                    .filter_map(|m| {
+                        let sum = sums.get(m.as_str())?;
+                        let used = if counted {
+                            self.rates.rate(&pool.id, m, sum.ts_ms, sum.value)?
+                        } else {
+                            sum.value
+                        };
+                        Some((m.clone(), used))
+                    })
                     .collect();
                 if !by_member.is_empty() {
                     usage.insert(pool.id.as_str(), by_member);
@@ -168,6 +172,7 @@ impl Shell {
         self.readings.publish(readings);
         self.save(now);
         self.watch.trim(now, pools);
+        self.rates.retain(|pool| pools.contains_key(pool));
         planning
     }
 

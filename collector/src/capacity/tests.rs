@@ -42,19 +42,53 @@ shares = { finance = 0.5 }
 /// 2026-12-01 00:00 UTC.
 const T0: Millis = 1_796_083_200_000;
 
-fn inventory() -> Live<Inventory> {
-    let source = ConfigSource::from_text(Path::new("inv.toml"), INVENTORY.to_string());
+/// An uplink's bandwidth pool read from the interface's octet counter.
+const UPLINK: &str = r#"
+[[targets]]
+id = "border-1"
+kind = "device"
+owner = "platform"
+
+[[pools]]
+id = "uplink"
+kind = "bandwidth"
+capacity = 1000.0
+unit = "bytes/s"
+members = ["border-1"]
+metric = "tx_bytes"
+"#;
+
+fn inventory(text: &str) -> Live<Inventory> {
+    let source = ConfigSource::from_text(Path::new("inv.toml"), text.to_string());
     Live::new(Arc::new(Inventory::load(&source).unwrap()))
 }
 
 fn push(series: &SharedSeries, target: &str, value: f64, at: Millis) {
+    push_sample(
+        series,
+        "storage_used_bytes",
+        SampleKind::Gauge,
+        target,
+        value,
+        at,
+    );
+}
+
+fn push_sample(
+    series: &SharedSeries,
+    metric: &str,
+    kind: SampleKind,
+    target: &str,
+    value: f64,
+    at: Millis,
+) {
     let sample = Sample {
-        metric: "storage_used_bytes".into(),
+        metric: metric.into(),
         target: target.into(),
         labels: Default::default(),
         value,
         ts_ms: at,
-        kind: SampleKind::Gauge,
+        kind,
     };
     let mut rejected = Vec::new();
     series
@@ -65,10 +99,19 @@ fn push(series: &SharedSeries, target: &str, value: f64, at: Millis) {
 }
 
 fn shell(dir: &Path, series: &SharedSeries, now: Millis) -> (Shell, mpsc::Receiver<Request>) {
+    shell_over(INVENTORY, dir, series, now)
+}
+
+fn shell_over(
+    inventory_text: &str,
+    dir: &Path,
+    series: &SharedSeries,
+    now: Millis,
+) -> (Shell, mpsc::Receiver<Request>) {
     let store = SqliteStore::open(&dir.join("tickets.db")).unwrap();
     let (requests, rx) = mpsc::channel(8);
     let shell = Shell::open(
-        inventory(),
+        inventory(inventory_text),
         series.clone(),
         store,
         requests,
@@ -143,4 +186,42 @@ fn usage_is_read_from_members_recorded_hourly_and_survives_a_restart() {
         "{}",
         ticket.description
     );
+}
+
+#[test]
+fn a_counted_metric_is_used_at_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let series: SharedSeries = Arc::new(RwLock::new(SeriesStore::new(
+        2 * HOUR_MS,
+        SeriesLimits::UNBOUNDED,
+    )));
+    let (mut watch, _rx) = shell_over(UPLINK, dir.path(), &series, T0);
+    let used = |watch: &Shell| watch.readings.get().first().map(|r| (r.used, r.ratio));
+    let tx = |value: f64, at: Millis| {
+        push_sample(
+            &series,
+            "tx_bytes",
+            SampleKind::Counter,
+            "border-1",
+            value,
+            at,
+        );
+    };
+    // (sample time, counter, watch time) → usage and ratio expected.
+    tx(50_000.0, T0);
+    assert!(watch.tick(T0).is_empty());
+    assert_eq!(used(&watch), None, "one reading: no rate yet");
+    tx(58_000.0, T0 + 10_000);
+    let planning = watch.tick(T0 + 12_000);
+    assert_eq!(used(&watch), Some((800.0, 0.8)), "8000 bytes in 10 s");
+    assert_eq!(planning.len(), 1, "0.8 is past the plan line");
+    assert_eq!(planning[0].1, Level::Plan);
+    assert_eq!(planning[0].2.target, "pool:uplink");
+    // Read again before the agent polled: the same rate, not zero.
+    watch.tick(T0 + 17_000);
+    assert_eq!(used(&watch), Some((800.0, 0.8)));
+    // The counter started again (device rebooted): counted from zero.
+    tx(300.0, T0 + 20_000);
+    watch.tick(T0 + 22_000);
+    assert_eq!(used(&watch), Some((30.0, 0.03)));
 }

@@ -8,7 +8,7 @@
 //! [[pools]]
 //! id = "san-a"
 //! kind = "storage"                 # compute | storage | bandwidth
-//! capacity = 500e12                # in `unit`, the unit of the metric's values
+//! capacity = 500e12                # in `unit`, the unit of the metric's values (a rate's for a counter)
 //! unit = "bytes"
 //! members = ["vm-1", "vm-2"]       # inventory targets whose samples make up its usage
 //! metric = "faultline_snmp_host_storage_used_bytes"   # ingested gauge, summed over members
@@ -18,6 +18,21 @@
 //! expand_ratio = 0.85              # "expand now" from this ratio (default 0.85)
 //! full_within_days = 90            # … or when the forecast says full within this (default 90)
 //! forecast_window = "30d"          # history the forecast fits (default 30d)
+//! ```
+//!
+//! A counted metric is used at its per-second rate ([`super::rate`]): an uplink's bandwidth
+//! pool names the interface's octet counter and states its capacity in bytes per second
+//! (1 Gbit/s = 125e6):
+//!
+//! ```toml
+//! [[pools]]
+//! id = "uplink-telecom"
+//! kind = "bandwidth"
+//! capacity = 125e6
+//! unit = "bytes/s"
+//! members = ["border-1"]
+//! metric = "faultline_snmp_if_transmitted_bytes"
+//! labels = { ifname = "xe-0/0/1" }
 //! ```
 
 use crate::inventory::{Inventory, check_id};
@@ -99,7 +114,8 @@ pub struct Pool {
     pub unit: String,
     /// Inventory targets whose samples of `metric` make up the pool's usage.
     pub members: Vec<String>,
-    /// The ingested metric summed over the members' series.
+    /// The ingested metric summed over the members' series: a gauge of usage, or a counter
+    /// whose per-second rate is the usage.
     pub metric: String,
     /// Only the metric's series with these labels count (`{ cpu = "total" }` leaves out the
     /// per-core series; `{ storage_descr = "/data" }` one volume of several).
