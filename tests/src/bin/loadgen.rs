@@ -4,11 +4,14 @@
 //! agent's sequence in order, and prints samples/s. Figures go to BENCHMARKS.md.
 //!
 //! cargo build --release -p faultline-collector -p faultline-tests
-//! target/release/faultline-loadgen target/release/faultline-collector [agents] [batches] [samples]
+//! target/release/loadgen target/release/faultline-collector [agents] [batches] [samples]
 //!
 //! With `LOADGEN_RULES=default` the collector runs its incident stage with the built-in rules, and
 //! a fifth of the samples are ones they judge (ifOperStatus, ifInErrors): every push is then
 //! acknowledged only after the rules judged it.
+//!
+//! With `LOADGEN_THEN=command`, the command runs (`sh -c`) after the pushes while the collector
+//! still runs, with its URL in `FAULTLINE_URL` (scripts/bench-scrape.sh times `/metrics` so).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use faultline_tests::{Daemon, free_port, wait_until};
@@ -148,4 +151,12 @@ async fn main() {
         bytes as f64 / took / 1e6,
         bytes as f64 / samples
     );
+    if let Ok(command) = std::env::var("LOADGEN_THEN") {
+        let status = std::process::Command::new("sh")
+            .args(["-c", &command])
+            .env("FAULTLINE_URL", &url)
+            .status()
+            .unwrap();
+        assert!(status.success(), "LOADGEN_THEN failed: {status}");
+    }
 }
