@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod disk;
+pub mod dovecot;
 pub mod incidents;
 pub mod ledger;
 pub mod modbus_peer;

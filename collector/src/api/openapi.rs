@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         routes::list,
         routes::create,
         routes::show,
+        routes::attachment,
         routes::change,
         routes::link_candidates,
         routes::followups,
