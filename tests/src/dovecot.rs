@@ -11,6 +11,7 @@ use crate::{Daemon, free_port, require_program};
 use anyhow::{Context, bail};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ impl Dovecot {
         for sub in ["run", "state", "mail"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
-        chown(&mail, "dovecot:dovecot")?;
+        chown(&mail, false)?;
         std::fs::write(
             root.join("passwd"),
             format!(
@@ -80,10 +81,14 @@ impl Dovecot {
         self.dir.path()
     }
 
-    /// Stops the server (SIGTERM: every session is closed) until [`Dovecot::start_again`].
+    /// Stops the server until [`Dovecot::start_again`]: SIGKILL to its process group, so the
+    /// session processes (which outlive a stopped master) go too — the server is simply gone.
     pub fn stop(&mut self) {
         if let Some(mut daemon) = self.daemon.take() {
-            daemon.terminate();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", daemon.pid())])
+                .status();
+            daemon.kill9();
         }
         // Its session processes go with the master; wait until the port is free.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -96,12 +101,16 @@ impl Dovecot {
 
     /// Starts a stopped server again with the same config and mail.
     pub fn start_again(&mut self) -> anyhow::Result<()> {
-        let config = self.config.to_string_lossy().to_string();
-        self.daemon = Some(Daemon::spawn(
-            &require_program("dovecot", "dovecot-imapd"),
-            &["-c", &config, "-F"],
+        let mut command = Command::new(require_program("dovecot", "dovecot-imapd"));
+        // Its own process group: stop() ends the master and every session process at once.
+        command
+            .arg("-c")
+            .arg(&self.config)
+            .arg("-F")
+            .process_group(0);
+        self.daemon = Some(Daemon::from_command(
+            command,
             &self.dir.path().join("dovecot-master.log"),
-            &[],
         )?);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -113,10 +122,28 @@ impl Dovecot {
         bail!("dovecot not listening; log:\n{}", self.log())
     }
 
-    /// Delivers one raw mail into `folder` (`doveadm save`).
+    /// Delivers one raw mail into `folder` (`doveadm save`); while the server is stopped
+    /// (`doveadm` needs its user database) into the INBOX's Maildir `new/` as an MTA would.
     pub fn deliver(&self, folder: &str, raw: &[u8]) -> anyhow::Result<()> {
-        self.doveadm(&["save", "-u", USER, "-m", folder], Some(raw))
-            .map(drop)
+        if self.daemon.is_some() {
+            return self
+                .doveadm(&["save", "-u", USER, "-m", folder], Some(raw))
+                .map(drop);
+        }
+        anyhow::ensure!(folder == "INBOX", "offline delivery is to INBOX only");
+        let maildir = self.dir.path().join("mail").join(USER).join("Maildir");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(maildir.join(sub))?;
+        }
+        let name = format!("{nanos}.P{}.faultline-test", std::process::id());
+        let tmp = maildir.join("tmp").join(&name);
+        std::fs::write(&tmp, raw)?;
+        chown(&maildir, true)?;
+        std::fs::rename(&tmp, maildir.join("new").join(&name))?;
+        Ok(())
     }
 
     /// The Message-IDs of the mails in `folder` with their flags (`doveadm fetch`).
@@ -193,8 +220,14 @@ fn ids(name: &str) -> anyhow::Result<(String, String)> {
     Ok((id("-u")?, id("-g")?))
 }
 
-fn chown(path: &Path, owner: &str) -> anyhow::Result<()> {
-    let status = Command::new("chown").arg(owner).arg(path).status()?;
+/// `chown dovecot:dovecot` of `path` (`recursive`: of its whole tree).
+fn chown(path: &Path, recursive: bool) -> anyhow::Result<()> {
+    let owner = "dovecot:dovecot";
+    let mut command = Command::new("chown");
+    if recursive {
+        command.arg("-R");
+    }
+    let status = command.arg(owner).arg(path).status()?;
     if !status.success() {
         bail!("chown {owner} {}", path.display());
     }
