@@ -174,7 +174,8 @@ impl Dovecot {
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!("{}{}", read("dovecot-master.log"), read("dovecot.log"))
     }
 
@@ -193,10 +194,7 @@ impl Dovecot {
         }
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            bail!(
-                "doveadm {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            bail!("doveadm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -310,9 +310,7 @@ impl Refusal {
             Refusal::NotFound(_)
             | Refusal::NoAttachment(..)
             | Refusal::UnknownFollowUp(_)
-            | Refusal::Disabled => {
-                StatusCode::NOT_FOUND
-            }
+            | Refusal::Disabled => StatusCode::NOT_FOUND,
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

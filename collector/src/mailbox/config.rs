@@ -275,15 +275,26 @@ mod tests {
             (config.port(), config.security, config.done),
             (993, Security::Imaps, Done::Seen)
         );
-        assert_eq!((config.folder.as_str(), config.tag), ("INBOX", Owner::Platform));
+        assert_eq!(
+            (config.folder.as_str(), config.tag),
+            ("INBOX", Owner::Platform)
+        );
         let cases = [
             ("", false, "add an `[incidents]`"),
             ("security = \"plain\"\n", true, "mailbox.security"),
             ("port = 0\n", true, "mailbox.port"),
-            ("quarantine_folder = \"INBOX\"\n", true, "mailbox.quarantine_folder"),
+            (
+                "quarantine_folder = \"INBOX\"\n",
+                true,
+                "mailbox.quarantine_folder",
+            ),
             ("folder = \"\"\n", true, "mailbox.folder"),
             ("poll_interval = \"10ms\"\n", true, "mailbox.poll_interval"),
-            ("max_attachment_bytes = 30000000\n", true, "max_attachment_bytes"),
+            (
+                "max_attachment_bytes = 30000000\n",
+                true,
+                "max_attachment_bytes",
+            ),
         ];
         for (extra, incidents, want) in cases {
             let (source, config) = parse(&format!("{BASE}{extra}"));

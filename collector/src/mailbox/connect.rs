@@ -68,12 +68,7 @@ pub async fn connect(config: &MailboxConfig, password: &Secret) -> Result<Imap, 
     let tcp = tokio::time::timeout(COMMAND_TIMEOUT, TcpStream::connect(address))
         .await
         .map_err(|_| Failure::new("timeout", "connecting"))?
-        .map_err(|e| {
-            Failure::new(
-                "connect",
-                format!("{}:{}: {e}", config.host, config.port()),
-            )
-        })?;
+        .map_err(|e| Failure::new("connect", format!("{}:{}: {e}", config.host, config.port())))?;
     let stream: Box<dyn Io> = match config.security {
         Security::Imaps => tls(config, Box::new(tcp)).await?,
         Security::Starttls | Security::Plain => Box::new(tcp),
@@ -84,7 +79,11 @@ pub async fn connect(config: &MailboxConfig, password: &Secret) -> Result<Imap, 
         None => return Err(Failure::new("protocol", "closed before the greeting")),
     }
     if config.security == Security::Starttls {
-        timed("STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
+        timed(
+            "STARTTLS",
+            client.run_command_and_check_ok("STARTTLS", None),
+        )
+        .await?;
         client = async_imap::Client::new(tls(config, client.into_inner()).await?);
     }
     let login = client.login(&config.user, password.expose());

@@ -159,7 +159,10 @@ impl Session<'_> {
         let outcome = if u64::from(size) > config.max_mail_bytes {
             Triage::Quarantine(super::parse::Quarantine {
                 message_id,
-                reason: format!("{size} bytes, over max_mail_bytes {}", config.max_mail_bytes),
+                reason: format!(
+                    "{size} bytes, over max_mail_bytes {}",
+                    config.max_mail_bytes
+                ),
             })
         } else {
             let fetched = fetch(imap, uid, "(UID BODY.PEEK[])").await?;
@@ -173,7 +176,10 @@ impl Session<'_> {
                 let message_id = intake.mail.message_id.clone();
                 let (reply, answer) = oneshot::channel();
                 let request = Request::Mail { intake, reply };
-                self.requests.send(request).await.map_err(|_| Err(Stopped))?;
+                self.requests
+                    .send(request)
+                    .await
+                    .map_err(|_| Err(Stopped))?;
                 match answer.await.map_err(|_| Err(Stopped))? {
                     Ok(outcome) => {
                         self.metrics.mail(outcome.label());

@@ -62,7 +62,10 @@ async fn main() -> anyhow::Result<()> {
             if done as usize >= n {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "only {done} of {n} tickets in 600 s");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {done} of {n} tickets in 600 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let secs = start.elapsed().as_secs_f64();

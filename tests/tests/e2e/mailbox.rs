@@ -100,7 +100,11 @@ fn mailbox_tickets(all: &[Value]) -> Vec<&Value> {
 fn answers(sink: &SmtpSink, to: &str) -> Vec<(String, String)> {
     sink.received()
         .iter()
-        .filter(|m| m["to"].as_array().is_some_and(|a| a.iter().any(|t| t == to)))
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|t| t == to))
+        })
         .filter_map(|m| {
             let data = m["data"].as_str()?;
             let parsed = mail_parser::MessageParser::default().parse(data.as_bytes())?;
@@ -115,8 +119,7 @@ fn answers(sink: &SmtpSink, to: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_bounce_opens_nothing()
-{
+async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_bounce_opens_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let dovecot = Dovecot::start().unwrap();
     let smtp_port = free_port();
@@ -126,7 +129,12 @@ async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_boun
     dovecot
         .deliver(
             "INBOX",
-            &chinese("zh-1@finance.gov.example", "GB2312", "打印机故障", "三楼的打印机无法连接网络。"),
+            &chinese(
+                "zh-1@finance.gov.example",
+                "GB2312",
+                "打印机故障",
+                "三楼的打印机无法连接网络。",
+            ),
         )
         .unwrap();
     let all = wait_tickets(&collector, "?channel=mailbox", |t| t.len() == 1).await;
@@ -143,7 +151,12 @@ async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_boun
     assert_eq!(ticket["tag"], "platform");
     assert_eq!(ticket["reporter"]["email"], "li.wei@finance.gov.example");
     assert!(
-        wait_seen(&dovecot, "zh-1@finance.gov.example", Duration::from_secs(10)).await,
+        wait_seen(
+            &dovecot,
+            "zh-1@finance.gov.example",
+            Duration::from_secs(10)
+        )
+        .await,
         "the mail is flagged once its ticket is committed"
     );
     // The reporter's acknowledgement carries the ticket number.
@@ -172,7 +185,14 @@ async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_boun
             ),
         )
         .unwrap();
-    assert!(wait_seen(&dovecot, "zh-2@finance.gov.example", Duration::from_secs(10)).await);
+    assert!(
+        wait_seen(
+            &dovecot,
+            "zh-2@finance.gov.example",
+            Duration::from_secs(10)
+        )
+        .await
+    );
     let all = tickets(&collector, "?channel=mailbox").await;
     assert_eq!(mailbox_tickets(&all).len(), 1, "{all:#?}");
     let (_, one) = faultline_tests::incidents::api(
@@ -198,18 +218,37 @@ async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_boun
         --r--\r\n";
     let sent_before = sink.received().len();
     dovecot.deliver("INBOX", bounce.as_bytes()).unwrap();
-    assert!(wait_seen(&dovecot, "bounce-1@mx.finance.gov.example", Duration::from_secs(10)).await);
+    assert!(
+        wait_seen(
+            &dovecot,
+            "bounce-1@mx.finance.gov.example",
+            Duration::from_secs(10)
+        )
+        .await
+    );
     let metrics = collector.scrape().await;
     assert_eq!(
-        metric_value(&metrics, "faultline_mailbox_mails_total", &[("result", "automatic")]),
+        metric_value(
+            &metrics,
+            "faultline_mailbox_mails_total",
+            &[("result", "automatic")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        metric_value(&metrics, "faultline_mailbox_mails_total", &[("result", "ticket")]),
+        metric_value(
+            &metrics,
+            "faultline_mailbox_mails_total",
+            &[("result", "ticket")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        metric_value(&metrics, "faultline_mailbox_mails_total", &[("result", "reply")]),
+        metric_value(
+            &metrics,
+            "faultline_mailbox_mails_total",
+            &[("result", "reply")]
+        ),
         Some(1.0)
     );
     assert_eq!(
@@ -227,7 +266,8 @@ async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_boun
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted() {
+async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted_the_next_opens_an_untagged_ticket_with_its_attachment()
+ {
     let dir = tempfile::tempdir().unwrap();
     let dovecot = Dovecot::start().unwrap();
     let smtp_port = free_port();
@@ -242,9 +282,12 @@ async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted() {
     big.extend(std::iter::repeat_n(b'x', 300_000));
     big.extend(b"\r\n");
     dovecot.deliver("INBOX", &big).unwrap();
-    dovecot
-        .deliver("INBOX", &plain("ok-1@x.example", "a@x.example", "VPN down"))
-        .unwrap();
+    let with_photo = "From: a@x.example\r\nTo: repair@example.com\r\nSubject: VPN down\r\n\
+        Message-ID: <ok-1@x.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the screenshot.\r\n\
+        --b\r\nContent-Type: image/png; name=\"screen.png\"\r\nContent-Disposition: attachment; filename=\"screen.png\"\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n";
+    dovecot.deliver("INBOX", with_photo.as_bytes()).unwrap();
     let quarantined = || {
         let mut ids: Vec<String> = dovecot
             .mails("Quarantine")
@@ -256,7 +299,10 @@ async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted() {
         ids
     };
     assert!(
-        wait_until(Duration::from_secs(15), || async { quarantined().len() == 2 }).await,
+        wait_until(Duration::from_secs(15), || async {
+            quarantined().len() == 2
+        })
+        .await,
         "quarantine: {:?}\nlog:\n{}",
         quarantined(),
         collector.daemon.log()
@@ -267,14 +313,51 @@ async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted() {
     let all = wait_tickets(&collector, "?channel=mailbox", |t| t.len() == 1).await;
     assert_eq!(all[0]["summary"], "VPN down");
     assert_eq!(all[0]["tag"], Value::Null);
+    // Untagged tickets are listed for triage; its attachment is served as sent.
+    let id = all[0]["id"].as_u64().unwrap();
+    let untagged = tickets(&collector, "?tag=untagged").await;
+    assert_eq!(
+        untagged
+            .iter()
+            .map(|t| t["id"].as_u64())
+            .collect::<Vec<_>>(),
+        [Some(id)]
+    );
+    assert!(tickets(&collector, "?tag=platform").await.is_empty());
+    let download = |n: u32| {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/tickets/{id}/attachments/{n}",
+                collector.url
+            ))
+            .bearer_auth(faultline_tests::incidents::VIEWER)
+            .send()
+    };
+    let photo = download(1).await.unwrap();
+    assert_eq!(photo.status(), 200);
+    assert_eq!(photo.headers()["content-type"], "image/png");
+    assert!(
+        photo.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("screen.png")
+    );
+    assert_eq!(photo.bytes().await.unwrap().as_ref(), b"\x89PNG\r\n\x1a\n");
+    assert_eq!(download(2).await.unwrap().status(), 404);
     let metrics = collector.scrape().await;
     assert_eq!(
-        metric_value(&metrics, "faultline_mailbox_mails_total", &[("result", "quarantined")]),
+        metric_value(
+            &metrics,
+            "faultline_mailbox_mails_total",
+            &[("result", "quarantined")]
+        ),
         Some(2.0)
     );
     let log = collector.daemon.log();
     assert!(
-        log.contains("mail quarantined") && log.contains("q-1@x.example") && log.contains("x-klingon"),
+        log.contains("mail quarantined")
+            && log.contains("q-1@x.example")
+            && log.contains("x-klingon"),
         "{log}"
     );
 }
@@ -291,7 +374,10 @@ async fn collector_sigkilled_0_150_and_400_ms_after_delivery_opens_each_mail_exa
     for (round, delay_ms) in [(1u32, 0u64), (2, 150), (3, 400)] {
         let id = format!("kill-{round}@finance.gov.example");
         dovecot
-            .deliver("INBOX", &plain(&id, "li.wei@finance.gov.example", &format!("fault {round}")))
+            .deliver(
+                "INBOX",
+                &plain(&id, "li.wei@finance.gov.example", &format!("fault {round}")),
+            )
             .unwrap();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         collector.daemon.kill9();
@@ -301,10 +387,16 @@ async fn collector_sigkilled_0_150_and_400_ms_after_delivery_opens_each_mail_exa
             "round {round}: not flagged; log:\n{}",
             collector.daemon.log()
         );
-        let all = wait_tickets(&collector, "?channel=mailbox", |t| t.len() == round as usize).await;
+        let all = wait_tickets(&collector, "?channel=mailbox", |t| {
+            t.len() == round as usize
+        })
+        .await;
         let summaries: Vec<&str> = all.iter().filter_map(|t| t["summary"].as_str()).collect();
         assert_eq!(
-            summaries.iter().filter(|s| **s == format!("fault {round}")).count(),
+            summaries
+                .iter()
+                .filter(|s| **s == format!("fault {round}"))
+                .count(),
             1,
             "{summaries:?}"
         );
@@ -326,14 +418,25 @@ async fn dovecot_down_for_a_while_then_intake_resumes_and_nothing_is_lost() {
     dovecot.stop();
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            metric_value(&collector.scrape().await, "faultline_mailbox_connected", &[]) == Some(0.0)
+            metric_value(
+                &collector.scrape().await,
+                "faultline_mailbox_connected",
+                &[],
+            ) == Some(0.0)
         })
         .await
     );
     // Mail arrives while the server is down (delivered into its store), then it comes back.
     for n in 0..3 {
         dovecot
-            .deliver("INBOX", &plain(&format!("down-{n}@x.example"), "a@x.example", &format!("while down {n}")))
+            .deliver(
+                "INBOX",
+                &plain(
+                    &format!("down-{n}@x.example"),
+                    "a@x.example",
+                    &format!("while down {n}"),
+                ),
+            )
             .unwrap();
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -344,10 +447,17 @@ async fn dovecot_down_for_a_while_then_intake_resumes_and_nothing_is_lost() {
         assert_eq!(all.iter().filter(|t| t["summary"] == summary).count(), 1);
     }
     let metrics = collector.scrape().await;
-    assert_eq!(metric_value(&metrics, "faultline_mailbox_connected", &[]), Some(1.0));
+    assert_eq!(
+        metric_value(&metrics, "faultline_mailbox_connected", &[]),
+        Some(1.0)
+    );
     assert!(
-        metric_value(&metrics, "faultline_mailbox_errors_total", &[("kind", "connect")])
-            .is_some_and(|n| n >= 1.0),
+        metric_value(
+            &metrics,
+            "faultline_mailbox_errors_total",
+            &[("kind", "connect")]
+        )
+        .is_some_and(|n| n >= 1.0),
         "{metrics}"
     );
 }
