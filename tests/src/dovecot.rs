@@ -146,6 +146,17 @@ impl Dovecot {
         Ok(())
     }
 
+    /// Clears `\Seen` on every mail of `folder`, as if they had been fetched and never flagged.
+    pub fn unflag_seen(&self, folder: &str) -> anyhow::Result<()> {
+        self.doveadm(
+            &[
+                "flags", "remove", "-u", USER, "\\Seen", "mailbox", folder, "ALL",
+            ],
+            None,
+        )
+        .map(drop)
+    }
+
     /// The Message-IDs of the mails in `folder` with their flags (`doveadm fetch`).
     pub fn mails(&self, folder: &str) -> anyhow::Result<Vec<(String, String)>> {
         let out = self.doveadm(

@@ -4,7 +4,9 @@
 //! the acknowledgement with `[FL-<id>]`; a reply threads in; a bounce opens nothing and is not
 //! answered; unreadable mail is quarantined and counted; a collector killed with SIGKILL at
 //! fixed moments after a mail arrived (before the fetch, or between commit and flag, whichever
-//! the timing hits: the test does not observe which) opens exactly one ticket once restarted; a Dovecot that was down
+//! the timing hits: the test does not observe which) opens exactly one ticket once restarted, and
+//! mails unflagged after their tickets were committed (that window, made certain) are fetched
+//! again and found by their Message-ID: no second ticket; a Dovecot that was down
 //! loses nothing.
 
 use faultline_tests::dovecot::{Dovecot, PASSWORD, USER};
@@ -12,7 +14,6 @@ use faultline_tests::incidents::{IncidentSetup, changes, email_channel, tickets,
 use faultline_tests::receivers::SmtpSink;
 use faultline_tests::{CollectorProcess, free_port, metric_value, wait_until};
 use serde_json::Value;
-use std::path::Path;
 use std::time::Duration;
 
 const INVENTORY: &str = r#"
@@ -23,9 +24,22 @@ mail_domains = ["finance.gov.example"]
 contacts = [{ name = "Li Wei", email = "li.wei@finance.gov.example" }]
 "#;
 
-/// A collector with incidents, the e-mail channel to `smtp` and `[mailbox]` on `dovecot`.
-async fn collector(dir: &Path, dovecot: &Dovecot, smtp: u16) -> (CollectorProcess, u16) {
-    let pass = dir.join("mailbox.pass");
+/// The peers of one test: Dovecot, the SMTP sink, and a collector (state in `dir`, on `port`)
+/// with incidents, the e-mail channel to the sink and `[mailbox]` on Dovecot.
+struct Peers {
+    dir: tempfile::TempDir,
+    dovecot: Dovecot,
+    sink: SmtpSink,
+    collector: CollectorProcess,
+    port: u16,
+}
+
+async fn peers() -> Peers {
+    let dir = tempfile::tempdir().unwrap();
+    let dovecot = Dovecot::start().unwrap();
+    let smtp = free_port();
+    let sink = SmtpSink::start(smtp).unwrap();
+    let pass = dir.path().join("mailbox.pass");
     std::fs::write(&pass, format!("{PASSWORD}\n")).unwrap();
     let tail = format!(
         "{}\n[mailbox]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nuser = \"{USER}\"\npassword_file = \"{}\"\npoll_interval = \"2s\"\nreconnect_max = \"1s\"\nmax_mail_bytes = 200000\n",
@@ -39,7 +53,14 @@ async fn collector(dir: &Path, dovecot: &Dovecot, smtp: u16) -> (CollectorProces
         tail: &tail,
         ..IncidentSetup::default()
     };
-    (setup.start(dir, port).await.unwrap(), port)
+    let collector = setup.start(dir.path(), port).await.unwrap();
+    Peers {
+        dir,
+        dovecot,
+        sink,
+        collector,
+        port,
+    }
 }
 
 /// `text` in `charset`, base64 (RFC 2047 words and bodies).
@@ -120,11 +141,13 @@ fn answers(sink: &SmtpSink, to: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_bounce_opens_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let dovecot = Dovecot::start().unwrap();
-    let smtp_port = free_port();
-    let sink = SmtpSink::start(smtp_port).unwrap();
-    let (collector, _) = collector(dir.path(), &dovecot, smtp_port).await;
+    let Peers {
+        dovecot,
+        sink,
+        collector,
+        dir: _dir,
+        port: _,
+    } = peers().await;
 
     dovecot
         .deliver(
@@ -268,11 +291,13 @@ async fn gb2312_mail_opens_one_ticket_acknowledged_a_gbk_reply_threads_in_a_boun
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted_the_next_opens_an_untagged_ticket_with_its_attachment()
  {
-    let dir = tempfile::tempdir().unwrap();
-    let dovecot = Dovecot::start().unwrap();
-    let smtp_port = free_port();
-    let _sink = SmtpSink::start(smtp_port).unwrap();
-    let (collector, _) = collector(dir.path(), &dovecot, smtp_port).await;
+    let Peers {
+        dovecot,
+        collector,
+        dir: _dir,
+        sink: _sink,
+        port: _,
+    } = peers().await;
 
     let klingon = String::from_utf8(chinese("q-1@x.example", "GB2312", "x", "y"))
         .unwrap()
@@ -363,12 +388,14 @@ async fn unknown_charset_and_oversized_mail_are_quarantined_and_counted_the_next
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collector_sigkilled_0_150_and_400_ms_after_delivery_opens_each_mail_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let dovecot = Dovecot::start().unwrap();
-    let smtp_port = free_port();
-    let _sink = SmtpSink::start(smtp_port).unwrap();
-    let (mut collector, port) = collector(dir.path(), &dovecot, smtp_port).await;
+async fn collector_sigkilled_after_delivery_or_mails_refetched_after_commit_open_each_mail_once() {
+    let Peers {
+        dir,
+        dovecot,
+        mut collector,
+        port,
+        sink: _sink,
+    } = peers().await;
     // Three rounds: deliver, SIGKILL after a delay somewhere between "not fetched yet" and
     // "ticket committed, mail not yet flagged", restart; every mail ends as exactly one ticket.
     for (round, delay_ms) in [(1u32, 0u64), (2, 150), (3, 400)] {
@@ -401,15 +428,37 @@ async fn collector_sigkilled_0_150_and_400_ms_after_delivery_opens_each_mail_exa
             "{summaries:?}"
         );
     }
+    // The window between commit and flag, made certain: every mail unflagged while the collector
+    // is down is fetched again and found by its Message-ID, no second ticket.
+    collector.daemon.kill9();
+    dovecot.unflag_seen("INBOX").unwrap();
+    let collector = collector.restart(dir.path(), port).await.unwrap();
+    for round in 1..=3 {
+        let id = format!("kill-{round}@finance.gov.example");
+        assert!(wait_seen(&dovecot, &id, Duration::from_secs(15)).await);
+    }
+    let metrics = collector.scrape().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "faultline_mailbox_mails_total",
+            &[("result", "duplicate")]
+        ),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(tickets(&collector, "?channel=mailbox").await.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dovecot_down_for_a_while_then_intake_resumes_and_nothing_is_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dovecot = Dovecot::start().unwrap();
-    let smtp_port = free_port();
-    let _sink = SmtpSink::start(smtp_port).unwrap();
-    let (collector, _) = collector(dir.path(), &dovecot, smtp_port).await;
+    let Peers {
+        mut dovecot,
+        collector,
+        dir: _dir,
+        sink: _sink,
+        port: _,
+    } = peers().await;
     dovecot
         .deliver("INBOX", &plain("up-1@x.example", "a@x.example", "before"))
         .unwrap();
