@@ -156,6 +156,7 @@ mod tests {
                     "/api/v1/link_candidates",
                     "/api/v1/tickets",
                     "/api/v1/tickets/{id}",
+                    "/api/v1/tickets/{id}/attachments/{number}",
                     "/api/v1/tickets/{id}/{action}",
                 ]
                 .map(String::from)
