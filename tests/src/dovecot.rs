@@ -1,6 +1,6 @@
 //! A real IMAP server for the repair-mailbox tests: Debian's Dovecot (`dovecot-imapd`) on a free
 //! 127.0.0.1 port with its own config, a passwd-file user and Maildir in a private temp dir (no
-//! system config), plain IMAP (loopback only), killed when the guard drops. Mail is delivered
+//! system config), plain IMAP (loopback only) or IMAPS with a given certificate, killed when the guard drops. Mail is delivered
 //! with `doveadm save`, folders are read back with `doveadm fetch`.
 //!
 //! Running as root, Dovecot needs existing users for its internal and login processes
@@ -31,8 +31,17 @@ pub struct Dovecot {
 }
 
 impl Dovecot {
-    /// Starts Dovecot with an empty mailbox and waits until it accepts connections.
+    /// Starts Dovecot with an empty mailbox (plain IMAP) and waits until it accepts connections.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts Dovecot speaking IMAPS only, with the certificate `cert` and key `key` (PEM files).
+    pub fn start_imaps(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> anyhow::Result<Self> {
         require_program("dovecot", "dovecot-imapd");
         let dir = tempfile::Builder::new().prefix("dovecot-").tempdir()?;
         let root = dir.path();
@@ -53,15 +62,27 @@ impl Dovecot {
         )?;
         let port = free_port();
         let r = root.display();
+        let (ssl, imap_port, imaps_port) = match tls {
+            None => ("ssl = no".to_string(), port, 0),
+            Some((cert, key)) => (
+                format!(
+                    "ssl = required\nssl_cert = <{}\nssl_key = <{}",
+                    cert.display(),
+                    key.display()
+                ),
+                0,
+                port,
+            ),
+        };
         let conf = format!(
             "base_dir = {r}/run\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\
-             protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\n\
+             protocols = imap\nlisten = 127.0.0.1\n{ssl}\ndisable_plaintext_auth = no\n\
              auth_mechanisms = plain login\nfirst_valid_uid = 1\n\
              default_internal_user = dovecot\ndefault_internal_group = dovecot\n\
              default_login_user = dovenull\nmail_location = maildir:~/Maildir\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {r}/passwd\n}}\n\
-             service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n  }}\n}}\n\
              service anvil {{\n  chroot =\n}}\n"
         );
         let config = root.join("dovecot.conf");

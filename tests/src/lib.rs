@@ -4,6 +4,7 @@
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
 pub mod browser;
+pub mod certs;
 pub mod disk;
 pub mod dovecot;
 pub mod incidents;

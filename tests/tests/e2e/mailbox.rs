@@ -35,14 +35,23 @@ struct Peers {
 }
 
 async fn peers() -> Peers {
-    let dir = tempfile::tempdir().unwrap();
     let dovecot = Dovecot::start().unwrap();
+    peers_on(
+        tempfile::tempdir().unwrap(),
+        dovecot,
+        "security = \"plain\"",
+    )
+    .await
+}
+
+/// [`peers`] on a given Dovecot, `security` lines in `[mailbox]`.
+async fn peers_on(dir: tempfile::TempDir, dovecot: Dovecot, security: &str) -> Peers {
     let smtp = free_port();
     let sink = SmtpSink::start(smtp).unwrap();
     let pass = dir.path().join("mailbox.pass");
     std::fs::write(&pass, format!("{PASSWORD}\n")).unwrap();
     let tail = format!(
-        "{}\n[mailbox]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"plain\"\nuser = \"{USER}\"\npassword_file = \"{}\"\npoll_interval = \"2s\"\nreconnect_max = \"1s\"\nmax_mail_bytes = 200000\n",
+        "{}\n[mailbox]\nhost = \"127.0.0.1\"\nport = {}\n{security}\nuser = \"{USER}\"\npassword_file = \"{}\"\npoll_interval = \"2s\"\nreconnect_max = \"1s\"\nmax_mail_bytes = 200000\n",
         email_channel(smtp, "desk@example.com"),
         dovecot.port,
         pass.display()
@@ -508,5 +517,42 @@ async fn dovecot_down_for_a_while_then_intake_resumes_and_nothing_is_lost() {
         )
         .is_some_and(|n| n >= 1.0),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaps_with_a_private_ca_takes_mail_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    faultline_tests::certs::make_ca(d, "ca");
+    faultline_tests::certs::make_leaf(d, "ca", "imap", "serverAuth");
+    let dovecot = Dovecot::start_imaps(&d.join("imap.crt"), &d.join("imap.key")).unwrap();
+    let security = format!(
+        "security = \"imaps\"\nca_file = \"{}\"",
+        d.join("ca.crt").display()
+    );
+    let Peers {
+        dovecot,
+        collector,
+        dir: _dir,
+        sink: _sink,
+        port: _,
+    } = peers_on(dir, dovecot, &security).await;
+    dovecot
+        .deliver(
+            "INBOX",
+            &plain("tls-1@x.example", "a@x.example", "over TLS"),
+        )
+        .unwrap();
+    let all = wait_tickets(&collector, "?channel=mailbox", |t| t.len() == 1).await;
+    assert_eq!(all[0]["summary"], "over TLS");
+    assert!(wait_seen(&dovecot, "tls-1@x.example", Duration::from_secs(10)).await);
+    assert_eq!(
+        metric_value(
+            &collector.scrape().await,
+            "faultline_mailbox_connected",
+            &[]
+        ),
+        Some(1.0)
     );
 }
