@@ -3,13 +3,14 @@
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
 # mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
 # probe benchmark's peer), socat (a serial line for Modbus RTU), chromium, chromium-driver and a
-# CJK font, fonts-wqy-zenhei (the console's browser test), and pymodbus with pyserial (the Modbus
+# CJK font, fonts-wqy-zenhei (the console's browser test), dovecot-imapd (the repair-mailbox
+# tests' IMAP server), and pymodbus with pyserial (the Modbus
 # test server, TCP and RTU) in the venv of snmp-peers.sh; for the packages (scripts/package.sh
 # and its test) cargo-deb and cargo-generate-rpm at pinned versions, and Debian's rpm to inspect
 # the .rpm files.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat rpm chromium chromium-driver fonts-wqy-zenhei)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat rpm chromium chromium-driver fonts-wqy-zenhei dovecot-imapd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -48,6 +48,10 @@ pub struct CollectorConfig {
     /// `faultline_collector::reports::ReportsConfig`); absent: none is sent.
     #[serde(default)]
     pub reports: Option<crate::reports::ReportsConfig>,
+    /// The repair mailbox (`[mailbox]`, see
+    /// `faultline_collector::mailbox::config::MailboxConfig`); absent: no mail is read.
+    #[serde(default)]
+    pub mailbox: Option<crate::mailbox::config::MailboxConfig>,
 }
 
 /// `[incidents]`: the rules → incidents stage. File paths are used as given (relative to the
@@ -523,6 +527,9 @@ impl CollectorConfig {
         self.notify.validate(source, "notify")?;
         if let Some(reports) = &self.reports {
             reports.validate(source, &self.notify, self.incidents.is_some())?;
+        }
+        if let Some(mailbox) = &self.mailbox {
+            mailbox.validate(source, self.incidents.is_some())?;
         }
         if self.incidents.is_none() && !self.notify.channels.is_empty() {
             return Err(source.error(

@@ -66,6 +66,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     let mut notifier = None;
     let mut reload_targets = None;
     let mut report_scheduler = None;
+    let mut mailbox = None;
     let stage = match &config.incidents {
         Some(incidents) => {
             let stage = incidents::start(
@@ -94,6 +95,13 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
                 incidents.database_path(&config.storage),
                 stage.inventory.clone(),
             )?;
+            if let Some(settings) = &config.mailbox {
+                mailbox = Some(mailbox::start(
+                    settings,
+                    stage.requests.clone(),
+                    &mut registry,
+                )?);
+            }
             Some((stage.accepted, stage.requests, stage.inventory))
         }
         None => None,
@@ -164,6 +172,9 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         scheduler.abort();
     }
     reloads.abort();
+    if let Some(mailbox) = mailbox {
+        mailbox.abort();
+    }
     if let Some(mqtt) = mqtt {
         mqtt.abort();
     }

@@ -4,7 +4,9 @@
 //! Build the binaries first (`cargo build --workspace --bins`); the README's test command does.
 
 pub mod browser;
+pub mod certs;
 pub mod disk;
+pub mod dovecot;
 pub mod incidents;
 pub mod ledger;
 pub mod modbus_peer;
@@ -21,13 +23,17 @@ use std::time::{Duration, Instant};
 /// Token the harness gives its agents.
 pub const TOKEN: &str = "harness-token-0123456789abcdef";
 
-/// Path of a workspace binary next to the test executable (`target/<profile>/<name>`).
+/// Path of a workspace binary next to the test executable (`target/<profile>/<name>`), or next
+/// to a harness binary run from `target/<profile>/` (a bench such as `mailbox_bench`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe
         .parent()
-        .and_then(Path::parent)
+        .map(|dir| match dir.file_name() {
+            Some(deps) if deps == "deps" => dir.parent().unwrap_or(dir),
+            _ => dir,
+        })
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let path = dir.join(name);

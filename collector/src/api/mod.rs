@@ -15,6 +15,7 @@
 //!                          next (older) page; since/until: RFC 3339 or epoch ms (opened time)
 //! POST /api/v1/tickets                          {target, summary, severity, description?, tag?, reason?}
 //! GET  /api/v1/tickets/{id}                     one ticket with its timeline
+//! GET  /api/v1/tickets/{id}/attachments/{n}     a kept mail attachment (its type and file name)
 //! POST /api/v1/tickets/{id}/acknowledge         {}
 //! POST /api/v1/tickets/{id}/assign              {to}
 //! POST /api/v1/tickets/{id}/handover            {to, note?}
@@ -71,6 +72,15 @@ pub enum Request {
         intake: Box<crate::mailbox::intake::MailIntake>,
         /// Answer.
         reply: oneshot::Sender<Result<crate::mailbox::intake::MailOutcome, Refusal>>,
+    },
+    /// An attachment kept with a ticket.
+    Attachment {
+        /// Ticket id.
+        id: u64,
+        /// Its number on the ticket.
+        number: u32,
+        /// Answer.
+        reply: oneshot::Sender<Result<faultline_incidents::store::Attachment, Refusal>>,
     },
     /// Tickets matching a query.
     List {
@@ -202,8 +212,8 @@ pub struct FollowUpQuery {
 pub struct TicketQuery {
     /// Lifecycle state.
     pub state: Option<TicketState>,
-    /// Responsibility tag.
-    pub tag: Option<Owner>,
+    /// Responsibility tag; `Some(None)`: untagged tickets (`tag=untagged`, waiting for triage).
+    pub tag: Option<Option<Owner>>,
     /// Severity.
     pub severity: Option<Severity>,
     /// An affected customer department.
@@ -260,6 +270,9 @@ pub enum Refusal {
     /// No such ticket (404).
     #[error("ticket #{0} not found")]
     NotFound(u64),
+    /// No such attachment on the ticket (404).
+    #[error("ticket #{0} has no attachment {1}")]
+    NoAttachment(u64, u32),
     /// No such follow-up task (404).
     #[error("follow-up {0} not found")]
     UnknownFollowUp(String),
@@ -294,9 +307,10 @@ impl Refusal {
     pub fn status(&self) -> axum::http::StatusCode {
         use axum::http::StatusCode;
         match self {
-            Refusal::NotFound(_) | Refusal::UnknownFollowUp(_) | Refusal::Disabled => {
-                StatusCode::NOT_FOUND
-            }
+            Refusal::NotFound(_)
+            | Refusal::NoAttachment(..)
+            | Refusal::UnknownFollowUp(_)
+            | Refusal::Disabled => StatusCode::NOT_FOUND,
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             Refusal::Invalid { .. } => StatusCode::BAD_REQUEST,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -343,6 +357,16 @@ impl Api {
     /// One page of tickets.
     pub async fn list(&self, query: TicketQuery) -> Result<TicketPage, Refusal> {
         self.ask(|reply| Request::List { query, reply }).await
+    }
+
+    /// Attachment `number` of ticket `id`.
+    pub async fn attachment(
+        &self,
+        id: u64,
+        number: u32,
+    ) -> Result<faultline_incidents::store::Attachment, Refusal> {
+        self.ask(|reply| Request::Attachment { id, number, reply })
+            .await
     }
 
     /// One ticket with its timeline.

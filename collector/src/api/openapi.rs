@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         routes::list,
         routes::create,
         routes::show,
+        routes::attachment,
         routes::change,
         routes::link_candidates,
         routes::followups,
@@ -155,6 +156,7 @@ mod tests {
                     "/api/v1/link_candidates",
                     "/api/v1/tickets",
                     "/api/v1/tickets/{id}",
+                    "/api/v1/tickets/{id}/attachments/{number}",
                     "/api/v1/tickets/{id}/{action}",
                 ]
                 .map(String::from)

@@ -309,7 +309,8 @@ pub(crate) fn parse_query(query: &str) -> Result<TicketQuery, Refusal> {
             }
             "since" => q.window.since_ms = Some(time("since", &value)?),
             "until" => q.window.until_ms = Some(time("until", &value)?),
-            "tag" => q.tag = Some(enum_value("tag", &value)?),
+            "tag" if value == "untagged" => q.tag = Some(None),
+            "tag" => q.tag = Some(Some(enum_value("tag", &value)?)),
             "severity" => q.severity = Some(enum_value("severity", &value)?),
             "customer" => q.customer = Some(value.into_owned()),
             "site" => q.site = Some(value.into_owned()),
@@ -388,13 +389,15 @@ mod tests {
             command("acknowledge", b"", "alice".into()),
             Ok(Command::Acknowledge { .. })
         ));
+        let untagged = parse_query("tag=untagged").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(untagged.tag, Some(None));
         let q = parse_query("state=open&tag=carrier&severity=P1&customer=finance%20dept&limit=5")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             (q.state, q.tag, q.severity, q.customer.as_deref(), q.limit),
             (
                 Some(TicketState::Open),
-                Some(Owner::Carrier),
+                Some(Some(Owner::Carrier)),
                 Some(Severity::P1),
                 Some("finance dept"),
                 5

@@ -26,6 +26,10 @@ pub fn router(api: Arc<Api>) -> Router {
         )
         .route("/tickets/{id}", get(show).fallback(method_not_allowed))
         .route(
+            "/tickets/{id}/attachments/{number}",
+            get(attachment).fallback(method_not_allowed),
+        )
+        .route(
             "/tickets/{id}/{action}",
             post(change).fallback(method_not_allowed),
         )
@@ -135,7 +139,7 @@ fn respond(answer: Answer) -> Response {
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets",
     params(
         ("state" = Option<faultline_incidents::TicketState>, Query, description = "Lifecycle state"),
-        ("tag" = Option<faultline_incidents::Owner>, Query, description = "Responsibility tag"),
+        ("tag" = Option<String>, Query, description = "Responsibility tag: platform, carrier, customer, or untagged (mail waiting for triage)"),
         ("severity" = Option<faultline_incidents::Severity>, Query, description = "Severity"),
         ("role" = Option<faultline_incidents::inventory::TargetRole>, Query, description = "Role of the ticket's target"),
         ("channel" = Option<faultline_incidents::Channel>, Query, description = "How the fault reached the queue"),
@@ -218,6 +222,61 @@ pub(super) async fn show(
         }
         .await,
     )
+}
+
+/// `GET /api/v1/tickets/{id}/attachments/{number}`: an attachment a mail brought, kept with the
+/// ticket (numbered as the ticket's description and timeline list them), with its content type
+/// and file name.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments/{number}", tag = "tickets",
+    params(
+        ("id" = u64, Path, description = "Ticket id"),
+        ("number" = u32, Path, description = "Attachment number on the ticket (1, 2 …)"),
+    ),
+    responses(
+        (status = 200, description = "The attachment's bytes", content_type = "application/octet-stream"),
+        (status = 404, description = "No such ticket or attachment", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub(super) async fn attachment(
+    State(api): State<Arc<Api>>,
+    ids: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = async {
+        authorize(&api, &headers, Role::Viewer)?;
+        let (id, number) = path(ids, "number")?;
+        let id = ticket_id(&id)?;
+        let number = number
+            .parse()
+            .map_err(|_| Refusal::invalid("number", "must be an attachment number (1, 2 …)"))?;
+        Ok::<_, Failure>(api.attachment(id, number).await?)
+    }
+    .await;
+    match answer {
+        Err(failure) => failure.into_response(),
+        Ok(file) => {
+            let content_type = HeaderValue::from_str(&file.content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            // The name as sent, safe in a header: RFC 5987 percent-encoding for `filename*`.
+            let encoded: String = form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
+            let disposition = format!(
+                "attachment; filename=\"attachment-{}\"; filename*=UTF-8''{}",
+                file.number,
+                encoded.replace('+', "%20")
+            );
+            let mut response = Response::new(Body::from(file.bytes));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, content_type);
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+    }
 }
 
 /// `POST /api/v1/tickets/{id}/{action}`: work a ticket. Bodies by action: `acknowledge` `{}`;

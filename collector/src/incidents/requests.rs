@@ -19,6 +19,15 @@ impl Stage {
             Request::Mail { intake, reply } => {
                 let _ = reply.send(self.take_mail(&intake, now));
             }
+            Request::Attachment { id, number, reply } => {
+                let found = self
+                    .book
+                    .store
+                    .attachment(id, number)
+                    .map_err(store_refusal)
+                    .and_then(|a| a.ok_or(Refusal::NoAttachment(id, number)));
+                let _ = reply.send(found);
+            }
             Request::List { query, reply } => {
                 let _ = reply.send(self.list(&query));
             }
@@ -98,7 +107,7 @@ impl Stage {
         let last_read = scanned.last().map(|t| t.id);
         let tickets: Vec<Ticket> = scanned
             .into_iter()
-            .filter(|t| query.tag.is_none_or(|tag| t.tag == Some(tag)))
+            .filter(|t| query.tag.is_none_or(|tag| t.tag == tag))
             .filter(|t| query.severity.is_none_or(|s| t.severity == s))
             .filter(|t| {
                 query

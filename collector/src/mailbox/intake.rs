@@ -1,8 +1,10 @@
 //! What the mailbox asks of the incident stage (mailbox → **incidents**): one parsed,
 //! non-automatic mail to turn into a ticket or a timeline entry, answered once it is committed
-//! (only then is the mail flagged or moved on the server), and the pure attachment caps.
+//! (only then is the mail flagged or moved on the server), what to do with a fetched mail
+//! ([`triage`]), and the pure attachment caps.
 
-use super::parse::{IncomingMail, Part};
+use super::classify::{Automatic, automatic};
+use super::parse::{IncomingMail, Part, Quarantine, parse};
 use faultline_incidents::Owner;
 use faultline_incidents::store::Attachment;
 use faultline_incidents::ticket::AttachmentRef;
@@ -17,6 +19,38 @@ pub struct MailIntake {
     /// The tag of a ticket opened by a known sender (`[mailbox] tag`); unknown senders' tickets
     /// are untagged.
     pub tag: Owner,
+}
+
+/// What to do with one fetched mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Triage {
+    /// Hand it to the incident stage; mark it done once it answered.
+    Take(Box<MailIntake>),
+    /// Automatic mail: mark it done, no ticket, no answer.
+    Automatic {
+        /// Its Message-ID.
+        message_id: String,
+        /// Which kind.
+        kind: Automatic,
+    },
+    /// Move it to the quarantine folder.
+    Quarantine(Quarantine),
+}
+
+/// Decides what becomes of the raw mail `raw` (pure): parsed with the size limit
+/// `max_mail_bytes`, automatic mail told apart, the rest made a [`MailIntake`].
+pub fn triage(raw: &[u8], max_mail_bytes: u64, caps: AttachmentCaps, tag: Owner) -> Triage {
+    let max = usize::try_from(max_mail_bytes).unwrap_or(usize::MAX);
+    match parse(raw, max) {
+        Err(quarantine) => Triage::Quarantine(quarantine),
+        Ok(mail) => match automatic(&mail) {
+            Some(kind) => Triage::Automatic {
+                message_id: mail.message_id,
+                kind,
+            },
+            None => Triage::Take(Box::new(MailIntake { mail, caps, tag })),
+        },
+    }
 }
 
 /// What became of a mail.
@@ -88,6 +122,40 @@ pub fn keep(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn triage_takes_quarantines_or_ignores_table() {
+        let caps = AttachmentCaps {
+            each: 10,
+            total: 10,
+        };
+        let person = "From: li@example.com\r\nMessage-ID: <p@x>\r\nSubject: VPN\r\n\r\ndown\r\n";
+        let bounce = "From: MAILER-DAEMON@mx.example\r\nMessage-ID: <b@x>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--z--\r\n";
+        let cases: [(&str, &str, u64, &str); 4] = [
+            ("a person", person, 1000, "take"),
+            ("a bounce", bounce, 1000, "automatic"),
+            ("too big", person, 10, "quarantine"),
+            ("not a mail", "", 1000, "quarantine"),
+        ];
+        for (what, raw, max, want) in cases {
+            let got = match triage(raw.as_bytes(), max, caps, Owner::Carrier) {
+                Triage::Take(intake) => {
+                    assert_eq!(
+                        (intake.tag, intake.caps, intake.mail.subject.as_str()),
+                        (Owner::Carrier, caps, "VPN"),
+                        "{what}"
+                    );
+                    "take"
+                }
+                Triage::Automatic { message_id, kind } => {
+                    assert_eq!((message_id.as_str(), kind), ("<b@x>", Automatic::Bounce));
+                    "automatic"
+                }
+                Triage::Quarantine(_) => "quarantine",
+            };
+            assert_eq!(got, want, "{what}");
+        }
+    }
 
     #[test]
     fn attachments_are_kept_within_both_caps_and_listed_all() {

@@ -16,6 +16,7 @@ mod full_disk;
 mod incidents;
 mod ingest_bounds;
 mod judged;
+mod mailbox;
 mod modbus;
 mod mqtt_sensors;
 mod mqtt_transport;
