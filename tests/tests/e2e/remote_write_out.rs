@@ -115,7 +115,8 @@ async fn every_accepted_sample_reaches_prometheus_even_after_an_outage() {
         let samples = batch(faultline_wire::now_ms() / 1000 * 1000 - 5000);
         pushed.extend(samples.clone());
         push(&collector, seq, samples).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        // 5 s apart: each batch spans 4 s, so no two batches share a timestamp.
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
     let text = collector.scrape().await;
     let queued = metric_value(&text, "faultline_remote_write_out_queue_bytes", &[]).unwrap_or(0.0);
