@@ -93,9 +93,12 @@ pub async fn query(url: &str, promql: &str) -> serde_json::Value {
     }
 }
 
-/// A remote-write 1.0 body (snappy of a `WriteRequest`) of one series per `(labels, points)`,
-/// points as `(value, timestamp ms)`.
-pub fn write_body(series: &[(&[(&str, &str)], &[(f64, i64)])]) -> Vec<u8> {
+/// One series of a [`write_body`]: its labels (with `__name__`) and its points as
+/// `(value, timestamp ms)`.
+pub type SeriesPoints<'a> = (&'a [(&'a str, &'a str)], &'a [(f64, i64)]);
+
+/// A remote-write 1.0 body (snappy of a `WriteRequest`) of one series per [`SeriesPoints`].
+pub fn write_body(series: &[SeriesPoints<'_>]) -> Vec<u8> {
     let request = WriteRequest {
         timeseries: series
             .iter()

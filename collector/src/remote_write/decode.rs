@@ -189,6 +189,9 @@ mod tests {
     use super::super::proto::{Histogram, Label, MetricMetadata, Sample as PromSample, TimeSeries};
     use super::*;
 
+    /// Metric, target, value, timestamp and labels of a converted sample.
+    type Seen<'a> = (&'a str, &'a str, f64, i64, Vec<(&'a str, &'a str)>);
+
     fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
         pairs
             .iter()
@@ -301,7 +304,7 @@ mod tests {
             }],
         };
         let got = convert(&request, &config, &Limits::default());
-        let seen: Vec<(&str, &str, f64, i64, Vec<(&str, &str)>)> = got
+        let seen: Vec<Seen<'_>> = got
             .samples
             .iter()
             .map(|s| {

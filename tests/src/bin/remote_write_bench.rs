@@ -16,7 +16,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use faultline_tests::prometheus::{Prometheus, write_body};
+use faultline_tests::prometheus::{Prometheus, SeriesPoints, write_body};
 use faultline_tests::{CollectorProcess, TOKEN, free_port};
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,7 +55,7 @@ fn bodies(series: usize, per_body: usize, rounds: usize) -> Vec<Vec<Vec<u8>>> {
                         })
                         .collect();
                     let points = [(0.0, ts)];
-                    let series: Vec<(&[(&str, &str)], &[(f64, i64)])> = labels
+                    let series: Vec<SeriesPoints<'_>> = labels
                         .iter()
                         .map(|l| (l.as_slice(), points.as_slice()))
                         .collect();
