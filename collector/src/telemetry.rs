@@ -321,6 +321,7 @@ mod tests {
             Rejection::Invalid(String::new()),
             Rejection::Overloaded,
             Rejection::Unavailable(String::new()),
+            Rejection::Unsupported(String::new()),
         ];
         let reasons: Vec<_> = all.iter().map(Rejection::reason).collect();
         assert_eq!(reasons, Rejection::REASONS);
