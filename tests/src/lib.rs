@@ -22,16 +22,18 @@ use std::time::{Duration, Instant};
 /// Token the harness gives its agents.
 pub const TOKEN: &str = "harness-token-0123456789abcdef";
 
-/// Path of a workspace binary next to the test executable (`target/<profile>/<name>`).
+/// Path of a workspace binary next to the test executable (`target/<profile>/<name>`), or next
+/// to a harness binary such as a bench (itself in `target/<profile>/`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let path = dir.join(name);
+    // target/<profile>/deps/<test> → target/<profile>/<name>; target/<profile>/<bench> → same.
+    let test_dir = exe.parent().and_then(Path::parent).map(|d| d.join(name));
+    let bin_dir = exe.parent().map(|d| d.join(name));
+    let path = [test_dir, bin_dir]
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name));
     assert!(
         path.exists(),
         "{} not built: run `cargo build --workspace --bins` first (the README's test command does)",
