@@ -11,7 +11,8 @@ pub mod batcher;
 pub mod config;
 pub mod help;
 pub mod mqtt_transport;
-pub mod outbox;
+/// The durable outbox, shared with the collector's remote-write sender.
+pub use faultline_daemon::outbox;
 pub mod reload;
 pub mod source;
 pub mod stats;

@@ -52,6 +52,14 @@ pub struct CollectorConfig {
     /// `faultline_collector::mailbox::config::MailboxConfig`); absent: no mail is read.
     #[serde(default)]
     pub mailbox: Option<crate::mailbox::config::MailboxConfig>,
+    /// Serve the Prometheus remote-write receiver `POST /api/v1/write` (`[remote_write]`, see
+    /// `faultline_collector::remote_write::RemoteWriteConfig`); absent: not served.
+    #[serde(default)]
+    pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
+    /// Forward every accepted sample to a Prometheus-compatible store (`[remote_write_out]`, see
+    /// `faultline_collector::remote_write_out::RemoteWriteOutConfig`); absent: not forwarded.
+    #[serde(default)]
+    pub remote_write_out: Option<crate::remote_write_out::RemoteWriteOutConfig>,
 }
 
 /// `[incidents]`: the rules → incidents stage. File paths are used as given (relative to the
@@ -423,6 +431,14 @@ impl CollectorConfig {
                 "listen.client_ca_file",
                 "mutual TLS needs cert_file and key_file",
             ));
+        }
+        let remote_write = [
+            self.remote_write.as_ref().map(|r| r.validate()),
+            self.remote_write_out.as_ref().map(|r| r.validate()),
+        ];
+        if let Some(Err((field, problem))) = remote_write.into_iter().flatten().find(Result::is_err)
+        {
+            return Err(source.error(&field, problem));
         }
         if let Some(mqtt) = &self.mqtt {
             if let Err(e) = mqtt.broker.validate() {

@@ -5,8 +5,9 @@
 //! against the collector's clock ([`faultline_wire::judge_samples`]), re-target a device's port
 //! samples to their inventory interface targets (with the target's labels and role, as the rules
 //! see them), apply to the series store (which refuses new series past its limits), hand the
-//! accepted samples to the rules stage ([`Accepted`], bounded channel) and wait until they are
-//! judged, make the cursor durable, then acknowledge, listing the refused samples.
+//! accepted samples to the remote-write sender's durable queue when configured
+//! ([`crate::remote_write_out`]) and to the rules stage ([`Accepted`], bounded channel) and wait
+//! until they are judged, make the cursor durable, then acknowledge, listing the refused samples.
 //!
 //! Judged before acknowledged: a collector killed anywhere before the cursor is durable has not
 //! acknowledged the batch, so its agent sends it again and the rules judge it on the state they
@@ -18,13 +19,15 @@
 use crate::agents::{AgentRegistry, AgentState};
 use crate::config::IngestConfig;
 use crate::cursors::{Cursor, CursorStore};
-use crate::series::SharedSeries;
+use crate::remote_write_out::Forwarder;
+use crate::series::{ApplyOutcome, SharedSeries};
 use crate::telemetry::{Rejection, Telemetry};
 use faultline_daemon::reload::Live;
 use faultline_incidents::Inventory;
 use faultline_wire::codec::{self, DecodeError};
 use faultline_wire::{Batch, MAX_LISTED_REJECTIONS, PushAck, RejectedSample, Sample, TimeWindow};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -56,6 +59,8 @@ pub struct Ingest {
     /// Re-targets a device's port samples to their interface targets (and adds target labels)
     /// before the series store, as the rules see them.
     inventory: Option<Live<Inventory>>,
+    /// Queues every accepted sample for the remote-write store, before acknowledging.
+    forward: Option<Forwarder>,
 }
 
 impl Ingest {
@@ -81,7 +86,14 @@ impl Ingest {
             permits,
             downstream,
             inventory,
+            forward: None,
         }
+    }
+
+    /// Also forwards every accepted sample to a remote-write store ([`crate::remote_write_out`]).
+    pub fn with_forward(mut self, forward: Option<Forwarder>) -> Self {
+        self.forward = forward;
+        self
     }
 
     /// The limits in force (the HTTP layer enforces the body size).
@@ -163,34 +175,12 @@ impl Ingest {
             epoch: batch.epoch,
             seq,
         };
-        let mut rejected = Vec::new();
-        faultline_wire::judge_samples(
-            &self.config.limits,
-            &self.window,
-            &batch.samples,
-            now,
-            &mut rejected,
-        );
-        let mut samples = batch.samples;
-        if let Some(inventory) = self.inventory.as_ref().map(Live::get) {
-            for sample in &mut samples {
-                if let Cow::Owned(resolved) = inventory.resolve(sample) {
-                    *sample = resolved;
-                }
-            }
-        }
-        let outcome = {
-            let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
-            let outcome = series.apply(&agent.id, &samples, now, &mut rejected);
-            series.describe(&batch.help);
-            outcome
-        };
-        if !rejected.is_empty() {
-            keep_accepted(&mut samples, &rejected);
-        }
-        if let Some(downstream) = &self.downstream {
-            judge(downstream, &agent.id, seq, samples).await?;
-        }
+        let Applied {
+            outcome,
+            mut rejected,
+        } = self
+            .apply(&agent.id, seq, batch.samples, &batch.help, now)
+            .await?;
         self.cursors
             .commit(&agent.id, next, now)
             .await
@@ -213,6 +203,85 @@ impl Ingest {
             rejected,
         })
     }
+
+    /// Applies samples from a source without batch sequence numbers (Prometheus remote write,
+    /// [`crate::remote_write`]), attributed to `source`'s agent entry: judged, re-targeted,
+    /// applied to the series store and judged by the rules like a batch, but with no cursor (a
+    /// request the sender retries is applied again, which is harmless: the series store and the
+    /// rules keep only what is newer). Out-of-order samples count as superseded.
+    pub async fn push_samples(
+        &self,
+        source: &AgentState,
+        samples: Vec<Sample>,
+        help: &BTreeMap<String, String>,
+    ) -> Result<Applied, Rejection> {
+        let started = Instant::now();
+        let now = faultline_wire::now_ms();
+        let applied = self.apply(&source.id, 0, samples, help, now).await?;
+        if !applied.rejected.is_empty() {
+            self.telemetry
+                .count_refused_samples(&source.id, 0, &applied.rejected);
+        }
+        self.telemetry
+            .count_accepted(&source.id, 0, Some(applied.outcome), started.elapsed());
+        Ok(applied)
+    }
+
+    /// The common path of every source: judges `samples` (label limits, time window), re-targets
+    /// them through the inventory, applies them to the series store (with `help`), and hands the
+    /// accepted ones to the rules, waiting until they are judged.
+    async fn apply(
+        &self,
+        source: &Arc<str>,
+        seq: u64,
+        mut samples: Vec<Sample>,
+        help: &BTreeMap<String, String>,
+        now: i64,
+    ) -> Result<Applied, Rejection> {
+        let mut rejected = Vec::new();
+        faultline_wire::judge_samples(
+            &self.config.limits,
+            &self.window,
+            &samples,
+            now,
+            &mut rejected,
+        );
+        if let Some(inventory) = self.inventory.as_ref().map(Live::get) {
+            for sample in &mut samples {
+                if let Cow::Owned(resolved) = inventory.resolve(sample) {
+                    *sample = resolved;
+                }
+            }
+        }
+        let outcome = {
+            let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
+            let outcome = series.apply(source, &samples, now, &mut rejected);
+            series.describe(help);
+            outcome
+        };
+        if !rejected.is_empty() {
+            keep_accepted(&mut samples, &rejected);
+        }
+        if let Some(forward) = &self.forward {
+            forward
+                .append(source, &samples)
+                .await
+                .map_err(Rejection::Unavailable)?;
+        }
+        if let Some(downstream) = &self.downstream {
+            judge(downstream, source, seq, samples).await?;
+        }
+        Ok(Applied { outcome, rejected })
+    }
+}
+
+/// What applying one set of samples did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The series store's counts.
+    pub outcome: ApplyOutcome,
+    /// The samples refused, in index order.
+    pub rejected: Vec<RejectedSample>,
 }
 
 /// Hands batch `seq` of `agent` to the rules stage and waits until it is judged; a batch the

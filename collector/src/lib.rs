@@ -5,6 +5,8 @@
 //! [`cursors`]) → [`series`] store → `/metrics` (assembled in [`telemetry`]); ingest also hands
 //! every applied batch to the rules → [`incidents`] stage, whose tickets the [`api`] and the [`console`] serve and
 //! whose ticket events feed the [`notifications`] stage (outbox, on-call paging, delivery). The
+//! Prometheus senders enter through [`remote_write`] (→ ingest); ingest forwards what it accepts
+//! to a Prometheus-compatible store through [`remote_write_out`]'s durable queue. The
 //! [`capacity`] watch reads the inventory pools' usage from the series store and asks the
 //! incidents stage for planning tickets.
 //! [`body`] reads request bodies under a limit for both. [`config`] is the file format; [`process`]
@@ -28,6 +30,8 @@ pub mod mqtt;
 pub mod notifications;
 pub mod process;
 pub mod reload;
+pub mod remote_write;
+pub mod remote_write_out;
 pub mod reports;
 pub mod series;
 pub mod telemetry;
@@ -106,6 +110,13 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         }
         None => None,
     };
+    let (forward, sender) = match &config.remote_write_out {
+        Some(out) => {
+            let (forward, sender) = remote_write_out::start(out, &mut registry)?;
+            (Some(forward), Some(sender))
+        }
+        None => (None, None),
+    };
     let ingest = ingest::Ingest::new(
         agents.clone(),
         series.clone(),
@@ -114,7 +125,8 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
         telemetry.clone(),
         stage.as_ref().map(|(accepted, _, _)| accepted.clone()),
         stage.as_ref().map(|(_, _, inventory)| inventory.clone()),
-    );
+    )
+    .with_forward(forward);
     let requests = stage.map(|(_, requests, _)| requests);
     let ack = ack_links
         .zip(requests.clone())
@@ -122,10 +134,15 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     let api = Arc::new(api::Api::new(&config.api, requests)?);
     let tls = http::tls_acceptor(&config.listen)?;
     let console = console::Console::new(api.clone(), &config.api, tls.is_some())?;
+    let remote_write = config
+        .remote_write
+        .clone()
+        .map(|rw| remote_write::Receiver::new(rw, &mut registry));
     let app = Arc::new(http::App {
         ingest,
         registry,
         api,
+        remote_write,
     });
     let router = http::router(app.clone(), console, ack);
 
@@ -174,6 +191,9 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     reloads.abort();
     if let Some(mailbox) = mailbox {
         mailbox.abort();
+    }
+    if let Some(sender) = sender {
+        sender.abort();
     }
     if let Some(mqtt) = mqtt {
         mqtt.abort();

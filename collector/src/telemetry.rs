@@ -41,17 +41,20 @@ pub enum Rejection {
     Overloaded,
     /// Durable state unavailable (503, retry later).
     Unavailable(String),
+    /// A body format this endpoint does not take (415), e.g. remote-write 2.0.
+    Unsupported(String),
 }
 
 impl Rejection {
     /// Every `reason` label value, so each series exists (at 0) from the start.
-    pub const REASONS: [&'static str; 6] = [
+    pub const REASONS: [&'static str; 7] = [
         "unauthorized",
         "too_large",
         "malformed",
         "invalid",
         "overloaded",
         "unavailable",
+        "unsupported",
     ];
 
     /// HTTP status code.
@@ -62,6 +65,7 @@ impl Rejection {
             Rejection::Malformed(_) | Rejection::Invalid(_) => 400,
             Rejection::Overloaded => 429,
             Rejection::Unavailable(_) => 503,
+            Rejection::Unsupported(_) => 415,
         }
     }
 
@@ -74,6 +78,7 @@ impl Rejection {
             Rejection::Invalid(_) => "invalid",
             Rejection::Overloaded => "overloaded",
             Rejection::Unavailable(_) => "unavailable",
+            Rejection::Unsupported(_) => "unsupported",
         }
     }
 
@@ -85,7 +90,8 @@ impl Rejection {
             Rejection::TooLarge(d)
             | Rejection::Malformed(d)
             | Rejection::Invalid(d)
-            | Rejection::Unavailable(d) => d,
+            | Rejection::Unavailable(d)
+            | Rejection::Unsupported(d) => d,
         }
     }
 }
@@ -315,6 +321,7 @@ mod tests {
             Rejection::Invalid(String::new()),
             Rejection::Overloaded,
             Rejection::Unavailable(String::new()),
+            Rejection::Unsupported(String::new()),
         ];
         let reasons: Vec<_> = all.iter().map(Rejection::reason).collect();
         assert_eq!(reasons, Rejection::REASONS);

@@ -7,12 +7,14 @@
 //! [`log_limit`] keeps log lines that outside input can repeat to one per interval; [`process`]
 //! reads the daemon's own resource use for the standard `process_*` metrics; [`mqtt`] turns a
 //! broker table of either daemon's config into client options; [`reload`] takes a daemon from
-//! SIGHUP to a validated config swapped in, keeping the old one when the new one fails.
+//! SIGHUP to a validated config swapped in, keeping the old one when the new one fails; [`outbox`]
+//! is the durable on-disk queue of the agent's batches and the collector's remote-write sender.
 
 pub mod backoff;
 pub mod cli;
 pub mod log_limit;
 pub mod mqtt;
+pub mod outbox;
 pub mod process;
 pub mod reload;
 

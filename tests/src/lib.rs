@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod ledger;
 pub mod modbus_peer;
 pub mod mosquitto;
+pub mod prometheus;
 pub mod receivers;
 pub mod report_fixture;
 pub mod snmp_peers;

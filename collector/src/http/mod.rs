@@ -1,5 +1,5 @@
 //! The HTTP(S) edge of the collector: one axum [`Router`] for the push endpoint, `/metrics`,
-//! `/healthz`, the ticket API under `/api/v1` ([`crate::api`]) and the ticket console under
+//! `/healthz`, the Prometheus remote-write receiver ([`crate::remote_write`]), the ticket API under `/api/v1` ([`crate::api`]) and the ticket console under
 //! `/console` ([`crate::console`]), served over hyper 1.x with optional TLS and mutual TLS
 //! ([`tls`], rustls).
 //!
@@ -8,6 +8,7 @@
 
 mod metrics;
 mod push;
+mod remote_write;
 mod tls;
 
 pub use tls::tls_acceptor;
@@ -42,6 +43,8 @@ pub struct App {
     pub registry: Registry,
     /// The ticket and follow-up API under `/api/v1`, shared with the console.
     pub api: Arc<crate::api::Api>,
+    /// The Prometheus remote-write receiver (`[remote_write]`); none: `/api/v1/write` is 404.
+    pub remote_write: Option<crate::remote_write::Receiver>,
 }
 
 /// The collector's one router: push, `/metrics`, `/healthz`, `/api/v1` (with the acknowledge
@@ -56,6 +59,10 @@ pub fn router(
         .route(
             faultline_wire::PUSH_PATH,
             post(push::push).fallback(method_not_allowed),
+        )
+        .route(
+            remote_write::WRITE_PATH,
+            post(remote_write::write).fallback(method_not_allowed),
         )
         .route(
             "/metrics",

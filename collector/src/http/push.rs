@@ -67,12 +67,17 @@ pub(super) async fn push(
     }
 }
 
-fn rejected(app: &App, rejection: &Rejection, agent: Option<&str>, peer: &str) -> Response {
+pub(super) fn rejected(
+    app: &App,
+    rejection: &Rejection,
+    agent: Option<&str>,
+    peer: &str,
+) -> Response {
     app.ingest.telemetry().reject(rejection, agent, peer);
     respond_rejection(rejection)
 }
 
-fn respond_rejection(rejection: &Rejection) -> Response {
+pub(super) fn respond_rejection(rejection: &Rejection) -> Response {
     let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = text(
         status,

@@ -28,6 +28,8 @@ mod poll;
 mod probes;
 mod prometheus;
 mod reload;
+mod remote_write;
+mod remote_write_out;
 mod report;
 mod scenarios;
 mod snmp;

@@ -4,6 +4,7 @@
 //! answers every query of every dashboard with data.
 
 use faultline_tests::incidents::{IncidentSetup, fast_default_rules, webhook_channel};
+use faultline_tests::prometheus::query;
 use faultline_tests::receivers::Receiver;
 use faultline_tests::snmp_peers::{self, Peer, Recording};
 use faultline_tests::*;
@@ -193,19 +194,6 @@ fn promtool_check_metrics(promtool: &Path, text: &str) -> String {
         said.trim().to_string()
     } else {
         format!("exit {}: {said}", out.status)
-    }
-}
-
-/// Prometheus' answer to an instant query.
-async fn query(url: &str, promql: &str) -> serde_json::Value {
-    match reqwest::Client::new()
-        .get(url)
-        .query(&[("query", promql)])
-        .send()
-        .await
-    {
-        Ok(resp) => resp.json().await.unwrap_or_default(),
-        Err(e) => serde_json::json!({ "error": e.to_string() }),
     }
 }
 

@@ -1,6 +1,8 @@
-//! The agent's on-disk outbox: the durable queue between the batcher and the transport.
+//! The on-disk outbox: the durable queue between a producer and its sender — in the agent
+//! `batcher → outbox → transport`, in the collector `ingest → outbox → remote-write sender`
+//! (`faultline_collector::remote_write_out`). Payloads are opaque bytes.
 //!
-//! Flow: `batcher → outbox → transport`. The batcher appends each batch as one checksummed record
+//! In the agent: The batcher appends each batch as one checksummed record
 //! ([`record`]) and gets its sequence number; the transport reads the oldest unacknowledged record,
 //! pushes it and acknowledges it here once the collector has applied it. Records live in segment
 //! files; the acknowledged position lives in a pre-allocated cursor file overwritten in place
