@@ -1,6 +1,6 @@
-//! The repair mailbox's part of the [`SqliteStore`] (mailbox → **incidents**): which mails, by
+//! The repair mailbox's part of the ticket store (mailbox → **incidents**): which mails, by
 //! Message-ID, were turned into a ticket or recorded on one (`mail_seen`), and the attachments
-//! kept with a ticket (`attachments`, the bytes in the database file: backed up, moved and
+//! kept with a ticket (`attachments`, the bytes in the database: backed up, moved and
 //! restored with the tickets). Both are written in the same transaction as the ticket, so a
 //! collector killed between fetching a mail and committing its ticket fetches it again and
 //! finds it not yet seen, and one killed after the commit finds it seen: never two tickets.
@@ -103,10 +103,13 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use crate::rules::Severity;
-    use crate::store::TicketStore;
     use crate::ticket::{
         Channel, Command, MailReceived, NewTicket, Reporter, Ticket, TicketPolicy,
     };
+    use crate::both_stores;
+    use crate::store::test_db::Db;
+
+    both_stores!(a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen, old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration);
 
     fn mailed(target: &str) -> Ticket {
         let new = NewTicket {
@@ -142,13 +145,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
+    fn a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen(db: &Db) {
         let first = [attachment(1, b"\xff\xd8jpeg")];
         let id = {
-            let mut store = SqliteStore::open(&path).unwrap();
+            let mut store = db.open();
             let mail = MailRecord {
                 message_id: "<a@elsewhere.example>",
                 at_ms: 2_000,
@@ -176,7 +176,7 @@ mod tests {
             assert_eq!(store.get(second.id).unwrap().unwrap().tag, None);
             ticket.id
         };
-        let mut store = SqliteStore::open(&path).unwrap();
+        let mut store = db.open();
         assert_eq!(
             store.mail_ticket("<a@elsewhere.example>").unwrap(),
             Some(id)
@@ -225,11 +225,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
-        let mut store = SqliteStore::open(&path).unwrap();
+    fn old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration(db: &Db) {
+        let mut store = db.open();
         // A body as an older Faultline stored it: tag a string, no reporter, no channel.
         let mut old = serde_json::to_value(mailed("edge1")).unwrap();
         let map = old.as_object_mut().unwrap();
