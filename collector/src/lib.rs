@@ -30,6 +30,7 @@ pub mod process;
 pub mod reload;
 pub mod reports;
 pub mod series;
+pub mod store;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -68,9 +69,11 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     let mut report_scheduler = None;
     let stage = match &config.incidents {
         Some(incidents) => {
+            let location = store::Location::resolve(&config.store, incidents, &config.storage)?;
             let stage = incidents::start(
                 incidents,
                 &config.storage,
+                &location,
                 config.ingest.max_behind,
                 &mut registry,
             )?;
@@ -78,7 +81,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
             capacity::start(
                 stage.inventory.clone(),
                 series.clone(),
-                &incidents.database_path(&config.storage),
+                &location,
                 stage.requests.clone(),
                 &mut registry,
             )?;
@@ -91,7 +94,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
             )?);
             report_scheduler = reports::start(
                 &config,
-                incidents.database_path(&config.storage),
+                location,
                 stage.inventory.clone(),
             )?;
             Some((stage.accepted, stage.requests, stage.inventory))

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::series::{SeriesLimits, SeriesStore};
+use faultline_incidents::SqliteStore;
+use std::path::Path;
 use faultline_incidents::capacity::history::HOUR_MS;
 use faultline_wire::config_file::ConfigSource;
 use faultline_wire::{Sample, SampleKind};
@@ -65,7 +67,7 @@ fn push(series: &SharedSeries, target: &str, value: f64, at: Millis) {
 }
 
 fn shell(dir: &Path, series: &SharedSeries, now: Millis) -> (Shell, mpsc::Receiver<Request>) {
-    let store = SqliteStore::open(&dir.join("tickets.db")).unwrap();
+    let store = Box::new(SqliteStore::open(&dir.join("tickets.db")).unwrap());
     let (requests, rx) = mpsc::channel(8);
     let shell = Shell::open(
         inventory(),

@@ -8,14 +8,14 @@ use crate::api::Refusal;
 use faultline_incidents::dispatch::{Book, Note};
 use faultline_incidents::store::MailRecord;
 use faultline_incidents::{
-    Command, FeedPosition, Millis, NewTicket, SqliteStore, Ticket, TicketState, TicketStore,
+    Command, FeedPosition, Millis, NewTicket, Store, Ticket, TicketState,
 };
 use std::sync::Arc;
 
 /// The unclosed tickets, their store, and the events waiting for the notifier.
 pub(super) struct StoreBook {
     pub(super) setup: Arc<Setup>,
-    pub(super) store: SqliteStore,
+    pub(super) store: Box<dyn Store>,
     /// Every ticket that is not closed, oldest first (what the desk and the timers look at).
     pub(super) tickets: Vec<Ticket>,
     /// Events of the message being handled, sent when it is done.
