@@ -92,11 +92,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
                 ack_links.clone(),
                 &mut registry,
             )?);
-            report_scheduler = reports::start(
-                &config,
-                location,
-                stage.inventory.clone(),
-            )?;
+            report_scheduler = reports::start(&config, location, stage.inventory.clone())?;
             Some((stage.accepted, stage.requests, stage.inventory))
         }
         None => None,

@@ -160,7 +160,10 @@ mod tests {
         assert!(check("kind = \"postgres\"\nurl_file = \"/etc/faultline/db\"").is_ok());
         for (section, field) in [
             ("kind = \"postgres\"", "store.url"),
-            ("kind = \"postgres\"\nurl = \"x\"\nurl_file = \"/f\"", "store.url"),
+            (
+                "kind = \"postgres\"\nurl = \"x\"\nurl_file = \"/f\"",
+                "store.url",
+            ),
             ("url = \"postgres://u:pw@db/t\"", "store.url"),
             ("kind = \"mysql\"", "store.kind"),
         ] {

@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod ledger;
 pub mod modbus_peer;
 pub mod mosquitto;
+pub mod postgres;
 pub mod receivers;
 pub mod report_fixture;
 pub mod snmp_peers;

@@ -4,10 +4,10 @@
 use super::*;
 use crate::series::{SeriesLimits, SeriesStore};
 use faultline_incidents::SqliteStore;
-use std::path::Path;
 use faultline_incidents::capacity::history::HOUR_MS;
 use faultline_wire::config_file::ConfigSource;
 use faultline_wire::{Sample, SampleKind};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 const INVENTORY: &str = r#"

@@ -57,13 +57,11 @@ use crate::api::{Refusal, Request};
 use crate::config::{IncidentsConfig, StorageConfig};
 use crate::ingest::Accepted;
 use crate::notifications::Paging;
+use crate::store::Location;
 use anyhow::Context;
 use faultline_daemon::reload::Live;
 use faultline_incidents::followup::FollowUpTask;
-use crate::store::Location;
-use faultline_incidents::{
-    Change, FeedPosition, Inventory, StoreError, Ticket, TimelineEntry,
-};
+use faultline_incidents::{Change, FeedPosition, Inventory, StoreError, Ticket, TimelineEntry};
 use metrics::{severity_label, tag_label};
 use prometheus_client::registry::Registry;
 use stage::Stage;

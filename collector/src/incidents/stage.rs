@@ -472,7 +472,11 @@ pub(super) mod tests {
 
     /// A stage on a new connection to `db` with inventory `inventory` (written into `dir`) and
     /// default settings (a second call on the same `db` is a restart).
-    pub(in crate::incidents) fn stage_with_inventory(db: &Db, dir: &Path, inventory: &str) -> Stage {
+    pub(in crate::incidents) fn stage_with_inventory(
+        db: &Db,
+        dir: &Path,
+        inventory: &str,
+    ) -> Stage {
         let file = dir.join("inventory.toml");
         std::fs::write(&file, inventory).unwrap();
         let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());

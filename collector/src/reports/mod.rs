@@ -8,9 +8,9 @@ pub mod config;
 mod files;
 
 use crate::config::CollectorConfig;
+use crate::store::Location;
 use anyhow::Context;
 use faultline_daemon::reload::Live;
-use crate::store::Location;
 use faultline_incidents::{Inventory, Millis};
 use faultline_notify::channel::email::EmailConfig;
 use faultline_notify::report_mail::{self, ReportMail};
@@ -111,11 +111,8 @@ impl Scheduler {
         else {
             return Ok(None);
         };
-        let (store, inventory, zone) = (
-            self.store.clone(),
-            self.inventory.get(),
-            self.zone.clone(),
-        );
+        let (store, inventory, zone) =
+            (self.store.clone(), self.inventory.get(), self.zone.clone());
         let label = period.label.clone();
         let files = tokio::task::spawn_blocking(move || {
             make(&store, &inventory, &period, None, &zone, now_ms)

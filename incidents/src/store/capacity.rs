@@ -83,8 +83,8 @@ impl CapacityHistory for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::history::HOUR_MS;
     use crate::both_stores;
+    use crate::capacity::history::HOUR_MS;
     use crate::store::test_db::Db;
 
     both_stores!(hours_survive_reopening_and_old_ones_are_deleted);

@@ -102,14 +102,17 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::both_stores;
     use crate::rules::Severity;
+    use crate::store::test_db::Db;
     use crate::ticket::{
         Channel, Command, MailReceived, NewTicket, Reporter, Ticket, TicketPolicy,
     };
-    use crate::both_stores;
-    use crate::store::test_db::Db;
 
-    both_stores!(a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen, old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration);
+    both_stores!(
+        a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen,
+        old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration
+    );
 
     fn mailed(target: &str) -> Ticket {
         let new = NewTicket {
@@ -155,12 +158,12 @@ mod tests {
                 attachments: &first,
             };
             let (ticket, positions) = store
-                .create_with_mail(mailed("mailbox:unknown"), &mail)
+                .create_with(mailed("mailbox:unknown"), Some(&mail))
                 .unwrap();
             assert_eq!(positions.len(), 1);
             // The same mail again (a restart that fetched it before the flag was set) is refused
             // and leaves nothing behind.
-            let again = store.create_with_mail(mailed("mailbox:unknown"), &mail);
+            let again = store.create_with(mailed("mailbox:unknown"), Some(&mail));
             assert!(again.is_err());
             assert_eq!(store.list(None, &Default::default(), 10).unwrap().len(), 1);
             // Untagged mailbox tickets on the same fingerprint do not collide.
@@ -170,7 +173,7 @@ mod tests {
                 attachments: &[],
             };
             let (second, _) = store
-                .create_with_mail(mailed("mailbox:unknown"), &other)
+                .create_with(mailed("mailbox:unknown"), Some(&other))
                 .unwrap();
             assert_ne!(second.id, ticket.id);
             assert_eq!(store.get(second.id).unwrap().unwrap().tag, None);
@@ -201,13 +204,13 @@ mod tests {
         assert_eq!(entries.len(), 1);
         let second = [attachment(2, b"more")];
         store
-            .update_with_mail(
+            .update_with(
                 &ticket,
-                &MailRecord {
+                Some(&MailRecord {
                     message_id: &reply.message_id,
                     at_ms: 3_000,
                     attachments: &second,
-                },
+                }),
             )
             .unwrap();
         assert_eq!(

@@ -57,9 +57,9 @@ impl RuleMemory for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use crate::both_stores;
     use crate::store::test_db::Db;
+    use std::collections::BTreeMap;
 
     both_stores!(memory_is_kept_replaced_and_forgotten_across_reopen);
 

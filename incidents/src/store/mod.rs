@@ -124,26 +124,31 @@ pub struct FeedItem {
 pub trait TicketStore {
     /// The schema version of the open database (the number of its migrations applied).
     fn schema_version(&self) -> Result<i64, StoreError>;
-    /// Stores a new ticket (its `id` is ignored) with its timeline; returns it with its new id
-    /// and the feed positions of its timeline entries, in order.
-    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError>;
-    /// Saves a changed ticket, appending the timeline entries not stored yet; returns the feed
-    /// positions of the appended entries, in order (the last `n` of `ticket.timeline`).
-    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError>;
-    /// [`create`](Self::create) for a ticket opened by a mail: records its Message-ID and keeps
-    /// its attachments in the same transaction, so a mail is never turned into two tickets.
-    fn create_with_mail(
+    /// Stores a new ticket (its `id` is ignored) with its timeline and, when it was opened by a
+    /// mail, that mail's Message-ID and attachments in the same transaction (so a mail is never
+    /// turned into two tickets); returns it with its new id and the feed positions of its
+    /// timeline entries, in order.
+    fn create_with(
         &mut self,
         ticket: Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<(Ticket, Vec<FeedPosition>), StoreError>;
-    /// [`update`](Self::update) for a mail recorded on a ticket: records its Message-ID and
-    /// keeps its attachments in the same transaction.
-    fn update_with_mail(
+    /// Saves a changed ticket, appending the timeline entries not stored yet, and the mail the
+    /// change records, if any, in the same transaction; returns the feed positions of the
+    /// appended entries, in order (the last `n` of `ticket.timeline`).
+    fn update_with(
         &mut self,
         ticket: &Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<Vec<FeedPosition>, StoreError>;
+    /// [`create_with`](Self::create_with) without a mail.
+    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
+        self.create_with(ticket, None)
+    }
+    /// [`update_with`](Self::update_with) without a mail.
+    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
+        self.update_with(ticket, None)
+    }
     /// The ticket a mail (by Message-ID) was turned into or recorded on.
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError>;
     /// Attachment `number` of ticket `ticket`.
@@ -574,28 +579,20 @@ impl TicketStore for SqliteStore {
             .pragma_query_value(None, "user_version", |row| row.get(0))?)
     }
 
-    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, None)
-    }
-
-    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, None)
-    }
-
-    fn create_with_mail(
+    fn create_with(
         &mut self,
         ticket: Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, Some(mail))
+        self.create_ticket(ticket, mail)
     }
 
-    fn update_with_mail(
+    fn update_with(
         &mut self,
         ticket: &Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, Some(mail))
+        self.update_ticket(ticket, mail)
     }
 
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError> {
@@ -790,9 +787,9 @@ impl TicketStore for SqliteStore {
 mod capacity;
 mod mail;
 mod memory;
+mod pg;
 #[cfg(any(test, feature = "pg-test-server"))]
 pub mod pg_server;
-mod pg;
 mod reports;
 #[cfg(any(test, feature = "pg-test-server"))]
 pub mod test_db;

@@ -29,8 +29,7 @@ impl Db {
     pub fn open(&self) -> Box<dyn Store> {
         match self {
             Db::Sqlite(dir) => Box::new(
-                SqliteStore::open(&dir.path().join("tickets.db"))
-                    .unwrap_or_else(|e| panic!("{e}")),
+                SqliteStore::open(&dir.path().join("tickets.db")).unwrap_or_else(|e| panic!("{e}")),
             ),
             Db::Postgres(server) => {
                 Box::new(PgStore::connect(&server.url()).unwrap_or_else(|e| panic!("{e}")))

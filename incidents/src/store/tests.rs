@@ -2,8 +2,8 @@
 //! ([`crate::both_stores`]); the SQLite file's own migrations at the end.
 
 use super::test_db::Db;
-use crate::both_stores;
 use super::*;
+use crate::both_stores;
 use crate::inventory::Owner;
 use crate::rules::Severity;
 use crate::ticket::{Command, NewTicket, SYSTEM, TicketPolicy, Timer};
@@ -224,7 +224,7 @@ fn followups_persist_once_and_complete_once(db: &Db) {
             .unwrap()
             .is_none()
     );
-    let keys = |store: &Box<dyn Store>, state| {
+    let keys = |store: &dyn Store, state| {
         store
             .followups(state, 10)
             .unwrap()
@@ -233,7 +233,7 @@ fn followups_persist_once_and_complete_once(db: &Db) {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        keys(&store, Some(TaskState::Pending)),
+        keys(&*store, Some(TaskState::Pending)),
         ["followup:fin:new:2s", "followup:fin:new:4s"],
         "oldest due first"
     );
@@ -251,8 +251,8 @@ fn followups_persist_once_and_complete_once(db: &Db) {
         store.complete_followup(&done).is_err(),
         "done is final: never rewritten"
     );
-    assert_eq!(keys(&store, Some(TaskState::Done)), ["followup:fin:new:2s"]);
-    assert_eq!(keys(&store, None).len(), 2, "nothing deleted");
+    assert_eq!(keys(&*store, Some(TaskState::Done)), ["followup:fin:new:2s"]);
+    assert_eq!(keys(&*store, None).len(), 2, "nothing deleted");
     assert_eq!(
         store.followup("followup:fin:new:2s").unwrap(),
         Some(done),
@@ -402,7 +402,6 @@ fn refuses_a_newer_schema() {
     assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
 }
 
-
 /// What only the PostgreSQL store has: a server that is down, goes away, or is newer.
 mod postgres_only {
     use super::*;
@@ -454,7 +453,10 @@ mod postgres_only {
         server.stop();
         let err = store.create(new_ticket("b")).unwrap_err();
         assert!(
-            matches!(err, StoreError::Unreachable { .. } | StoreError::Postgres(_)),
+            matches!(
+                err,
+                StoreError::Unreachable { .. } | StoreError::Postgres(_)
+            ),
             "{err}"
         );
         assert!(store.get(a.id).is_err(), "reads fail too");

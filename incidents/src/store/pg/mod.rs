@@ -68,20 +68,17 @@ struct Link {
 impl Link {
     /// The open session, opened again when it broke.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = None;
-            let client = self
+        let client = match self.client.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => self
                 .config
                 .connect(NoTls)
                 .map_err(|source| StoreError::Unreachable {
                     server: self.server.clone(),
                     source,
-                })?;
-            self.client = Some(client);
-        }
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError::Thread(std::io::Error::other("no session")))
+                })?,
+        };
+        Ok(self.client.insert(client))
     }
 }
 

@@ -7,8 +7,8 @@ use crate::Millis;
 use crate::followup::{FollowUpTask, TaskState};
 use crate::inventory::tag_label;
 use crate::store::{
-    Attachment, FeedItem, FeedPosition, Fed, ListWindow, MailRecord, StoreError, TicketStore,
-    body, enum_text, from_sql_id, to_sql_id,
+    Attachment, Fed, FeedItem, FeedPosition, ListWindow, MailRecord, StoreError, TicketStore, body,
+    enum_text, from_sql_id, to_sql_id,
 };
 use crate::ticket::{Channel, Ticket, TicketState, TimelineEntry};
 use postgres::types::ToSql;
@@ -24,9 +24,8 @@ fn query_tickets(
     params: &[Param<'_>],
 ) -> Result<Vec<Ticket>, StoreError> {
     let rows = client.query(sql, params)?;
-    let timeline = client.prepare(
-        "SELECT at_ms, who, change FROM timeline WHERE ticket_id = $1 ORDER BY seq",
-    )?;
+    let timeline = client
+        .prepare("SELECT at_ms, who, change FROM timeline WHERE ticket_id = $1 ORDER BY seq")?;
     let mut tickets = Vec::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get(0)?;
@@ -232,31 +231,23 @@ impl PgStore {
 
 impl TicketStore for PgStore {
     fn schema_version(&self) -> Result<i64, StoreError> {
-        self.run(|client| schema::version(client))
+        self.run(schema::version)
     }
 
-    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, None)
-    }
-
-    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, None)
-    }
-
-    fn create_with_mail(
+    fn create_with(
         &mut self,
         ticket: Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, Some(mail))
+        self.create_ticket(ticket, mail)
     }
 
-    fn update_with_mail(
+    fn update_with(
         &mut self,
         ticket: &Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, Some(mail))
+        self.update_ticket(ticket, mail)
     }
 
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError> {
@@ -373,7 +364,10 @@ impl TicketStore for PgStore {
     fn first_seen(&self) -> Result<BTreeMap<String, Millis>, StoreError> {
         self.run(|client| {
             client
-                .query("SELECT department, first_seen_ms FROM departments_seen", &[])?
+                .query(
+                    "SELECT department, first_seen_ms FROM departments_seen",
+                    &[],
+                )?
                 .iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect()
