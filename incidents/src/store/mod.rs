@@ -491,8 +491,14 @@ fn append_timeline(
     Ok(positions)
 }
 
-impl SqliteStore {
-    fn create_ticket(
+impl TicketStore for SqliteStore {
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    fn create_with(
         &mut self,
         mut ticket: Ticket,
         mail: Option<&MailRecord<'_>>,
@@ -534,7 +540,7 @@ impl SqliteStore {
         Ok((ticket, positions))
     }
 
-    fn update_ticket(
+    fn update_with(
         &mut self,
         ticket: &Ticket,
         mail: Option<&MailRecord<'_>>,
@@ -569,30 +575,6 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(positions)
-    }
-}
-
-impl TicketStore for SqliteStore {
-    fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))?)
-    }
-
-    fn create_with(
-        &mut self,
-        ticket: Ticket,
-        mail: Option<&MailRecord<'_>>,
-    ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, mail)
-    }
-
-    fn update_with(
-        &mut self,
-        ticket: &Ticket,
-        mail: Option<&MailRecord<'_>>,
-    ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, mail)
     }
 
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError> {

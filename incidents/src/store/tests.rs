@@ -251,7 +251,10 @@ fn followups_persist_once_and_complete_once(db: &Db) {
         store.complete_followup(&done).is_err(),
         "done is final: never rewritten"
     );
-    assert_eq!(keys(&*store, Some(TaskState::Done)), ["followup:fin:new:2s"]);
+    assert_eq!(
+        keys(&*store, Some(TaskState::Done)),
+        ["followup:fin:new:2s"]
+    );
     assert_eq!(keys(&*store, None).len(), 2, "nothing deleted");
     assert_eq!(
         store.followup("followup:fin:new:2s").unwrap(),

@@ -135,9 +135,13 @@ fn record_mail(tx: &mut Transaction<'_>, id: i64, mail: &MailRecord<'_>) -> Resu
     Ok(())
 }
 
-impl PgStore {
-    fn create_ticket(
-        &self,
+impl TicketStore for PgStore {
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.run(schema::version)
+    }
+
+    fn create_with(
+        &mut self,
         mut ticket: Ticket,
         mail: Option<&MailRecord<'_>>,
     ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
@@ -182,8 +186,8 @@ impl PgStore {
         })
     }
 
-    fn update_ticket(
-        &self,
+    fn update_with(
+        &mut self,
         ticket: &Ticket,
         mail: Option<&MailRecord<'_>>,
     ) -> Result<Vec<FeedPosition>, StoreError> {
@@ -226,28 +230,6 @@ impl PgStore {
             tx.commit()?;
             Ok(positions)
         })
-    }
-}
-
-impl TicketStore for PgStore {
-    fn schema_version(&self) -> Result<i64, StoreError> {
-        self.run(schema::version)
-    }
-
-    fn create_with(
-        &mut self,
-        ticket: Ticket,
-        mail: Option<&MailRecord<'_>>,
-    ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, mail)
-    }
-
-    fn update_with(
-        &mut self,
-        ticket: &Ticket,
-        mail: Option<&MailRecord<'_>>,
-    ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, mail)
     }
 
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError> {
