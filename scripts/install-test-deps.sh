@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, only where missing:
 # Prometheus (prometheus + promtool), openssl, curl, net-snmp (snmpd, snmptrap), Python venv,
-# mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, prometheus-blackbox-exporter (the
+# mosquitto (broker + mosquitto_pub/passwd) for the MQTT tests, postgresql (the PostgreSQL ticket
+# store's tests start a private server), prometheus-blackbox-exporter (the
 # probe benchmark's peer), socat (a serial line for Modbus RTU), chromium, chromium-driver and a
 # CJK font, fonts-wqy-zenhei (the console's browser test), dovecot-imapd (the repair-mailbox
 # tests' IMAP server), and pymodbus with pyserial (the Modbus
@@ -10,7 +11,7 @@
 # the .rpm files.
 set -euo pipefail
 
-packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients prometheus-blackbox-exporter socat rpm chromium chromium-driver fonts-wqy-zenhei dovecot-imapd)
+packages=(prometheus openssl curl snmpd snmp python3-venv mosquitto mosquitto-clients postgresql prometheus-blackbox-exporter socat rpm chromium chromium-driver fonts-wqy-zenhei dovecot-imapd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -21,6 +21,10 @@ pub struct CollectorConfig {
     pub listen: ListenConfig,
     /// Durable state (agent sequence cursors; tickets later).
     pub storage: StorageConfig,
+    /// The ticket store (`[store]`, see `faultline_collector::store::StoreConfig`): the embedded
+    /// SQLite file (default) or a PostgreSQL server.
+    #[serde(default)]
+    pub store: crate::store::StoreConfig,
     /// Limits that protect the collector from bad or excessive input.
     #[serde(default)]
     pub ingest: IngestConfig,
@@ -540,6 +544,7 @@ impl CollectorConfig {
                 ));
             }
         }
+        self.store.validate(source, "store")?;
         self.notify.validate(source, "notify")?;
         if let Some(reports) = &self.reports {
             reports.validate(source, &self.notify, self.incidents.is_some())?;

@@ -34,6 +34,7 @@ pub mod remote_write;
 pub mod remote_write_out;
 pub mod reports;
 pub mod series;
+pub mod store;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -73,9 +74,11 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
     let mut mailbox = None;
     let stage = match &config.incidents {
         Some(incidents) => {
+            let location = store::Location::resolve(&config.store, incidents, &config.storage)?;
             let stage = incidents::start(
                 incidents,
                 &config.storage,
+                &location,
                 config.ingest.max_behind,
                 &mut registry,
             )?;
@@ -83,7 +86,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
             capacity::start(
                 stage.inventory.clone(),
                 series.clone(),
-                &incidents.database_path(&config.storage),
+                &location,
                 stage.requests.clone(),
                 &mut registry,
             )?;
@@ -94,11 +97,7 @@ pub async fn run(config: config::CollectorConfig, file: std::path::PathBuf) -> a
                 ack_links.clone(),
                 &mut registry,
             )?);
-            report_scheduler = reports::start(
-                &config,
-                incidents.database_path(&config.storage),
-                stage.inventory.clone(),
-            )?;
+            report_scheduler = reports::start(&config, location, stage.inventory.clone())?;
             if let Some(settings) = &config.mailbox {
                 mailbox = Some(mailbox::start(
                     settings,

@@ -38,7 +38,10 @@ pub use attribution::{Attribution, Evidence, KnownIncident, NewIncident, Role, a
 pub use eval::{Evaluator, Firing, Resolved, RuleEvent};
 pub use inventory::{Inventory, Owner};
 pub use rules::{Rule, RuleSet, Severity};
-pub use store::{Fed, FeedItem, FeedPosition, ListWindow, SqliteStore, StoreError, TicketStore};
+pub use store::{
+    CapacityHistory, Fed, FeedItem, FeedPosition, ListWindow, PgStore, ReportLedger, RuleMemory,
+    SqliteStore, Store, StoreError, TicketStore,
+};
 pub use ticket::{
     Change, Channel, Command, NewTicket, Ticket, TicketError, TicketPolicy, TicketState,
     TimelineEntry, Timer,

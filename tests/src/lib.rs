@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod ledger;
 pub mod modbus_peer;
 pub mod mosquitto;
+pub mod postgres;
 pub mod prometheus;
 pub mod receivers;
 pub mod report_fixture;

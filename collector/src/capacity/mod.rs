@@ -30,11 +30,10 @@ use faultline_daemon::reload::Live;
 use faultline_incidents::capacity::decide::{LISTED_CONSUMERS, largest_consumers, planning_ticket};
 use faultline_incidents::capacity::history::{RETENTION, hour_of};
 use faultline_incidents::capacity::{CounterRates, HourBucket, Level, Watch};
-use faultline_incidents::{Inventory, Millis, NewTicket, SqliteStore, Ticket};
+use faultline_incidents::{Inventory, Millis, NewTicket, Store, Ticket};
 use faultline_wire::SampleKind;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,7 +46,7 @@ const MAX_UNSAVED: usize = 100_000;
 pub struct Shell {
     inventory: Live<Inventory>,
     series: SharedSeries,
-    store: SqliteStore,
+    store: Box<dyn Store>,
     requests: mpsc::Sender<Request>,
     watch: Watch,
     readings: Readings,
@@ -67,7 +66,7 @@ impl Shell {
     pub fn open(
         inventory: Live<Inventory>,
         series: SharedSeries,
-        store: SqliteStore,
+        store: Box<dyn Store>,
         requests: mpsc::Sender<Request>,
         readings: Readings,
         now: Millis,
@@ -239,12 +238,11 @@ fn retention_ms() -> Millis {
 pub fn start(
     inventory: Live<Inventory>,
     series: SharedSeries,
-    database: &Path,
+    location: &crate::store::Location,
     requests: mpsc::Sender<Request>,
     registry: &mut Registry,
 ) -> anyhow::Result<()> {
-    let store = SqliteStore::open(database)
-        .with_context(|| format!("capacity history in {}", database.display()))?;
+    let store = location.open().context("capacity history")?;
     let readings = Readings::default();
     registry.register_collector(Box::new(CapacityCollector(readings.clone())));
     let mut shell = Shell::open(

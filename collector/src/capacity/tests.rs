@@ -3,9 +3,11 @@
 
 use super::*;
 use crate::series::{SeriesLimits, SeriesStore};
+use faultline_incidents::SqliteStore;
 use faultline_incidents::capacity::history::HOUR_MS;
 use faultline_wire::config_file::ConfigSource;
 use faultline_wire::{Sample, SampleKind};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 const INVENTORY: &str = r#"
@@ -108,7 +110,7 @@ fn shell_over(
     series: &SharedSeries,
     now: Millis,
 ) -> (Shell, mpsc::Receiver<Request>) {
-    let store = SqliteStore::open(&dir.join("tickets.db")).unwrap();
+    let store = Box::new(SqliteStore::open(&dir.join("tickets.db")).unwrap());
     let (requests, rx) = mpsc::channel(8);
     let shell = Shell::open(
         inventory(inventory_text),

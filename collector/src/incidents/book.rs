@@ -7,15 +7,13 @@ use super::{IncidentMetrics, Setup, StageEvent, TicketEvent, store_refusal, tag_
 use crate::api::Refusal;
 use faultline_incidents::dispatch::{Book, Note};
 use faultline_incidents::store::MailRecord;
-use faultline_incidents::{
-    Command, FeedPosition, Millis, NewTicket, SqliteStore, Ticket, TicketState, TicketStore,
-};
+use faultline_incidents::{Command, FeedPosition, Millis, NewTicket, Store, Ticket, TicketState};
 use std::sync::Arc;
 
 /// The unclosed tickets, their store, and the events waiting for the notifier.
 pub(super) struct StoreBook {
     pub(super) setup: Arc<Setup>,
-    pub(super) store: SqliteStore,
+    pub(super) store: Box<dyn Store>,
     /// Every ticket that is not closed, oldest first (what the desk and the timers look at).
     pub(super) tickets: Vec<Ticket>,
     /// Events of the message being handled, sent when it is done.
@@ -47,11 +45,10 @@ impl StoreBook {
         now: Millis,
     ) -> Result<Ticket, Refusal> {
         let (ticket, _) = Ticket::open(0, new, &self.setup.policy, now);
-        let (ticket, positions) = match mail {
-            Some(mail) => self.store.create_with_mail(ticket, mail),
-            None => self.store.create(ticket),
-        }
-        .map_err(store_refusal)?;
+        let (ticket, positions) = self
+            .store
+            .create_with(ticket, mail)
+            .map_err(store_refusal)?;
         tracing::info!(
             ticket = ticket.id,
             rule = %ticket.rule,
@@ -100,11 +97,7 @@ impl StoreBook {
         let (next, _) = current
             .apply(command, &self.setup.policy, now)
             .map_err(|e| Refusal::Conflict(e.to_string()))?;
-        let positions = match mail {
-            Some(mail) => self.store.update_with_mail(&next, mail),
-            None => self.store.update(&next),
-        }
-        .map_err(store_refusal)?;
+        let positions = self.store.update_with(&next, mail).map_err(store_refusal)?;
         self.announce(&next, &positions);
         match index {
             Some(i) if next.state == TicketState::Closed => {

@@ -8,7 +8,7 @@ use super::stage::Stage;
 use super::{StageEvent, store_refusal};
 use crate::api::Refusal;
 use faultline_incidents::followup::{self, FollowUpPolicy, FollowUpTask};
-use faultline_incidents::{Millis, Owner, SqliteStore, StoreError, TicketStore};
+use faultline_incidents::{Millis, Owner, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A customer department's follow-up clock.
@@ -44,7 +44,7 @@ pub(super) struct FollowUps {
 
 impl FollowUps {
     /// The clocks and tasks stored in `store`; every clock is planned at the first tick.
-    pub(super) fn load(policy: FollowUpPolicy, store: &SqliteStore) -> Result<Self, StoreError> {
+    pub(super) fn load(policy: FollowUpPolicy, store: &dyn Store) -> Result<Self, StoreError> {
         let mut clocks: BTreeMap<String, Clock> = store
             .first_seen()?
             .into_iter()

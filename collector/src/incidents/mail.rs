@@ -13,7 +13,7 @@ use crate::mailbox::intake::{MailIntake, MailOutcome, keep};
 use faultline_incidents::carrier::CarrierClock;
 use faultline_incidents::store::MailRecord;
 use faultline_incidents::ticket::{AttachmentRef, Channel, Customer, MailReceived, Reporter};
-use faultline_incidents::{Command, Millis, NewTicket, Severity, Ticket, TicketState, TicketStore};
+use faultline_incidents::{Command, Millis, NewTicket, Severity, Ticket, TicketState};
 
 /// Target of tickets from senders the inventory does not know.
 pub const UNKNOWN_SENDER: &str = "mailbox:unknown";
@@ -183,11 +183,13 @@ mod tests {
     use crate::incidents::stage::tests::stage_with_inventory;
     use crate::mailbox::intake::AttachmentCaps;
     use crate::mailbox::parse::{IncomingMail, Part};
+    use faultline_incidents::store::test_db::Db;
     use faultline_incidents::{Change, Owner};
     use std::path::Path;
 
-    fn stage(dir: &Path) -> Stage {
+    fn stage(db: &Db, dir: &Path) -> Stage {
         stage_with_inventory(
+            db,
             dir,
             "[[departments]]\nid = \"finance\"\nlanguage = \"zh-CN\"\nmail_domains = [\"finance.gov.example\"]\ncontacts = [{ name = \"Li Wei\", email = \"li.wei@finance.gov.example\" }]\n",
         )
@@ -219,8 +221,9 @@ mod tests {
 
     #[test]
     fn a_reply_from_the_carriers_noc_is_its_response() {
-        let dir = tempfile::tempdir().unwrap();
+        let (db, dir) = (Db::sqlite(), tempfile::tempdir().unwrap());
         let mut stage = stage_with_inventory(
+            &db,
             dir.path(),
             "[[targets]]\nid = \"edge1\"\nkind = \"device\"\nowner = \"platform\"\n\n[[targets]]\nid = \"edge1-wan\"\nkind = \"interface\"\nowner = \"platform\"\ndevice = \"edge1\"\nifname = \"Te0/0/0\"\ndepends_on = [\"edge1\"]\n\n[[circuits]]\nid = \"acme-1\"\ncarrier = \"ACME\"\ncircuit_id = \"ACME-0042\"\na_end = \"edge1-wan\"\nnoc = [{ name = \"ACME NOC\", email = \"NOC@acme.example\" }]\n",
         );
@@ -279,10 +282,11 @@ mod tests {
         assert_eq!(clock.response_ms(), Some(60_000));
     }
 
-    #[test]
-    fn mails_open_thread_and_never_duplicate() {
+    faultline_incidents::both_stores!(mails_open_thread_and_never_duplicate);
+
+    fn mails_open_thread_and_never_duplicate(db: &Db) {
         let dir = tempfile::tempdir().unwrap();
-        let mut stage = stage(dir.path());
+        let mut stage = stage(db, dir.path());
         let now = 1_767_226_200_000;
         let known = intake("<1@f>", "li.wei@finance.gov.example", "打印机故障", &[]);
         let Ok(MailOutcome::Opened(id)) = stage.take_mail(&known, now) else {

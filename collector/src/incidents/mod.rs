@@ -21,7 +21,7 @@
 //! announcing it. Done is recorded through the API (who, when, note); nothing is deleted.
 //!
 //! Restart: tickets, timelines, every timer deadline, the departments' clocks and the follow-up
-//! tasks are in SQLite; on start the stage marks the rules of active tickets (and of their active
+//! tasks are in the store; on start the stage marks the rules of active tickets (and of their active
 //! symptoms) as firing in the evaluator, so a restart neither duplicates a ticket nor loses the
 //! resolution that comes while it was down.
 //!
@@ -35,9 +35,10 @@
 //! plus one message's events ahead of the notifier, so a replay is that long at most (unless
 //! persisting failed).
 //!
-//! The ticket store is its own SQLite file (`incidents.database`, default `tickets.db` next to
-//! `storage.path`): the cursor store and the ticket store each version their schema with
-//! `PRAGMA user_version`, which cannot be shared by two migration sequences in one file.
+//! The ticket store is `[store]` ([`crate::store`]): by default its own SQLite file
+//! (`incidents.database`, default `tickets.db` next to `storage.path`: the cursor store and the
+//! ticket store each version their schema with `PRAGMA user_version`, which cannot be shared by
+//! two migration sequences in one file), or a PostgreSQL server.
 
 mod book;
 mod carrier;
@@ -56,12 +57,11 @@ use crate::api::{Refusal, Request};
 use crate::config::{IncidentsConfig, StorageConfig};
 use crate::ingest::Accepted;
 use crate::notifications::Paging;
+use crate::store::Location;
 use anyhow::Context;
 use faultline_daemon::reload::Live;
 use faultline_incidents::followup::FollowUpTask;
-use faultline_incidents::{
-    Change, FeedPosition, Inventory, SqliteStore, StoreError, Ticket, TicketStore, TimelineEntry,
-};
+use faultline_incidents::{Change, FeedPosition, Inventory, StoreError, Ticket, TimelineEntry};
 use metrics::{severity_label, tag_label};
 use prometheus_client::registry::Registry;
 use stage::Stage;
@@ -226,6 +226,7 @@ pub struct Downstream {
 pub fn start(
     config: &IncidentsConfig,
     storage: &StorageConfig,
+    location: &Location,
     horizon: std::time::Duration,
     registry: &mut Registry,
 ) -> anyhow::Result<Handles> {
@@ -236,22 +237,23 @@ pub fn start(
             .take_oncall()
             .map(|oncall| Paging::new(oncall, config.escalation.clone())),
     ));
+    // The notification outbox's file, and the ticket store's with SQLite.
     let database = config.database_path(storage);
     if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("incidents.database {}", database.display()))?;
     }
-    let store = SqliteStore::open(&database)
-        .with_context(|| format!("incidents.database {}", database.display()))?;
+    let store = location.open()?;
+    let at = location.describe();
     let metrics = IncidentMetrics::register(registry);
     metrics.know_departments(inventory.get().departments().keys());
     let stage = Stage::open(setup, config, store, metrics.clone(), horizon)
-        .with_context(|| format!("incidents.database {}", database.display()))?;
+        .with_context(|| format!("ticket store {at}"))?;
     let feed_end = stage
         .book
         .store
         .feed_end()
-        .with_context(|| format!("incidents.database {}", database.display()))?;
+        .with_context(|| format!("ticket store {at}"))?;
     tracing::info!(
         rules = stage.setup.rule_count(),
         targets = stage.setup.inventory.targets().len(),
@@ -260,7 +262,7 @@ pub fn start(
         departments_seen = stage.followups.clocks.len(),
         pending_followups = stage.followups.pending.len(),
         feed_end,
-        database = %database.display(),
+        store = %at,
         "incident stage ready"
     );
     let (accepted, accepted_rx) = mpsc::channel(ACCEPTED_DEPTH);

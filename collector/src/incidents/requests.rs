@@ -9,7 +9,7 @@ use crate::api::{
 };
 use faultline_incidents::report_link::{ReportedFault, link_candidates};
 use faultline_incidents::ticket::{Customer, LinkedReport};
-use faultline_incidents::{Change, Command, Millis, NewTicket, Ticket, TicketStore};
+use faultline_incidents::{Change, Command, Millis, NewTicket, Ticket};
 
 impl Stage {
     pub(super) fn on_request(&mut self, request: Request) {

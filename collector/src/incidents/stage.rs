@@ -16,7 +16,7 @@ use faultline_daemon::log_limit::LogLimiter;
 use faultline_incidents::dispatch::Dispatch;
 use faultline_incidents::eval::MemoryChange;
 use faultline_incidents::{
-    Command, Evaluator, Fed, FeedPosition, Millis, SqliteStore, StoreError, Ticket, TicketStore,
+    Command, Evaluator, Fed, FeedPosition, Millis, Store, StoreError, Ticket,
 };
 use faultline_wire::Sample;
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ pub(super) struct Stage {
     pub(super) metrics: Arc<IncidentMetrics>,
     /// Rule memory the store refused, by (rule, series), retried with the next message.
     unsaved_memory: BTreeMap<(String, String), MemoryChange>,
-    /// One log line a minute while the store refuses the memory.
+    /// One log line a minute while the store refuses the memory or does not answer.
     memory_errors: LogLimiter<()>,
 }
 
@@ -45,12 +45,12 @@ impl Stage {
     pub(super) fn open(
         setup: Setup,
         config: &IncidentsConfig,
-        mut store: SqliteStore,
+        mut store: Box<dyn Store>,
         metrics: Arc<IncidentMetrics>,
         horizon: Duration,
     ) -> Result<Self, StoreError> {
         let tickets = store.unclosed()?;
-        let followups = FollowUps::load(config.followups.clone(), &store)?;
+        let followups = FollowUps::load(config.followups.clone(), &*store)?;
         let mut eval = Evaluator::new(setup.rules.clone());
         // Symptoms not yet cleared are restored also under resolved roots: a symptom clears on
         // its own. A ticket held open only by the same fault elsewhere has its own rule cleared.
@@ -109,9 +109,15 @@ impl Stage {
         loop {
             tokio::select! {
                 Some(batch) = accepted.recv() => {
-                    self.on_batch(&batch.agent, &batch.samples);
+                    let verdict = match self.store_answers() {
+                        Ok(()) => {
+                            self.on_batch(&batch.agent, &batch.samples);
+                            self.remember()
+                        }
+                        Err(why) => Err(why),
+                    };
                     // Ingest waits for this before it acknowledges the batch.
-                    let _ = batch.judged.send(self.remember());
+                    let _ = batch.judged.send(verdict);
                 }
                 Some(request) = requests.recv() => {
                     self.on_request(request);
@@ -153,6 +159,22 @@ impl Stage {
         }
         self.setup = Arc::new(setup);
         self.book.setup = Arc::clone(&self.setup);
+    }
+
+    /// Whether the store answers (a cheap read), asked before a batch is judged: a batch is
+    /// judged only on a store that can keep the tickets it opens. Otherwise it is refused
+    /// unjudged (ingest answers 503, the agent sends it again), so a store that is down — a
+    /// PostgreSQL server gone away — loses no firing. Left: a store failing between this read
+    /// and the batch's writes (logged as `automatic ticket change failed`).
+    fn store_answers(&mut self) -> Result<(), String> {
+        let Err(e) = self.book.store.feed_end() else {
+            return Ok(());
+        };
+        self.metrics.error("store", 1);
+        if let Some(held_back) = self.memory_errors.check(&(), std::time::Instant::now()) {
+            tracing::error!(error = %e, held_back, "ticket store unavailable; batches are refused unjudged until it answers");
+        }
+        Err(format!("ticket store: {e}"))
     }
 
     /// Stores what the rules must recall after a restart and changed while handling the last
@@ -323,6 +345,7 @@ pub(super) mod tests {
     use super::*;
     use crate::incidents::Setup;
     use faultline_incidents::followup::{FollowUpKind, FollowUpTask};
+    use faultline_incidents::store::test_db::Db;
     use faultline_incidents::{NewTicket, Owner, Severity};
     use faultline_wire::config_file::ConfigSource;
     use prometheus_client::registry::Registry;
@@ -344,8 +367,12 @@ pub(super) mod tests {
         (event.position(), what)
     }
 
-    #[test]
-    fn replay_sends_what_follows_the_handled_position_in_order_and_screened_like_live() {
+    faultline_incidents::both_stores!(
+        replay_sends_what_follows_the_handled_position_in_order_and_screened_like_live,
+        a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart,
+    );
+
+    fn replay_sends_what_follows_the_handled_position_in_order_and_screened_like_live(db: &Db) {
         let dir = tempfile::tempdir().unwrap();
         let file = |name: &str, text: &str| {
             let path = dir.path().join(name);
@@ -366,12 +393,11 @@ pub(super) mod tests {
             "maintenance.toml",
             "[[windows]]\nid = \"works\"\nreason = \"firmware\"\nannounced_by = \"platform team\"\nscope = { target = \"edge1\" }\nstart = \"2026-01-01T00:00:00Z\"\nend = \"2026-01-01T01:00:00Z\"\n",
         );
-        let store = SqliteStore::open(&dir.path().join("tickets.db")).unwrap();
         let metrics = IncidentMetrics::register(&mut Registry::default());
         let mut stage = Stage::open(
             Setup::load(&config).unwrap(),
             &config,
-            store,
+            db.open(),
             metrics,
             Duration::from_secs(86_400),
         )
@@ -444,9 +470,13 @@ pub(super) mod tests {
         assert!(stage.book.outbox.is_empty());
     }
 
-    /// A stage on `dir`'s ticket database with inventory `inventory` and default settings (a
-    /// second call on the same `dir` is a restart).
-    pub(in crate::incidents) fn stage_with_inventory(dir: &Path, inventory: &str) -> Stage {
+    /// A stage on a new connection to `db` with inventory `inventory` (written into `dir`) and
+    /// default settings (a second call on the same `db` is a restart).
+    pub(in crate::incidents) fn stage_with_inventory(
+        db: &Db,
+        dir: &Path,
+        inventory: &str,
+    ) -> Stage {
         let file = dir.join("inventory.toml");
         std::fs::write(&file, inventory).unwrap();
         let source = ConfigSource::from_text(Path::new("c.toml"), "[incidents]\n".into());
@@ -456,23 +486,22 @@ pub(super) mod tests {
         }
         let mut config = source.parse::<Wrapper>().unwrap().incidents;
         config.inventory_file = Some(file);
-        let store = SqliteStore::open(&dir.join("tickets.db")).unwrap();
         let metrics = IncidentMetrics::register(&mut Registry::default());
         Stage::open(
             Setup::load(&config).unwrap(),
             &config,
-            store,
+            db.open(),
             metrics,
             Duration::from_secs(86_400),
         )
         .unwrap()
     }
 
-    #[test]
-    fn a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart() {
+    fn a_ticket_held_open_by_the_same_fault_notices_its_own_rule_again_after_a_restart(db: &Db) {
         let dir = tempfile::tempdir().unwrap();
         let open = || {
             stage_with_inventory(
+                db,
                 dir.path(),
                 "[[sites]]\nid = \"dc1\"\n\n[[rooms]]\nid = \"r1\"\nsite = \"dc1\"\n\n[[targets]]\nid = \"env-1\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n\n[[targets]]\nid = \"env-2\"\nkind = \"sensor\"\nroom = \"r1\"\nowner = \"platform\"\n",
             )

@@ -1,10 +1,10 @@
 //! Making a report's files (store → report → **files**): shared by the `report` command and the
 //! scheduled report mail.
 
-use faultline_incidents::{Inventory, Millis, SqliteStore};
+use crate::store::Location;
+use faultline_incidents::{Inventory, Millis};
 use faultline_report::{Period, capacity, csv, html, load};
 use jiff::tz::TimeZone;
-use std::path::Path;
 
 /// A report's HTML page and CSV.
 #[derive(Debug, Clone)]
@@ -19,25 +19,25 @@ pub struct ReportFiles {
     pub csv: String,
 }
 
-/// The report of `period` (for `department`, or all) from the store file `database`, opened read
-/// only, with times shown in `zone`, made at `now_ms`.
+/// The report of `period` (for `department`, or all) from the ticket store, opened read only,
+/// with times shown in `zone`, made at `now_ms`.
 pub fn make(
-    database: &Path,
+    location: &Location,
     inventory: &Inventory,
     period: &Period,
     department: Option<&str>,
     zone: &TimeZone,
     now_ms: Millis,
 ) -> anyhow::Result<ReportFiles> {
-    let store = SqliteStore::open_read_only(database)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", database.display()))?;
+    let store = location.open_read_only()?;
+    let at = location.describe();
     // The pools' state as of the period's end (or now, for a period still running).
     let as_of = period.end_ms.min(now_ms);
     let history = store
         .capacity_history(capacity::history_since(inventory, as_of))
-        .map_err(|e| anyhow::anyhow!("{}: capacity history: {e}", database.display()))?;
+        .map_err(|e| anyhow::anyhow!("{at}: capacity history: {e}"))?;
     let pools = capacity::rows(inventory, history, as_of);
-    let report = load::build(&store, inventory, period, department, pools, now_ms)?;
+    let report = load::build(&*store, inventory, period, department, pools, now_ms)?;
     let o = &report.overall;
     let summary = format!(
         "Faultline management report {} ({}): {} tickets, MTTA {} min, MTTR {} min, SLA compliance {} %.",

@@ -8,9 +8,10 @@ pub mod config;
 mod files;
 
 use crate::config::CollectorConfig;
+use crate::store::Location;
 use anyhow::Context;
 use faultline_daemon::reload::Live;
-use faultline_incidents::{Inventory, Millis, SqliteStore};
+use faultline_incidents::{Inventory, Millis};
 use faultline_notify::channel::email::EmailConfig;
 use faultline_notify::report_mail::{self, ReportMail};
 use faultline_report::{Period, Schedule};
@@ -60,8 +61,9 @@ pub fn write_files(
     {
         anyhow::bail!("--department: \"{d}\" is not a department of the inventory");
     }
+    let location = Location::resolve(&config.store, incidents, &config.storage)?;
     let files = make(
-        &incidents.database_path(&config.storage),
+        &location,
         &inventory,
         &period,
         department,
@@ -83,7 +85,7 @@ struct Scheduler {
     to: Vec<String>,
     zone: TimeZone,
     email: EmailConfig,
-    database: PathBuf,
+    store: Location,
     inventory: Live<Inventory>,
 }
 
@@ -99,9 +101,9 @@ impl Scheduler {
     /// Sends the report that is due at `now_ms`, if any, and records it; returns the period sent.
     async fn tick(&self, now_ms: Millis) -> anyhow::Result<Option<String>> {
         let name = schedule_name(self.schedule);
-        let database = self.database.clone();
+        let store = self.store.clone();
         let last = tokio::task::spawn_blocking(move || {
-            SqliteStore::open_read_only(&database)?.report_sent(name)
+            anyhow::Ok(store.open_read_only()?.report_sent(name)?)
         })
         .await??;
         let Some(period) =
@@ -109,14 +111,11 @@ impl Scheduler {
         else {
             return Ok(None);
         };
-        let (database, inventory, zone) = (
-            self.database.clone(),
-            self.inventory.get(),
-            self.zone.clone(),
-        );
+        let (store, inventory, zone) =
+            (self.store.clone(), self.inventory.get(), self.zone.clone());
         let label = period.label.clone();
         let files = tokio::task::spawn_blocking(move || {
-            make(&database, &inventory, &period, None, &zone, now_ms)
+            make(&store, &inventory, &period, None, &zone, now_ms)
         })
         .await??;
         let mail = ReportMail {
@@ -131,21 +130,21 @@ impl Scheduler {
         report_mail::send(&self.email, &mail, SMTP_TIMEOUT)
             .await
             .map_err(anyhow::Error::msg)?;
-        let database = self.database.clone();
+        let store = self.store.clone();
         let sent = label.clone();
         tokio::task::spawn_blocking(move || {
-            SqliteStore::open(&database)?.record_report_sent(name, &sent, now_ms)
+            anyhow::Ok(store.open()?.record_report_sent(name, &sent, now_ms)?)
         })
         .await??;
         Ok(Some(label))
     }
 }
 
-/// Starts the scheduler of `[reports]` on the ticket store `database`, with the live inventory;
+/// Starts the scheduler of `[reports]` on the ticket store `store`, with the live inventory;
 /// `None` without `[reports]`. Checks every minute; a failed send is retried at the next check.
 pub fn start(
     config: &CollectorConfig,
-    database: PathBuf,
+    store: Location,
     inventory: Live<Inventory>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(reports) = &config.reports else {
@@ -160,7 +159,7 @@ pub fn start(
         to: reports.to.clone(),
         zone: time_zone(config)?,
         email,
-        database,
+        store,
         inventory,
     };
     Ok(Some(tokio::spawn(async move {

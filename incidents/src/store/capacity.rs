@@ -1,4 +1,4 @@
-//! The capacity history table of the [`SqliteStore`] (capacity watch → **store**): each pool's
+//! The capacity history table of the ticket store (capacity watch → **store**): each pool's
 //! finished hourly buckets ([`crate::capacity::history`]), written as hours finish and read once
 //! at start, so forecasts survive a restart. Hours older than a year are deleted as new ones are
 //! written (one indexed range delete per write), so the table stays bounded.
@@ -8,9 +8,24 @@ use crate::Millis;
 use crate::capacity::HourBucket;
 use std::collections::BTreeMap;
 
-impl SqliteStore {
+/// Where the capacity watch keeps its hourly pool history (table `capacity_hourly`).
+pub trait CapacityHistory {
     /// Every stored hourly bucket from `since` on, by pool, oldest first.
-    pub fn capacity_history(
+    fn capacity_history(
+        &self,
+        since: Millis,
+    ) -> Result<BTreeMap<String, Vec<HourBucket>>, StoreError>;
+    /// Stores finished hours `(pool, bucket)` (a stored hour is replaced) and deletes every hour
+    /// before `cutoff`, in one transaction.
+    fn save_capacity_hours(
+        &mut self,
+        hours: &[(&str, HourBucket)],
+        cutoff: Millis,
+    ) -> Result<(), StoreError>;
+}
+
+impl CapacityHistory for SqliteStore {
+    fn capacity_history(
         &self,
         since: Millis,
     ) -> Result<BTreeMap<String, Vec<HourBucket>>, StoreError> {
@@ -38,9 +53,7 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Stores finished hours `(pool, bucket)` (a stored hour is replaced) and deletes every hour
-    /// before `cutoff`, in one transaction.
-    pub fn save_capacity_hours(
+    fn save_capacity_hours(
         &mut self,
         hours: &[(&str, HourBucket)],
         cutoff: Millis,
@@ -70,12 +83,13 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::both_stores;
     use crate::capacity::history::HOUR_MS;
+    use crate::store::test_db::Db;
 
-    #[test]
-    fn hours_survive_reopening_and_old_ones_are_deleted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
+    both_stores!(hours_survive_reopening_and_old_ones_are_deleted);
+
+    fn hours_survive_reopening_and_old_ones_are_deleted(db: &Db) {
         let bucket = |h: i64, v: f64| HourBucket {
             hour_ms: h * HOUR_MS,
             min: v,
@@ -84,7 +98,7 @@ mod tests {
             count: 4,
         };
         {
-            let mut store = SqliteStore::open(&path).unwrap();
+            let mut store = db.open();
             store
                 .save_capacity_hours(&[("a", bucket(1, 1.0)), ("b", bucket(1, 5.0))], 0)
                 .unwrap();
@@ -92,7 +106,7 @@ mod tests {
                 .save_capacity_hours(&[("a", bucket(2, 2.0)), ("a", bucket(1, 9.0))], 0)
                 .unwrap();
         }
-        let mut store = SqliteStore::open(&path).unwrap();
+        let mut store = db.open();
         let got = store.capacity_history(0).unwrap();
         assert_eq!(
             got["a"],

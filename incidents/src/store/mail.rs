@@ -1,6 +1,6 @@
-//! The repair mailbox's part of the [`SqliteStore`] (mailbox → **incidents**): which mails, by
+//! The repair mailbox's part of the ticket store (mailbox → **incidents**): which mails, by
 //! Message-ID, were turned into a ticket or recorded on one (`mail_seen`), and the attachments
-//! kept with a ticket (`attachments`, the bytes in the database file: backed up, moved and
+//! kept with a ticket (`attachments`, the bytes in the database: backed up, moved and
 //! restored with the tickets). Both are written in the same transaction as the ticket, so a
 //! collector killed between fetching a mail and committing its ticket fetches it again and
 //! finds it not yet seen, and one killed after the commit finds it seen: never two tickets.
@@ -102,11 +102,17 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::both_stores;
     use crate::rules::Severity;
-    use crate::store::TicketStore;
+    use crate::store::test_db::Db;
     use crate::ticket::{
         Channel, Command, MailReceived, NewTicket, Reporter, Ticket, TicketPolicy,
     };
+
+    both_stores!(
+        a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen,
+        old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration
+    );
 
     fn mailed(target: &str) -> Ticket {
         let new = NewTicket {
@@ -142,25 +148,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
+    fn a_mail_opens_one_ticket_and_a_reply_one_entry_with_their_attachments_across_reopen(db: &Db) {
         let first = [attachment(1, b"\xff\xd8jpeg")];
         let id = {
-            let mut store = SqliteStore::open(&path).unwrap();
+            let mut store = db.open();
             let mail = MailRecord {
                 message_id: "<a@elsewhere.example>",
                 at_ms: 2_000,
                 attachments: &first,
             };
             let (ticket, positions) = store
-                .create_with_mail(mailed("mailbox:unknown"), &mail)
+                .create_with(mailed("mailbox:unknown"), Some(&mail))
                 .unwrap();
             assert_eq!(positions.len(), 1);
             // The same mail again (a restart that fetched it before the flag was set) is refused
             // and leaves nothing behind.
-            let again = store.create_with_mail(mailed("mailbox:unknown"), &mail);
+            let again = store.create_with(mailed("mailbox:unknown"), Some(&mail));
             assert!(again.is_err());
             assert_eq!(store.list(None, &Default::default(), 10).unwrap().len(), 1);
             // Untagged mailbox tickets on the same fingerprint do not collide.
@@ -170,13 +173,13 @@ mod tests {
                 attachments: &[],
             };
             let (second, _) = store
-                .create_with_mail(mailed("mailbox:unknown"), &other)
+                .create_with(mailed("mailbox:unknown"), Some(&other))
                 .unwrap();
             assert_ne!(second.id, ticket.id);
             assert_eq!(store.get(second.id).unwrap().unwrap().tag, None);
             ticket.id
         };
-        let mut store = SqliteStore::open(&path).unwrap();
+        let mut store = db.open();
         assert_eq!(
             store.mail_ticket("<a@elsewhere.example>").unwrap(),
             Some(id)
@@ -201,13 +204,13 @@ mod tests {
         assert_eq!(entries.len(), 1);
         let second = [attachment(2, b"more")];
         store
-            .update_with_mail(
+            .update_with(
                 &ticket,
-                &MailRecord {
+                Some(&MailRecord {
                     message_id: &reply.message_id,
                     at_ms: 3_000,
                     attachments: &second,
-                },
+                }),
             )
             .unwrap();
         assert_eq!(
@@ -225,11 +228,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
-        let mut store = SqliteStore::open(&path).unwrap();
+    fn old_rows_with_a_string_tag_and_monitoring_uniqueness_survive_the_migration(db: &Db) {
+        let mut store = db.open();
         // A body as an older Faultline stored it: tag a string, no reporter, no channel.
         let mut old = serde_json::to_value(mailed("edge1")).unwrap();
         let map = old.as_object_mut().unwrap();

@@ -1,13 +1,20 @@
-//! The rule memory table of the [`SqliteStore`]: what the evaluator must recall after a restart
+//! The rule memory table of the ticket store: what the evaluator must recall after a restart
 //! ([`crate::eval::SeriesMemory`]), written at the evaluator's edges, in one transaction per
 //! message the incident stage handles, before the judged samples are acknowledged.
 
 use super::{SqliteStore, StoreError};
 use crate::eval::{MemoryChange, SeriesMemory};
 
-impl SqliteStore {
+/// Where the rule evaluator's memory is kept (table `rule_memory`).
+pub trait RuleMemory {
     /// Every stored series memory, to recall into a new evaluator.
-    pub fn rule_memory(&self) -> Result<Vec<SeriesMemory>, StoreError> {
+    fn rule_memory(&self) -> Result<Vec<SeriesMemory>, StoreError>;
+    /// Applies `changes` ([`crate::Evaluator::take_memory`]) in one transaction.
+    fn save_rule_memory(&mut self, changes: &[MemoryChange]) -> Result<(), StoreError>;
+}
+
+impl RuleMemory for SqliteStore {
+    fn rule_memory(&self) -> Result<Vec<SeriesMemory>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT body FROM rule_memory")?;
         let bodies = stmt
             .query_map([], |row| row.get::<_, String>(0))?
@@ -18,8 +25,7 @@ impl SqliteStore {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Applies `changes` ([`crate::Evaluator::take_memory`]) in one transaction.
-    pub fn save_rule_memory(&mut self, changes: &[MemoryChange]) -> Result<(), StoreError> {
+    fn save_rule_memory(&mut self, changes: &[MemoryChange]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -51,7 +57,11 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::both_stores;
+    use crate::store::test_db::Db;
     use std::collections::BTreeMap;
+
+    both_stores!(memory_is_kept_replaced_and_forgotten_across_reopen);
 
     fn memory(rule: &str, series: &str, last_value: f64) -> SeriesMemory {
         SeriesMemory {
@@ -67,12 +77,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn memory_is_kept_replaced_and_forgotten_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
+    fn memory_is_kept_replaced_and_forgotten_across_reopen(db: &Db) {
         {
-            let mut store = SqliteStore::open(&path).unwrap();
+            let mut store = db.open();
             store
                 .save_rule_memory(&[
                     MemoryChange::Keep(memory("LinkDown", "dev\u{1f}if=1", 1.0)),
@@ -89,7 +96,7 @@ mod tests {
                 ])
                 .unwrap();
         }
-        let store = SqliteStore::open(&path).unwrap();
+        let store = db.open();
         assert_eq!(
             store.rule_memory().unwrap(),
             [memory("LinkDown", "dev\u{1f}if=1", 2.0)]

@@ -1,14 +1,16 @@
-//! Durable tickets and timelines (rules → **incidents** → notifications): the [`TicketStore`]
-//! trait the collector's incident task writes through, and its embedded SQLite implementation
-//! ([`SqliteStore`]: one file, WAL, schema migrations versioned with `PRAGMA user_version`).
-//! Customer follow-ups live here too: when each department's first target appeared, and the
-//! follow-up tasks, one row per key ([`crate::followup`]), moved from pending to done but never
-//! deleted.
+//! Durable tickets and timelines (rules → **incidents** → notifications): the [`Store`] traits
+//! the collector's incident task writes through ([`TicketStore`] with [`RuleMemory`],
+//! [`ReportLedger`] and [`CapacityHistory`]), and two implementations: the embedded SQLite one
+//! ([`SqliteStore`]: one file, WAL, schema migrations versioned with `PRAGMA user_version`), the
+//! default, and [`PgStore`] on a PostgreSQL server (its own migration list, versioned in a
+//! `schema_version` table). Customer follow-ups live here too: when each department's first
+//! target appeared, and the follow-up tasks, one row per key ([`crate::followup`]), moved from
+//! pending to done but never deleted.
 //!
 //! The ticket body is kept as JSON next to the columns that are queried (fingerprint, state, tag,
 //! severity, next timer deadline); the timeline is a separate append-only table, so nothing is ever
-//! rewritten or deleted. A partial unique index allows one active ticket per fingerprint, so a
-//! restarted collector can never duplicate one. A PostgreSQL store can implement the same trait.
+//! rewritten or deleted. A partial unique index allows one active monitoring ticket per
+//! fingerprint, so a restarted collector can never duplicate one.
 //!
 //! The **feed** orders everything the collector announces downstream: every timeline entry and
 //! every new follow-up task gets a [`FeedPosition`] in the same transaction that stores it, global
@@ -29,9 +31,26 @@ use thiserror::Error;
 /// A store failure.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The database failed.
+    /// The SQLite database failed.
     #[error("ticket store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server refused a statement or the connection broke.
+    #[error("ticket store: PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The PostgreSQL server cannot be reached (down, wrong address, refused login).
+    #[error("ticket store: PostgreSQL at {server} is unreachable: {source}")]
+    Unreachable {
+        /// `host:port` (or socket directory) of the server, never the password.
+        server: String,
+        /// Why.
+        source: postgres::Error,
+    },
+    /// The PostgreSQL connection URL is not valid.
+    #[error("ticket store: not a PostgreSQL connection URL: {0}")]
+    Url(postgres::Error),
+    /// The thread a PostgreSQL call runs on could not be started.
+    #[error("ticket store: cannot start a PostgreSQL call: {0}")]
+    Thread(std::io::Error),
     /// A stored body could not be (de)serialised.
     #[error("ticket store: ticket body: {0}")]
     Body(#[from] serde_json::Error),
@@ -103,26 +122,33 @@ pub struct FeedItem {
 
 /// Where tickets live. Implementations make each call atomic.
 pub trait TicketStore {
-    /// Stores a new ticket (its `id` is ignored) with its timeline; returns it with its new id
-    /// and the feed positions of its timeline entries, in order.
-    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError>;
-    /// Saves a changed ticket, appending the timeline entries not stored yet; returns the feed
-    /// positions of the appended entries, in order (the last `n` of `ticket.timeline`).
-    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError>;
-    /// [`create`](Self::create) for a ticket opened by a mail: records its Message-ID and keeps
-    /// its attachments in the same transaction, so a mail is never turned into two tickets.
-    fn create_with_mail(
+    /// The schema version of the open database (the number of its migrations applied).
+    fn schema_version(&self) -> Result<i64, StoreError>;
+    /// Stores a new ticket (its `id` is ignored) with its timeline and, when it was opened by a
+    /// mail, that mail's Message-ID and attachments in the same transaction (so a mail is never
+    /// turned into two tickets); returns it with its new id and the feed positions of its
+    /// timeline entries, in order.
+    fn create_with(
         &mut self,
         ticket: Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<(Ticket, Vec<FeedPosition>), StoreError>;
-    /// [`update`](Self::update) for a mail recorded on a ticket: records its Message-ID and
-    /// keeps its attachments in the same transaction.
-    fn update_with_mail(
+    /// Saves a changed ticket, appending the timeline entries not stored yet, and the mail the
+    /// change records, if any, in the same transaction; returns the feed positions of the
+    /// appended entries, in order (the last `n` of `ticket.timeline`).
+    fn update_with(
         &mut self,
         ticket: &Ticket,
-        mail: &MailRecord<'_>,
+        mail: Option<&MailRecord<'_>>,
     ) -> Result<Vec<FeedPosition>, StoreError>;
+    /// [`create_with`](Self::create_with) without a mail.
+    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
+        self.create_with(ticket, None)
+    }
+    /// [`update_with`](Self::update_with) without a mail.
+    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
+        self.update_with(ticket, None)
+    }
     /// The ticket a mail (by Message-ID) was turned into or recorded on.
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError>;
     /// Attachment `number` of ticket `ticket`.
@@ -168,6 +194,12 @@ pub trait TicketStore {
     /// The position of the newest feed item (0 when the feed is empty).
     fn feed_end(&self) -> Result<FeedPosition, StoreError>;
 }
+
+/// Everything the collector keeps in its ticket database, behind one object: tickets, feed and
+/// follow-ups, the rules' memory, the reports sent and the capacity history.
+pub trait Store: TicketStore + RuleMemory + ReportLedger + CapacityHistory + Send {}
+
+impl<T: TicketStore + RuleMemory + ReportLedger + CapacityHistory + Send> Store for T {}
 
 /// Which stretch of the ticket history a list reads: tickets older than a cursor (paging
 /// backwards from the newest), opened within a time range.
@@ -345,13 +377,6 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
-    /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))?)
-    }
-
     fn load(&self, id: i64, body: &str) -> Result<Ticket, StoreError> {
         let mut value: serde_json::Value = serde_json::from_str(body)?;
         if let Some(map) = value.as_object_mut() {
@@ -466,8 +491,14 @@ fn append_timeline(
     Ok(positions)
 }
 
-impl SqliteStore {
-    fn create_ticket(
+impl TicketStore for SqliteStore {
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    fn create_with(
         &mut self,
         mut ticket: Ticket,
         mail: Option<&MailRecord<'_>>,
@@ -509,7 +540,7 @@ impl SqliteStore {
         Ok((ticket, positions))
     }
 
-    fn update_ticket(
+    fn update_with(
         &mut self,
         ticket: &Ticket,
         mail: Option<&MailRecord<'_>>,
@@ -544,32 +575,6 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(positions)
-    }
-}
-
-impl TicketStore for SqliteStore {
-    fn create(&mut self, ticket: Ticket) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, None)
-    }
-
-    fn update(&mut self, ticket: &Ticket) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, None)
-    }
-
-    fn create_with_mail(
-        &mut self,
-        ticket: Ticket,
-        mail: &MailRecord<'_>,
-    ) -> Result<(Ticket, Vec<FeedPosition>), StoreError> {
-        self.create_ticket(ticket, Some(mail))
-    }
-
-    fn update_with_mail(
-        &mut self,
-        ticket: &Ticket,
-        mail: &MailRecord<'_>,
-    ) -> Result<Vec<FeedPosition>, StoreError> {
-        self.update_ticket(ticket, Some(mail))
     }
 
     fn mail_ticket(&self, message_id: &str) -> Result<Option<u64>, StoreError> {
@@ -764,412 +769,18 @@ impl TicketStore for SqliteStore {
 mod capacity;
 mod mail;
 mod memory;
+mod pg;
+#[cfg(any(test, feature = "pg-test-server"))]
+pub mod pg_server;
 mod reports;
+#[cfg(any(test, feature = "pg-test-server"))]
+pub mod test_db;
 
+pub use capacity::CapacityHistory;
 pub use mail::{Attachment, MailRecord};
+pub use memory::RuleMemory;
+pub use pg::PgStore;
+pub use reports::ReportLedger;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::inventory::Owner;
-    use crate::rules::Severity;
-    use crate::ticket::{Command, NewTicket, SYSTEM, TicketPolicy, Timer};
-
-    fn new_ticket(target: &str) -> Ticket {
-        let new = NewTicket {
-            rule: "CarrierLinkLoss".into(),
-            target: target.into(),
-            summary: "uplink lost".into(),
-            description: String::new(),
-            severity: Severity::P1,
-            tag: Some(Owner::Carrier),
-            reason: "beyond the boundary".into(),
-            evidence: None,
-            customers: Vec::new(),
-            started_at_ms: 1_000,
-            opened_by: SYSTEM.into(),
-            channel: crate::ticket::Channel::Monitoring,
-            pages: true,
-            reporter: None,
-        };
-        Ticket::open(0, new, &TicketPolicy::default(), 2_000).0
-    }
-
-    #[test]
-    fn survives_restart_with_timeline_and_timers_and_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
-        let policy = TicketPolicy::default();
-        let ack_timeout = crate::duration_ms(policy.ack_timeout);
-        let id = {
-            let mut store = SqliteStore::open(&path).unwrap();
-            assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
-            let (ticket, _) = store.create(new_ticket("edge1-wan")).unwrap();
-            assert_eq!(ticket.id, 1);
-            let dup = store.create(new_ticket("edge1-wan")).unwrap_err();
-            assert!(
-                matches!(dup, StoreError::DuplicateActive { id: 1, .. }),
-                "{dup}"
-            );
-            let (ticket, _) = ticket
-                .apply(Command::Fire(Timer::Escalate), &policy, 2_000 + ack_timeout)
-                .unwrap();
-            store.update(&ticket).unwrap();
-            let (ticket, _) = ticket
-                .apply(Command::ConditionCleared, &policy, 900_000)
-                .unwrap();
-            store.update(&ticket).unwrap();
-            ticket.id
-        };
-        // "Restart": a new connection on the same file.
-        let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(
-            store.schema_version().unwrap(),
-            MIGRATIONS.len() as i64,
-            "migrations run once"
-        );
-        let ticket = store
-            .latest("CarrierLinkLoss", "edge1-wan")
-            .unwrap()
-            .unwrap();
-        assert_eq!(ticket.id, id);
-        assert_eq!(ticket.state, TicketState::Resolved);
-        assert_eq!(ticket.escalation_level, 1);
-        assert_eq!(ticket.timeline.len(), 3, "opened, escalated, resolved");
-        assert_eq!(store.get(id).unwrap().as_ref(), Some(&ticket));
-        // The flap comes back within the re-open window: the same ticket re-opens, no new one.
-        assert!(ticket.reopens(&policy, 950_000));
-        let (ticket, _) = ticket.apply(Command::Refire, &policy, 950_000).unwrap();
-        store.update(&ticket).unwrap();
-        let unclosed = store.unclosed().unwrap();
-        assert_eq!(unclosed.len(), 1);
-        assert_eq!(
-            (unclosed[0].id, unclosed[0].state, unclosed[0].reopen_count),
-            (id, TicketState::Open, 1)
-        );
-        assert_eq!(unclosed[0].timeline.len(), 4);
-        assert!(
-            store.create(new_ticket("edge1-wan")).is_err(),
-            "still one active ticket"
-        );
-        // Another fingerprint is another ticket.
-        assert_eq!(store.create(new_ticket("edge2-wan")).unwrap().0.id, 2);
-        let ids = |state| {
-            store
-                .list(state, &ListWindow::default(), 10)
-                .unwrap()
-                .iter()
-                .map(|t| t.id)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ids(None), [2, 1], "newest first");
-        assert_eq!(ids(Some(TicketState::Resolved)), Vec::<u64>::new());
-        assert_eq!(
-            store
-                .list(Some(TicketState::Open), &ListWindow::default(), 1)
-                .unwrap()
-                .len(),
-            1
-        );
-        // Windows: before a cursor, and by opening time.
-        let ids_in = |window: ListWindow| {
-            store
-                .list(None, &window, 10)
-                .unwrap()
-                .iter()
-                .map(|t| t.id)
-                .collect::<Vec<_>>()
-        };
-        let before = |cursor| ListWindow {
-            before: Some(cursor),
-            ..ListWindow::default()
-        };
-        assert_eq!(ids_in(before(2)), [1], "older than the cursor");
-        assert_eq!(ids_in(before(1)), Vec::<u64>::new());
-        let opened = |id| store.get(id).unwrap().unwrap().opened_at_ms;
-        let (first, second) = (opened(1), opened(2));
-        let range = |since_ms, until_ms| ListWindow {
-            since_ms: Some(since_ms),
-            until_ms: Some(until_ms),
-            ..ListWindow::default()
-        };
-        let expect = |since_ms: i64, until_ms: i64| {
-            [(2, second), (1, first)]
-                .into_iter()
-                .filter(|(_, at)| (since_ms..until_ms).contains(at))
-                .map(|(id, _)| id)
-                .collect::<Vec<u64>>()
-        };
-        for (since_ms, until_ms) in [
-            (first, first + 1),
-            (second, second + 1),
-            (first.min(second), first.max(second) + 1),
-            (first.max(second) + 1, i64::MAX),
-        ] {
-            assert_eq!(
-                ids_in(range(since_ms, until_ms)),
-                expect(since_ms, until_ms),
-                "{since_ms}..{until_ms}"
-            );
-        }
-    }
-
-    #[test]
-    fn refuses_to_drop_timeline_or_update_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
-        let (ticket, _) = store.create(new_ticket("x")).unwrap();
-        let mut shrunk = ticket.clone();
-        shrunk.timeline.clear();
-        assert!(matches!(
-            store.update(&shrunk),
-            Err(StoreError::TimelineShrinks {
-                stored: 1,
-                given: 0,
-                ..
-            })
-        ));
-        let mut unknown = ticket;
-        unknown.id = 99;
-        assert!(matches!(
-            store.update(&unknown),
-            Err(StoreError::NotFound(99))
-        ));
-    }
-
-    #[test]
-    fn followups_persist_once_and_complete_once() {
-        use crate::followup::{FollowUp, FollowUpKind};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
-        let task = |department: &str, after: u64, due: Millis| {
-            let followup = FollowUp {
-                department: department.into(),
-                kind: FollowUpKind::NewCustomer {
-                    after: Duration::from_secs(after),
-                },
-                due_at_ms: due,
-            };
-            FollowUpTask::new(followup, Vec::new(), due + 500)
-        };
-        {
-            let mut store = SqliteStore::open(&path).unwrap();
-            assert_eq!(store.record_first_seen("fin", 1_000).unwrap(), 1_000);
-            assert_eq!(
-                store.record_first_seen("fin", 5_000).unwrap(),
-                1_000,
-                "the first sighting stays"
-            );
-            assert!(
-                store
-                    .create_followup(&task("fin", 4, 5_000))
-                    .unwrap()
-                    .is_some()
-            );
-            assert!(
-                store
-                    .create_followup(&task("fin", 2, 3_000))
-                    .unwrap()
-                    .is_some()
-            );
-            assert!(
-                store
-                    .create_followup(&task("fin", 2, 3_000))
-                    .unwrap()
-                    .is_none(),
-                "same key: no duplicate"
-            );
-        }
-        // "Restart": the same rows, and a repeated plan still adds nothing.
-        let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(
-            store.first_seen().unwrap(),
-            BTreeMap::from([("fin".to_string(), 1_000)])
-        );
-        assert!(
-            store
-                .create_followup(&task("fin", 2, 3_000))
-                .unwrap()
-                .is_none()
-        );
-        let keys = |store: &SqliteStore, state| {
-            store
-                .followups(state, 10)
-                .unwrap()
-                .into_iter()
-                .map(|t| t.key)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            keys(&store, Some(TaskState::Pending)),
-            ["followup:fin:new:2s", "followup:fin:new:4s"],
-            "oldest due first"
-        );
-        let pending = store.followup("followup:fin:new:2s").unwrap().unwrap();
-        assert!(
-            matches!(
-                store.complete_followup(&pending),
-                Err(StoreError::FollowUpNotPending(_))
-            ),
-            "a pending task is no completion"
-        );
-        let done = pending.complete("ana", "called, all fine", 9_000).unwrap();
-        store.complete_followup(&done).unwrap();
-        assert!(
-            store.complete_followup(&done).is_err(),
-            "done is final: never rewritten"
-        );
-        assert_eq!(keys(&store, Some(TaskState::Done)), ["followup:fin:new:2s"]);
-        assert_eq!(keys(&store, None).len(), 2, "nothing deleted");
-        assert_eq!(
-            store.followup("followup:fin:new:2s").unwrap(),
-            Some(done),
-            "who, when and the note are kept"
-        );
-        let mut unknown = task("hr", 2, 3_000).complete("ana", "", 1).unwrap();
-        unknown.key = "followup:nobody".into();
-        assert!(store.complete_followup(&unknown).is_err());
-    }
-
-    #[test]
-    fn the_feed_gives_every_stored_entry_and_task_after_a_position_in_order() {
-        use crate::followup::{FollowUp, FollowUpKind};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
-        let policy = TicketPolicy::default();
-        let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.feed_end().unwrap(), 0);
-        assert!(store.feed_after(0, 10).unwrap().is_empty());
-        let (a, opened_a) = store.create(new_ticket("a")).unwrap();
-        let (b, opened_b) = store.create(new_ticket("b")).unwrap();
-        let (a, _) = a.apply(Command::ConditionCleared, &policy, 5_000).unwrap();
-        let resolved_a = store.update(&a).unwrap();
-        assert!(
-            store.update(&a).unwrap().is_empty(),
-            "nothing new: nothing fed"
-        );
-        let followup = FollowUp {
-            department: "fin".into(),
-            kind: FollowUpKind::NewCustomer {
-                after: Duration::from_secs(3),
-            },
-            due_at_ms: 6_000,
-        };
-        let task = FollowUpTask::new(followup, Vec::new(), 6_000);
-        let fed_task = store.create_followup(&task).unwrap().unwrap();
-        assert_eq!(store.create_followup(&task).unwrap(), None, "fed once");
-
-        // Positions increase in the order things were stored, across tickets and tasks.
-        let positions: Vec<FeedPosition> = [opened_a, opened_b, resolved_a, vec![fed_task]]
-            .into_iter()
-            .flatten()
-            .collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
-        assert_eq!(positions.len(), 4, "{positions:?}");
-        assert_eq!(store.feed_end().unwrap(), fed_task);
-        let entry = |ticket: &Ticket, index| Fed::Entry {
-            ticket: ticket.id,
-            index,
-        };
-        let want = [
-            entry(&a, 0),
-            entry(&b, 0),
-            entry(&a, 1),
-            Fed::FollowUp(task.clone()),
-        ];
-        // From every cursor: exactly what follows it, in order; `limit` bounds a batch.
-        for (i, after) in [0].iter().chain(&positions).enumerate() {
-            let items = store.feed_after(*after, 10).unwrap();
-            let got: Vec<(FeedPosition, Fed)> =
-                items.into_iter().map(|f| (f.position, f.fed)).collect();
-            let expected: Vec<(FeedPosition, Fed)> = positions[i..]
-                .iter()
-                .copied()
-                .zip(want[i..].iter().cloned())
-                .collect();
-            assert_eq!(got, expected, "after {after}");
-        }
-        let batch = store.feed_after(positions[0], 2).unwrap();
-        assert_eq!(
-            batch.iter().map(|f| f.position).collect::<Vec<_>>(),
-            positions[1..3]
-        );
-        // The feed is stored: a new connection reads the same.
-        drop(store);
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.feed_after(positions[1], 10).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn migrating_feeds_what_was_stored_before_in_time_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
-        {
-            // A version-2 database with two tickets, the second opened first.
-            let mut conn = Connection::open(&path).unwrap();
-            let tx = conn.transaction().unwrap();
-            tx.execute_batch(MIGRATIONS[0]).unwrap();
-            tx.execute_batch(MIGRATIONS[1]).unwrap();
-            tx.pragma_update(None, "user_version", 2).unwrap();
-            for (id, at) in [(1, 9_000), (2, 1_000)] {
-                tx.execute(
-                    "INSERT INTO tickets (id, rule, target, state, tag, severity, opened_at_ms, body)
-                     VALUES (?1, 'r', 't', 'resolved', 'platform', 'P2', ?2, '{}')",
-                    params![id, at],
-                )
-                .unwrap();
-                tx.execute(
-                    "INSERT INTO timeline (ticket_id, seq, at_ms, who, change) VALUES (?1, 0, ?2, 'faultline', '{}')",
-                    params![id, at],
-                )
-                .unwrap();
-            }
-            tx.commit().unwrap();
-        }
-        let mut store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
-        let fed: Vec<Fed> = store
-            .feed_after(0, 10)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.fed)
-            .collect();
-        assert_eq!(
-            fed,
-            [
-                Fed::Entry {
-                    ticket: 2,
-                    index: 0
-                },
-                Fed::Entry {
-                    ticket: 1,
-                    index: 0
-                }
-            ]
-        );
-        assert_eq!(store.feed_end().unwrap(), 2);
-        let (_, positions) = store.create(new_ticket("new")).unwrap();
-        assert_eq!(positions, [3], "new entries follow the migrated ones");
-    }
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", MIGRATIONS.len() as i64 + 3)
-            .unwrap();
-        let err = SqliteStore::open(&path).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::NewerSchema { found, supported }
-                    if found == MIGRATIONS.len() as i64 + 3 && supported == MIGRATIONS.len() as i64
-            ),
-            "{err}"
-        );
-        let err = SqliteStore::open_read_only(&path).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
-    }
-}
+mod tests;

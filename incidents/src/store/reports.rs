@@ -24,9 +24,23 @@ impl SqliteStore {
         }
         Ok(Self { conn })
     }
+}
 
+/// Which period each scheduled report last sent (table `reports_sent`).
+pub trait ReportLedger {
     /// The period the report schedule `schedule` (`monthly`, `weekly`) last sent, if any.
-    pub fn report_sent(&self, schedule: &str) -> Result<Option<String>, StoreError> {
+    fn report_sent(&self, schedule: &str) -> Result<Option<String>, StoreError>;
+    /// Records that `schedule` sent the report of `period` at `at_ms`.
+    fn record_report_sent(
+        &mut self,
+        schedule: &str,
+        period: &str,
+        at_ms: Millis,
+    ) -> Result<(), StoreError>;
+}
+
+impl ReportLedger for SqliteStore {
+    fn report_sent(&self, schedule: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
             .query_row(
@@ -37,8 +51,7 @@ impl SqliteStore {
             .optional()?)
     }
 
-    /// Records that `schedule` sent the report of `period` at `at_ms`.
-    pub fn record_report_sent(
+    fn record_report_sent(
         &mut self,
         schedule: &str,
         period: &str,
@@ -56,20 +69,21 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::both_stores;
+    use crate::store::test_db::Db;
     use crate::store::{ListWindow, TicketStore};
 
-    #[test]
-    fn last_sent_period_survives_reopening_and_read_only_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tickets.db");
+    both_stores!(last_sent_period_survives_reopening);
+
+    fn last_sent_period_survives_reopening(db: &Db) {
         {
-            let mut store = SqliteStore::open(&path).unwrap();
+            let mut store = db.open();
             assert_eq!(store.report_sent("monthly").unwrap(), None);
             store.record_report_sent("monthly", "2026-10", 1).unwrap();
             store.record_report_sent("monthly", "2026-11", 2).unwrap();
             store.record_report_sent("weekly", "2026-W49", 3).unwrap();
         }
-        let store = SqliteStore::open_read_only(&path).unwrap();
+        let store = db.open();
         assert_eq!(
             store.report_sent("monthly").unwrap().as_deref(),
             Some("2026-11")
@@ -77,6 +91,21 @@ mod tests {
         assert_eq!(
             store.report_sent("weekly").unwrap().as_deref(),
             Some("2026-W49")
+        );
+    }
+
+    #[test]
+    fn a_read_only_sqlite_store_reads_an_existing_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tickets.db");
+        SqliteStore::open(&path)
+            .unwrap()
+            .record_report_sent("monthly", "2026-11", 2)
+            .unwrap();
+        let store = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(
+            store.report_sent("monthly").unwrap().as_deref(),
+            Some("2026-11")
         );
         assert!(
             store

@@ -25,6 +25,7 @@ mod outage;
 mod packaging;
 mod pipeline;
 mod poll;
+mod postgres_store;
 mod probes;
 mod prometheus;
 mod reload;
