@@ -43,7 +43,10 @@ mod routes;
 
 pub use auth::{Denied, Logins, Principal, User};
 pub use openapi::document as openapi_document;
-pub(crate) use parse::{command, manual_report, parse_query, report_link, ticket_id};
+pub(crate) use parse::{
+    attachment_number, command, manual_report, parse_query, report_link, ticket_id,
+};
+pub(crate) use routes::attachment_response;
 pub use routes::router;
 
 use crate::config::ApiConfig;

@@ -17,6 +17,12 @@ pub(crate) fn ticket_id(text: &str) -> Result<u64, Refusal> {
         .map_err(|_| Refusal::invalid("id", format!("`{text}` is not a ticket id")))
 }
 
+/// An attachment's number on its ticket, from a path.
+pub(crate) fn attachment_number(text: &str) -> Result<u32, Refusal> {
+    text.parse()
+        .map_err(|_| Refusal::invalid("number", "must be an attachment number (1, 2 …)"))
+}
+
 /// `value`, refused when blank.
 pub(crate) fn required(field: &str, value: String) -> Result<String, Refusal> {
     if value.trim().is_empty() {
