@@ -176,7 +176,7 @@ pub struct ReportLink {
     /// The reporting department (default: the target's).
     pub department: Option<String>,
     /// The reporter, to hear back.
-    pub reporter: Option<faultline_incidents::inventory::Contact>,
+    pub reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 /// Where a reporter says the fault is (`GET /api/v1/link_candidates?target=&department=`).

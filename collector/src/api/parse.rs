@@ -6,7 +6,6 @@ use super::{
     CandidateQuery, DEFAULT_LIMIT, FollowUpQuery, MAX_LIMIT, ManualReport, Refusal, ReportLink,
     TicketQuery,
 };
-use faultline_incidents::inventory::Contact;
 use faultline_incidents::{Channel, Command, ListWindow, Millis, Owner, Severity};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -73,7 +72,7 @@ pub(crate) struct LinkReportBody {
     department: Option<String>,
     /// The reporter, to hear back.
     #[serde(default)]
-    reporter: Option<Contact>,
+    reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 #[derive(Deserialize)]
