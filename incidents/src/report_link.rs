@@ -262,14 +262,13 @@ department = "tax"
 
     #[test]
     fn linking_a_report_adds_the_department_once_and_is_refused_when_it_cannot_apply() {
-        use crate::inventory::Contact;
-        use crate::ticket::{Change, Command, LinkedReport};
+        use crate::ticket::{Change, Command, LinkedReport, Reporter};
         let policy = TicketPolicy::default();
         let open = ticket(7, "core1", Channel::Monitoring, &[]);
-        let reporter = Contact {
+        let reporter = Reporter {
             name: "Wang".into(),
-            email: None,
             phone: Some("+86 21 5555 0199".into()),
+            ..Reporter::default()
         };
         let report = |channel: Channel, summary: &str| {
             Command::LinkReport(Box::new(LinkedReport {

@@ -159,7 +159,7 @@ pub fn notifications(ticket: &Ticket, from: usize, links: &[Link]) -> Vec<Notifi
                 ..
             } => {
                 // The reporter and their department hear that engineers are already on it.
-                let mut contacts: Vec<Contact> = reporter.iter().cloned().collect();
+                let mut contacts: Vec<Contact> = reporter.iter().map(|r| r.contact()).collect();
                 for c in ticket
                     .customers
                     .iter()

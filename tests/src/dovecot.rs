@@ -1,7 +1,8 @@
 //! A real IMAP server for the repair-mailbox tests: Debian's Dovecot (`dovecot-imapd`) on a free
 //! 127.0.0.1 port with its own config, a passwd-file user and Maildir in a private temp dir (no
-//! system config), plain IMAP (loopback only) or IMAPS with a given certificate, killed when the guard drops. Mail is delivered
-//! with `doveadm save`, folders are read back with `doveadm fetch`.
+//! system config), plain IMAP (loopback only), IMAPS or IMAP with STARTTLS required, with a given
+//! certificate, killed when the guard drops. Mail is delivered with `doveadm save`, folders are
+//! read back with `doveadm fetch`.
 //!
 //! Running as root, Dovecot needs existing users for its internal and login processes
 //! (`dovecot`, `dovenull` from the package) and a mail user above uid 0: the mail files belong to
@@ -21,6 +22,15 @@ pub const USER: &str = "repair";
 /// Its password.
 pub const PASSWORD: &str = "repair-secret";
 
+/// Where Dovecot speaks TLS.
+#[derive(Clone, Copy)]
+enum Tls {
+    /// From the first byte (IMAPS).
+    Implicit,
+    /// After STARTTLS on the plain IMAP port.
+    Starttls,
+}
+
 /// A running Dovecot; killed on drop.
 pub struct Dovecot {
     daemon: Option<Daemon>,
@@ -38,10 +48,16 @@ impl Dovecot {
 
     /// Starts Dovecot speaking IMAPS only, with the certificate `cert` and key `key` (PEM files).
     pub fn start_imaps(cert: &Path, key: &Path) -> anyhow::Result<Self> {
-        Self::start_with(Some((cert, key)))
+        Self::start_with(Some((cert, key, Tls::Implicit)))
     }
 
-    fn start_with(tls: Option<(&Path, &Path)>) -> anyhow::Result<Self> {
+    /// Starts Dovecot on the plain IMAP port with TLS required: it offers STARTTLS and takes no
+    /// login before it, with the certificate `cert` and key `key` (PEM files).
+    pub fn start_starttls(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        Self::start_with(Some((cert, key, Tls::Starttls)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path, Tls)>) -> anyhow::Result<Self> {
         require_program("dovecot", "dovecot-imapd");
         let dir = tempfile::Builder::new().prefix("dovecot-").tempdir()?;
         let root = dir.path();
@@ -64,15 +80,17 @@ impl Dovecot {
         let r = root.display();
         let (ssl, imap_port, imaps_port) = match tls {
             None => ("ssl = no".to_string(), port, 0),
-            Some((cert, key)) => (
-                format!(
+            Some((cert, key, tls)) => {
+                let ssl = format!(
                     "ssl = required\nssl_cert = <{}\nssl_key = <{}",
                     cert.display(),
                     key.display()
-                ),
-                0,
-                port,
-            ),
+                );
+                match tls {
+                    Tls::Implicit => (ssl, 0, port),
+                    Tls::Starttls => (ssl, port, 0),
+                }
+            }
         };
         let conf = format!(
             "base_dir = {r}/run\nstate_dir = {r}/state\nlog_path = {r}/dovecot.log\n\

@@ -43,7 +43,10 @@ mod routes;
 
 pub use auth::{Denied, Logins, Principal, User};
 pub use openapi::document as openapi_document;
-pub(crate) use parse::{command, manual_report, parse_query, report_link, ticket_id};
+pub(crate) use parse::{
+    attachment_number, command, manual_report, parse_query, report_link, ticket_id,
+};
+pub(crate) use routes::attachment_response;
 pub use routes::router;
 
 use crate::config::ApiConfig;
@@ -173,7 +176,7 @@ pub struct ReportLink {
     /// The reporting department (default: the target's).
     pub department: Option<String>,
     /// The reporter, to hear back.
-    pub reporter: Option<faultline_incidents::inventory::Contact>,
+    pub reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 /// Where a reporter says the fault is (`GET /api/v1/link_candidates?target=&department=`).

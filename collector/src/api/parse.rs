@@ -6,7 +6,6 @@ use super::{
     CandidateQuery, DEFAULT_LIMIT, FollowUpQuery, MAX_LIMIT, ManualReport, Refusal, ReportLink,
     TicketQuery,
 };
-use faultline_incidents::inventory::Contact;
 use faultline_incidents::{Channel, Command, ListWindow, Millis, Owner, Severity};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -15,6 +14,12 @@ use serde::de::DeserializeOwned;
 pub(crate) fn ticket_id(text: &str) -> Result<u64, Refusal> {
     text.parse()
         .map_err(|_| Refusal::invalid("id", format!("`{text}` is not a ticket id")))
+}
+
+/// An attachment's number on its ticket, from a path.
+pub(crate) fn attachment_number(text: &str) -> Result<u32, Refusal> {
+    text.parse()
+        .map_err(|_| Refusal::invalid("number", "must be an attachment number (1, 2 …)"))
 }
 
 /// `value`, refused when blank.
@@ -67,7 +72,7 @@ pub(crate) struct LinkReportBody {
     department: Option<String>,
     /// The reporter, to hear back.
     #[serde(default)]
-    reporter: Option<Contact>,
+    reporter: Option<faultline_incidents::ticket::Reporter>,
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 //! operations; answers are JSON with RFC 3339 times next to the epoch ones, errors
 //! `{"error", "field"?}` with 400, 401, 403, 404, 405, 409 or 503.
 
-use super::parse::{followup_note, parse_candidate_query, parse_followup_query};
+use super::parse::{attachment_number, followup_note, parse_candidate_query, parse_followup_query};
 use super::{Api, Denied, MAX_BODY, Refusal, User, manual_report, parse_query, ticket_id};
 use crate::config::Role;
 use axum::Router;
@@ -246,37 +246,38 @@ pub(super) async fn attachment(
         authorize(&api, &headers, Role::Viewer)?;
         let (id, number) = path(ids, "number")?;
         let id = ticket_id(&id)?;
-        let number = number
-            .parse()
-            .map_err(|_| Refusal::invalid("number", "must be an attachment number (1, 2 …)"))?;
-        Ok::<_, Failure>(api.attachment(id, number).await?)
+        Ok::<_, Failure>(api.attachment(id, attachment_number(&number)?).await?)
     }
     .await;
     match answer {
         Err(failure) => failure.into_response(),
-        Ok(file) => {
-            let content_type = HeaderValue::from_str(&file.content_type)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            // The name as sent, safe in a header: RFC 5987 percent-encoding for `filename*`.
-            let encoded: String = form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
-            let disposition = format!(
-                "attachment; filename=\"attachment-{}\"; filename*=UTF-8''{}",
-                file.number,
-                encoded.replace('+', "%20")
-            );
-            let mut response = Response::new(Body::from(file.bytes));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, content_type);
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
-                headers.insert(header::CONTENT_DISPOSITION, value);
-            }
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            response
-        }
+        Ok(file) => attachment_response(file),
     }
+}
+
+/// The answer carrying a kept attachment (the API's and the console's): its bytes with the
+/// content type and file name as sent, never sniffed.
+pub(crate) fn attachment_response(file: faultline_incidents::store::Attachment) -> Response {
+    let content_type = HeaderValue::from_str(&file.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    // The name as sent, safe in a header: RFC 5987 percent-encoding for `filename*`.
+    let encoded: String = form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
+    let disposition = format!(
+        "attachment; filename=\"attachment-{}\"; filename*=UTF-8''{}",
+        file.number,
+        encoded.replace('+', "%20")
+    );
+    let mut response = Response::new(Body::from(file.bytes));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// `POST /api/v1/tickets/{id}/{action}`: work a ticket. Bodies by action: `acknowledge` `{}`;

@@ -89,6 +89,10 @@ pub fn router(console: Console) -> Router {
         .route("/console/tickets", get(pages::queue))
         .route("/console/tickets/{id}", get(pages::ticket))
         .route("/console/tickets/{id}/{action}", post(pages::act))
+        .route(
+            "/console/tickets/{id}/attachments/{number}",
+            get(pages::attachment),
+        )
         .route("/console/new", get(pages::new_form).post(pages::create))
         .with_state(Arc::new(console));
     for (name, value) in headers {

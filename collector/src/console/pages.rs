@@ -1,10 +1,13 @@
 //! The console's pages ([`super`]): the queue with its filters and paging, the ticket page, the
-//! action forms and the manual report. Each reads and changes tickets through the shared
-//! [`crate::api::Api`] with the API's own parsers and role checks; a department is held to its
-//! own tickets here.
+//! action forms, the manual report and the download of a ticket's kept attachments. Each reads
+//! and changes tickets through the shared [`crate::api::Api`] with the API's own parsers and role
+//! checks; a department is held to its own tickets here.
 
 use super::{Console, Visitor, csrf_matches};
-use crate::api::{CandidateQuery, Denied, Refusal, manual_report, parse_query, ticket_id};
+use crate::api::{
+    CandidateQuery, Denied, Refusal, attachment_number, attachment_response, manual_report,
+    parse_query, ticket_id,
+};
 use crate::config::Role;
 use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -157,6 +160,33 @@ pub(super) async fn ticket(
             back => format!("/console/tickets/{}", ticket.id),
         },
     )
+}
+
+/// `GET /console/tickets/{id}/attachments/{number}`: an attachment kept with a ticket, answered
+/// as the API answers it. Not for a department: its view holds no mails (404, as if none).
+pub(super) async fn attachment(
+    State(console): State<Arc<Console>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path((id, number)): Path<(String, String)>,
+) -> Response {
+    let visitor = match console.visitor(&jar, &headers) {
+        Ok(visitor) => visitor,
+        Err(to_login) => return to_login.into_response(),
+    };
+    let file = async {
+        let id = ticket_id(&id)?;
+        let number = attachment_number(&number)?;
+        if visitor.department().is_some() {
+            return Err(Refusal::NoAttachment(id, number));
+        }
+        console.api.attachment(id, number).await
+    }
+    .await;
+    match file {
+        Ok(file) => attachment_response(file),
+        Err(refusal) => refused(&console, &visitor, &refusal),
+    }
 }
 
 /// The fields of an action form as the API's JSON body: blank fields left out (a missing required

@@ -196,6 +196,7 @@ impl Renderer {
                     who: entry.who.clone(),
                     kind,
                     details: details(&value),
+                    attachments: kept_attachments(&entry.change),
                 }
             })
             .collect();
@@ -259,6 +260,23 @@ fn customer_facing(change: &faultline_incidents::Change) -> bool {
     )
 }
 
+/// The attachments of a mail on the timeline that were kept (those have a number to download).
+fn kept_attachments(change: &faultline_incidents::Change) -> Vec<AttachmentLink> {
+    let faultline_incidents::Change::MailReceived { mail } = change else {
+        return Vec::new();
+    };
+    mail.attachments
+        .iter()
+        .filter_map(|a| {
+            a.number.map(|number| AttachmentLink {
+                number,
+                name: a.name.clone(),
+                size: a.size,
+            })
+        })
+        .collect()
+}
+
 /// The fields of a timeline change as `name: value` text (contact lists by name; a nested
 /// record, such as a carrier report, field by field).
 fn details(value: &serde_json::Value) -> Vec<String> {
@@ -311,6 +329,15 @@ pub struct Entry {
     who: String,
     kind: String,
     details: Vec<String>,
+    attachments: Vec<AttachmentLink>,
+}
+
+/// A kept attachment of a timeline entry, linked for download.
+#[derive(Debug, Serialize)]
+pub struct AttachmentLink {
+    number: u32,
+    name: String,
+    size: u64,
 }
 
 /// The attribution evidence.

@@ -6,8 +6,10 @@ use crate::api::{Candidate, Refusal, Request, TicketPage};
 use crate::config::{ApiToken, DepartmentLogin, Role};
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
+use faultline_incidents::Change;
 use faultline_incidents::report_link::{ReportedFault, link_candidates};
-use faultline_incidents::ticket::LinkedReport;
+use faultline_incidents::store::Attachment;
+use faultline_incidents::ticket::{AttachmentRef, LinkedReport, MailReceived};
 use faultline_incidents::ticket::{Customer, NewTicket};
 use faultline_incidents::{Command, Inventory};
 use faultline_incidents::{Owner, Severity, Ticket, TicketPolicy};
@@ -126,11 +128,67 @@ fn stage(mut tickets: Vec<Ticket>) -> mpsc::Sender<Request> {
                     };
                     let _ = reply.send(answer);
                 }
+                Request::Attachment { id, number, reply } => {
+                    let kept = tickets
+                        .iter()
+                        .find(|t| t.id == id)
+                        .and_then(|t| mailed(t, number))
+                        .map(|a| Attachment {
+                            number,
+                            name: a.name,
+                            content_type: a.content_type,
+                            bytes: ATTACHMENT.to_vec(),
+                        });
+                    let _ = reply.send(kept.ok_or(Refusal::NoAttachment(id, number)));
+                }
                 _ => {}
             }
         }
     });
     tx
+}
+
+/// The bytes the stand-in keeps for every attachment.
+const ATTACHMENT: &[u8] = b"disk smart log\n";
+
+/// Attachment `number` as a mail on `ticket`'s timeline lists it.
+fn mailed(ticket: &Ticket, number: u32) -> Option<AttachmentRef> {
+    ticket
+        .timeline
+        .iter()
+        .find_map(|entry| match &entry.change {
+            Change::MailReceived { mail } => mail
+                .attachments
+                .iter()
+                .find(|a| a.number == Some(number))
+                .cloned(),
+            _ => None,
+        })
+}
+
+/// `ticket` with a reply mail on its timeline carrying a kept and an over-the-cap attachment.
+fn with_mail(ticket: Ticket) -> Ticket {
+    let attachment = |number, name: &str| AttachmentRef {
+        number,
+        name: name.into(),
+        content_type: "text/plain".into(),
+        size: ATTACHMENT.len() as u64,
+    };
+    let mail = MailReceived {
+        from: "li.wei@finance.gov.example".into(),
+        subject: "Re: disk full".into(),
+        text: "the log is attached".into(),
+        message_id: "<reply@finance.gov.example>".into(),
+        attachments: vec![
+            attachment(Some(1), "smart.log"),
+            attachment(None, "core.dump"),
+        ],
+    };
+    let command = Command::RecordMail(Box::new(mail));
+    match ticket.apply(command, &TicketPolicy::default(), NOW) {
+        Ok((ticket, _)) => ticket,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 fn console() -> Router {
@@ -151,7 +209,7 @@ fn console() -> Router {
         ..ApiConfig::default()
     };
     let requests = stage(vec![
-        ticket(1, Some("finance")),
+        with_mail(ticket(1, Some("finance"))),
         ticket(2, Some("hr")),
         ticket(3, None),
     ]);
@@ -295,6 +353,60 @@ async fn a_viewer_reads_but_cannot_act() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_mailed_attachment_is_linked_and_downloads_only_with_a_session() {
+    let router = console();
+    let (cookie, _) = login(&router, "victor-token").await;
+    let (status, _, page) = send(&router, get("/console/tickets/1", &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("href=\"/console/tickets/1/attachments/1\" download>smart.log</a>"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("href=\"/console/tickets/1/attachments/2\""),
+        "one over the cap was not kept: no link"
+    );
+    let (status, headers, body) =
+        send(&router, get("/console/tickets/1/attachments/1", &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.as_bytes(), ATTACHMENT);
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(header::CONTENT_TYPE), "text/plain");
+    assert!(
+        header(header::CONTENT_DISPOSITION).starts_with("attachment; filename=")
+            && header(header::CONTENT_DISPOSITION).ends_with("smart.log"),
+        "{headers:?}"
+    );
+    let (status, _, _) = send(&router, get("/console/tickets/1/attachments/2", &cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not kept");
+    let (status, headers, body) = send(&router, get("/console/tickets/1/attachments/1", "")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "no session: to the login");
+    assert_eq!(
+        headers.get(header::LOCATION).map(|v| v.as_bytes()),
+        Some(&b"/console/login"[..])
+    );
+    assert!(body.is_empty());
+    let (finance, _) = login(&router, "finance-token").await;
+    let (_, _, page) = send(&router, get("/console/tickets/1", &finance)).await;
+    assert!(
+        page.contains("vm-1") && !page.contains("smart.log"),
+        "{page}"
+    );
+    let (status, _, body) = send(&router, get("/console/tickets/1/attachments/1", &finance)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a department's view holds no mails"
+    );
+    assert!(!body.contains("disk smart log"));
 }
 
 #[tokio::test]

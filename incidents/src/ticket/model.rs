@@ -365,9 +365,10 @@ pub enum Change {
         /// More detail.
         #[serde(default)]
         description: String,
-        /// The reporter, to hear back.
+        /// The reporter, to hear back (timelines stored before this was a [`Reporter`] hold an
+        /// inventory contact, `{name, email, phone}`, which reads as one).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        reporter: Option<Contact>,
+        reporter: Option<Reporter>,
         /// The reporting department, when known (it becomes an affected customer).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         department: Option<String>,
@@ -442,6 +443,17 @@ pub struct Reporter {
     pub message_id: Option<String>,
 }
 
+impl Reporter {
+    /// The reporter as a contact to notify (name, e-mail, phone).
+    pub fn contact(&self) -> Contact {
+        Contact {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+}
+
 impl Change {
     /// Whether Faultline pages the on-call for this change by itself: an opening, a re-open that
     /// is not flapping, an escalation, a severity raised by the same fault getting worse.
@@ -494,7 +506,7 @@ pub struct LinkedReport {
     /// More detail.
     pub description: String,
     /// The reporter, to hear back.
-    pub reporter: Option<Contact>,
+    pub reporter: Option<Reporter>,
     /// The reporting department with its contacts (from the inventory), when known.
     pub customer: Option<Customer>,
 }

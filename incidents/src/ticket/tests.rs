@@ -1170,3 +1170,25 @@ fn a_flapping_ticket_pages_once_then_reports_flapping_and_announces_its_end_once
     }
     assert_eq!(t.flapping_since_ms, None);
 }
+
+#[test]
+fn a_stored_report_linked_with_a_contact_reads_as_a_reporter() {
+    // As stored before the reporter of a linked report was a `Reporter`: an inventory contact.
+    let old = r#"{"type":"report_linked","channel":"phone","summary":"payroll is down",
+        "description":"","reporter":{"name":"Wang","email":null,"phone":"+86 21 5555 0199"},
+        "department":"finance"}"#;
+    let change: Change = serde_json::from_str(old).unwrap();
+    let Change::ReportLinked { reporter, .. } = &change else {
+        panic!("{change:?}");
+    };
+    assert_eq!(
+        reporter.as_ref(),
+        Some(&Reporter {
+            name: "Wang".into(),
+            phone: Some("+86 21 5555 0199".into()),
+            ..Reporter::default()
+        })
+    );
+    let again: Change = serde_json::from_value(serde_json::to_value(&change).unwrap()).unwrap();
+    assert_eq!(again, change, "and it round-trips as a reporter");
+}

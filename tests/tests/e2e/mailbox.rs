@@ -522,13 +522,27 @@ async fn dovecot_down_for_a_while_then_intake_resumes_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imaps_with_a_private_ca_takes_mail_in() {
+    takes_mail_in_over_tls("imaps", Dovecot::start_imaps).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_private_ca_takes_mail_in() {
+    takes_mail_in_over_tls("starttls", Dovecot::start_starttls).await;
+}
+
+/// A Dovecot started by `start` with a certificate of a private CA takes a mail in with
+/// `[mailbox] security = "<security>"` and that CA as `ca_file`.
+async fn takes_mail_in_over_tls(
+    security: &str,
+    start: fn(&std::path::Path, &std::path::Path) -> anyhow::Result<Dovecot>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     faultline_tests::certs::make_ca(d, "ca");
     faultline_tests::certs::make_leaf(d, "ca", "imap", "serverAuth");
-    let dovecot = Dovecot::start_imaps(&d.join("imap.crt"), &d.join("imap.key")).unwrap();
+    let dovecot = start(&d.join("imap.crt"), &d.join("imap.key")).unwrap();
     let security = format!(
-        "security = \"imaps\"\nca_file = \"{}\"",
+        "security = \"{security}\"\nca_file = \"{}\"",
         d.join("ca.crt").display()
     );
     let Peers {
@@ -547,6 +561,12 @@ async fn imaps_with_a_private_ca_takes_mail_in() {
     let all = wait_tickets(&collector, "?channel=mailbox", |t| t.len() == 1).await;
     assert_eq!(all[0]["summary"], "over TLS");
     assert!(wait_seen(&dovecot, "tls-1@x.example", Duration::from_secs(10)).await);
+    let log = dovecot.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("Login: user=<{USER}>")) && l.contains("TLS")),
+        "the login was over TLS: {log}"
+    );
     assert_eq!(
         metric_value(
             &collector.scrape().await,
